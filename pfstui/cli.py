@@ -1,8 +1,179 @@
-"""Command-line entry point (filled in below)."""
+"""The ``pfstui`` command: the app, the demo, and headless subcommands for scripts and tests.
 
+Every subcommand reports bad input as one line naming the problem and the fix (exit status 2) and
+never shows a traceback; an unexpected error is summarised in one line with the path of a file that
+holds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
 import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from . import __version__
+
+EXIT_USAGE = 2
 
 
-def main(argv=None) -> int:
-    print("pfstui: not yet", file=sys.stderr)
-    return 2
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _demo_dir() -> Path:
+    return Path(__file__).parent / "demo"
+
+
+def ensure_demo_env() -> None:
+    """Set PFSTUI_DEMO_DIR (as EUPS sets $DRP_STELLA_DIR) so demo plans find their pipelines."""
+    os.environ.setdefault("PFSTUI_DEMO_DIR", str(_demo_dir()))
+
+
+def default_demo_repo() -> Path:
+    base = os.environ.get("PFSTUI_DATA_DIR")
+    if not base:
+        from platformdirs import user_data_dir
+
+        base = user_data_dir("pfstui")
+    return Path(base) / "demo-repo"
+
+
+# --- subcommands ---------------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo.builder import DemoRepoError, ensure_demo_repo
+
+    repo = Path(args.repo).expanduser() if args.repo else default_demo_repo()
+    if not args.build_only:
+        print(f"Preparing the demo repository at {repo} ...", flush=True)
+    try:
+        report = ensure_demo_repo(repo, fresh=args.fresh)
+    except DemoRepoError as exc:
+        raise CliError(str(exc)) from None
+    for line in report.lines():
+        print(line)
+    if args.build_only:
+        return 0
+    ensure_demo_env()
+    return _run_app(repo=str(report.repo), plan=None, read_only=False, demo=True)
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    ensure_demo_env()
+    return _run_app(repo=args.repo, plan=args.plan, read_only=args.read_only, demo=False)
+
+
+def _run_app(*, repo: str | None, plan: str | None, read_only: bool, demo: bool) -> int:
+    if not sys.stdout.isatty():
+        raise CliError("the pfstui app needs a terminal; use the headless subcommands (pfstui --help) in scripts")
+    from .ui.app import PfsTuiApp
+
+    app = PfsTuiApp(repo=repo, plan=plan, read_only=read_only, demo=demo)
+    app.run()
+    return app.return_code or 0
+
+
+def cmd_define_profiles(args: argparse.Namespace) -> int:
+    from .core.pfsactions import define_profiles
+
+    result = define_profiles(args.repo, args.instrument, args.name, args.bright or [], args.dark or [], update=args.update)
+    for line in result.summary:
+        print(line)
+    _journal(args.repo, result)
+    return 0
+
+
+def cmd_certify_detectormaps(args: argparse.Namespace) -> int:
+    from .core.pfsactions import certify_detector_maps
+
+    result = certify_detector_maps(
+        args.repo, args.collection, args.target, instrument=args.instrument, dataset_type=args.datasetType,
+        begin=args.begin_date, end=args.end_date,
+    )
+    for line in result.summary:
+        print(line)
+    _journal(args.repo, result)
+    return 0
+
+
+def _journal(repo: str, result) -> None:
+    """Record a Butler change in the action journal (best effort until the journal module lands)."""
+    try:
+        from .core.journal import default_journal
+    except ImportError:
+        return
+    default_journal().append({"kind": "butler", "action": result.action, "repository": str(Path(repo).absolute()),
+                               "effect": result.effect})
+
+
+# --- parser --------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pfstui",
+        description="Build Subaru PFS calibration products with the LSST middleware: a terminal UI and its tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"pfstui {__version__}")
+    parser.add_argument("--repo", help="Butler repository to open")
+    parser.add_argument("--plan", help="calibration plan (YAML) to load into the queue")
+    parser.add_argument("--read-only", action="store_true", help="refuse every change to the repository and queue")
+    parser.set_defaults(func=cmd_app)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="build the demo repository (if missing) and open the app on it")
+    p.add_argument("--repo", help="where the demo repository lives (default: the user's data dir)")
+    p.add_argument("--fresh", action="store_true", help="rebuild the demo repository from scratch")
+    p.add_argument("--build-only", action="store_true", help="build it, print what was made, and exit")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("define-profiles", help="define a fiber-profiles run (as defineFiberProfilesInputs.py)")
+    p.add_argument("repo")
+    p.add_argument("instrument", help="instrument short name, e.g. PFS")
+    p.add_argument("name", help="profiles_run name, e.g. run18_brn")
+    p.add_argument("--bright", action="append", metavar="LIST", help="bright visits of one group, e.g. 113855..113863")
+    p.add_argument("--dark", action="append", metavar="LIST", help="dark visits of the same group")
+    p.add_argument("--update", action="store_true", help="allow redefining an existing run")
+    p.set_defaults(func=cmd_define_profiles)
+
+    p = sub.add_parser("certify-detectormaps", help="copy detectorMap_candidate to detectorMap_calib and certify it")
+    p.add_argument("repo")
+    p.add_argument("collection", help="collection holding detectorMap_candidate (e.g. u/me/detectorMap)")
+    p.add_argument("target", help="CALIBRATION collection to certify into (e.g. PFS/calib)")
+    p.add_argument("--instrument", default="PFS")
+    p.add_argument("--datasetType", default="detectorMap_candidate")
+    p.add_argument("--begin-date", help="TAI ISO start of validity (open if omitted)")
+    p.add_argument("--end-date", help="TAI ISO end of validity (open if omitted)")
+    p.set_defaults(func=cmd_certify_detectormaps)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .core.pfsactions import ActionError
+    from .core.tai import DateError
+    from .core.visitlist import VisitListError
+
+    return (CliError, ActionError, DateError, VisitListError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("pfstui: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into messages
+        if isinstance(exc, _user_errors()):
+            print(f"pfstui: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        fd, path = tempfile.mkstemp(prefix="pfstui-error-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            traceback.print_exc(file=fh)
+        print(f"pfstui: unexpected error: {type(exc).__name__}: {exc} (traceback in {path})", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

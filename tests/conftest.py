@@ -1,0 +1,45 @@
+"""Shared fixtures: the demo repository is built once per test session and copied per test.
+
+A SQLite Butler repository is a folder whose configuration refers to ``<butlerRoot>``, so a copy is a
+complete, independent repository.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def demo_repo_template(tmp_path_factory) -> Path:
+    from pfstui.demo.builder import ensure_demo_repo
+
+    root = tmp_path_factory.mktemp("demo-template") / "repo"
+    ensure_demo_repo(root)
+    return root
+
+
+@pytest.fixture
+def demo_repo(demo_repo_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the demo repository for one test."""
+    dest = tmp_path / "repo"
+    shutil.copytree(demo_repo_template, dest)
+    return dest
+
+
+@pytest.fixture
+def tool_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for real pipetask/butler subprocesses: the venv's bin first, the demo dir set."""
+    import pfstui.demo
+
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PFSTUI_DEMO_DIR"] = str(Path(pfstui.demo.__file__).parent)
+    env.setdefault("PFSTUI_STATE_DIR", str(tmp_path / "state"))
+    return env
