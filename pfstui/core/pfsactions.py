@@ -120,8 +120,9 @@ def define_profiles(
         with butler.transaction():
             registry.syncDimensionData("profiles_run", {"instrument": instrument, "run": name}, update=update)
             if existing:
-                stale = list(butler.query_datasets("profiles_visits", collections=run, where="profiles_run = name",
-                                                   bind={"name": name}, explain=False))
+                stale = list(butler.query_datasets("profiles_visits", collections=run,
+                                                   where="instrument = inst AND profiles_run = name",
+                                                   bind={"inst": instrument, "name": name}, explain=False))
                 if stale:
                     butler.pruneDatasets(stale, disassociate=True, unstore=True, purge=True)
             for g, (b, d) in enumerate(groups):

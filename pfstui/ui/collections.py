@@ -1,0 +1,161 @@
+"""Collections pane: the repository's collections as a tree, a filter, and the selected one's detail."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input, Static, Tree
+from textual.worker import get_current_worker
+
+TYPE_STYLE = {"RUN": "green", "CHAINED": "cyan", "CALIBRATION": "magenta", "TAGGED": "yellow"}
+
+
+def matcher(pattern: str):
+    """A name filter from what the operator typed: a glob when it has glob characters, else a regex/substring."""
+    pattern = pattern.strip()
+    if not pattern:
+        return lambda name: True
+    if any(ch in pattern for ch in "*?["):
+        return lambda name: fnmatch.fnmatchcase(name, pattern)
+    try:
+        rx = re.compile(pattern)
+    except re.error:
+        return lambda name: pattern in name
+    return lambda name: rx.search(name) is not None
+
+
+class CollectionsPane(Widget):
+    """Browse collections; details load in a worker thread (the Butler is never called on the UI thread)."""
+
+    BINDINGS = [("slash", "focus_filter", "Filter"), ("r", "refresh", "Refresh")]
+
+    @dataclass
+    class Loaded(Message):
+        rows: list
+
+    @dataclass
+    class DetailLoaded(Message):
+        detail: object
+
+    @dataclass
+    class Failed(Message):
+        text: str
+
+    def __init__(self, gateway_factory, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._gateway_factory = gateway_factory
+        self._gateway = None
+        self._rows: list = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="collections-left"):
+            yield Input(placeholder="/ filter: glob (u/me/*) or regex", id="collection-filter")
+            yield Tree("collections", id="collection-tree")
+            yield Static("Loading collections…", id="collections-status", classes="status-line")
+        with VerticalScroll(id="collection-detail"):
+            yield Static("Select a collection to see its type, chain, dataset types and validity ranges.",
+                         id="collection-detail-body")
+
+    def on_mount(self) -> None:
+        tree = self.query_one(Tree)
+        tree.show_root = False
+        self.load()
+
+    # --- workers ---------------------------------------------------------------------------------------
+    def gateway(self):
+        if self._gateway is None:
+            self._gateway = self._gateway_factory()
+        return self._gateway
+
+    @work(thread=True, exclusive=True, group="collections", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            rows = self.gateway().collections()
+        except Exception as exc:  # noqa: BLE001 - shown to the operator, never raised on screen
+            self.post_message(self.Failed(f"Cannot list collections: {exc}"))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Loaded(rows))
+
+    @work(thread=True, exclusive=True, group="collection-detail", exit_on_error=False)
+    def load_detail(self, name: str) -> None:
+        try:
+            detail = self.gateway().collection_detail(name)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Failed(f"Cannot read {name}: {exc}"))
+            return
+        self.post_message(self.DetailLoaded(detail))
+
+    # --- handlers --------------------------------------------------------------------------------------
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self._rows = message.rows
+        self._rebuild(self.query_one("#collection-filter", Input).value)
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self.query_one("#collections-status", Static).update(f"[red]{message.text}[/]")
+
+    @on(DetailLoaded)
+    def _detail(self, message: DetailLoaded) -> None:
+        d = message.detail
+        row = d.row
+        lines = [f"[b]{row.name}[/b]  [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"]
+        if row.doc:
+            lines.append(row.doc)
+        if row.children:
+            lines.append("\n[b]Children[/b] (search order)")
+            lines += [f"  {i + 1}. {c}" for i, c in enumerate(row.children)]
+        if row.parents:
+            lines.append("\n[b]Parents[/b]")
+            lines += [f"  {p}" for p in sorted(row.parents)]
+        if d.dataset_types:
+            lines.append("\n[b]Dataset types[/b]")
+            lines += [f"  {name:<28} {count:>7}" for name, count in d.dataset_types]
+        self.query_one("#collection-detail-body", Static).update("\n".join(lines))
+
+    @on(Input.Changed, "#collection-filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self._rebuild(event.value)
+
+    @on(Tree.NodeHighlighted)
+    def _highlight(self, event: Tree.NodeHighlighted) -> None:
+        if event.node.data:
+            self.load_detail(event.node.data)
+
+    def _rebuild(self, pattern: str) -> None:
+        keep = matcher(pattern)
+        tree = self.query_one(Tree)
+        tree.clear()
+        by_name = {r.name: r for r in self._rows}
+        shown = [r for r in self._rows if keep(r.name)]
+        children_of_chains = {c for r in self._rows for c in r.children}
+        roots = [r for r in shown if pattern.strip() or r.name not in children_of_chains]
+        for row in sorted(roots, key=lambda r: r.name):
+            self._add(tree.root, row, by_name, depth=0)
+        self.query_one("#collections-status", Static).update(
+            f"{len(shown)} of {len(self._rows)} collections" + (f" match {pattern!r}" if pattern.strip() else "")
+        )
+
+    def _add(self, parent, row, by_name, depth: int) -> None:
+        label = f"{row.name} [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"
+        if row.children and depth < 8:
+            node = parent.add(label, data=row.name, expand=False)
+            for child in row.children:
+                if child in by_name:
+                    self._add(node, by_name[child], by_name, depth + 1)
+        else:
+            parent.add_leaf(label, data=row.name)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#collection-filter", Input).focus()
+
+    def action_refresh(self) -> None:
+        self.load()
