@@ -145,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--begin-date", help="TAI ISO start of validity (open if omitted)")
     p.add_argument("--end-date", help="TAI ISO end of validity (open if omitted)")
     p.set_defaults(func=cmd_certify_detectormaps)
+
+    from . import cli_queue
+
+    cli_queue.add_subcommands(sub)
+    try:
+        from . import cli_butler
+    except ImportError:  # pragma: no cover - lands with the Butler gateway
+        cli_butler = None
+    if cli_butler is not None:
+        cli_butler.add_subcommands(sub)
     return parser
 
 
@@ -153,7 +163,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .core.tai import DateError
     from .core.visitlist import VisitListError
 
-    return (CliError, ActionError, DateError, VisitListError)
+    from .cli_queue import user_errors
+
+    errors: tuple[type[BaseException], ...] = (CliError, ActionError, DateError, VisitListError, *user_errors())
+    try:
+        from .cli_butler import USER_ERRORS
+    except ImportError:  # pragma: no cover
+        USER_ERRORS = ()
+    return errors + tuple(USER_ERRORS)
 
 
 def main(argv: list[str] | None = None) -> int:

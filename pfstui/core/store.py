@@ -139,6 +139,8 @@ class QueueState(_Model):
     repo: str | None = None
     plan: str | None = None
     queue_paused: bool = False
+    #: How many stages may run at once.
+    parallel: int = Field(default=1, ge=1)
     pipelines: set[str] = Field(default_factory=set)
     stages: list[Stage] = Field(default_factory=list)
     saved_at: str | None = None

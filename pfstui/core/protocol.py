@@ -1,0 +1,146 @@
+"""The supervisor protocol: JSON lines over a Unix socket in the session folder, and its client.
+
+Request:  ``{"id": 1, "cmd": "restart", "args": {"stage": "dark"}}``
+Reply:    ``{"id": 1, "ok": true, "result": {...}}`` or ``{"id": 1, "ok": false, "error": "one line"}``
+Event:    ``{"event": "state", "version": N, "state": {...}, ...}`` (to subscribed clients, after each change)
+
+Commands: hello, status, subscribe, load_plan{path, repo?}, run, pause_queue, resume_queue,
+pause{stage}, resume{stage}, kill{stage}, restart{stage, overrides?}, skip{stage}, set_parallel{parallel},
+shutdown.  Mutations are serialised by the supervisor (one event loop), so two clients never race.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+VERSION = 1
+SOCKET_NAME = "supervisor.sock"
+LOG_NAME = "supervisor.log"
+
+
+class ProtocolError(Exception):
+    """A malformed request or reply."""
+
+
+class SupervisorError(Exception):
+    """The supervisor refused a request, or could not be reached; the message says why."""
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+
+def spawn_supervisor(session_dir: Path) -> None:
+    """Start a detached supervisor for ``session_dir`` (its own session; output to supervisor.log)."""
+    session_dir.mkdir(parents=True, exist_ok=True)
+    log = open(session_dir / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "pfstui.core.supervisor", str(session_dir)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+            cwd=str(session_dir), env=dict(os.environ),
+        )
+    finally:
+        log.close()
+
+
+class SupervisorClient:
+    """A blocking client (use it from a worker thread in the UI). Starts the supervisor when needed."""
+
+    def __init__(self, session_dir: Path | str, *, autostart: bool = True, timeout: float = 10.0) -> None:
+        self.dir = Path(session_dir)
+        self.autostart = autostart
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._buf = b""
+        self._next_id = 0
+        self._events: list[dict[str, Any]] = []
+
+    # --- connection ------------------------------------------------------------------------------------
+    def connect(self) -> SupervisorClient:
+        deadline = time.monotonic() + self.timeout
+        spawned = False
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(self.dir / SOCKET_NAME))
+                self._sock = sock
+                self.request("hello")
+                return self
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
+                sock.close()
+                last = exc
+                if not self.autostart:
+                    break
+                if not spawned:
+                    spawn_supervisor(self.dir)
+                    spawned = True
+                time.sleep(0.1)
+        raise SupervisorError(
+            f"cannot reach the supervisor of {self.dir} ({last}); see {self.dir / LOG_NAME}"
+        )
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> SupervisorClient:
+        return self.connect() if self._sock is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- messages --------------------------------------------------------------------------------------
+    def _read_message(self, timeout: float | None) -> dict[str, Any] | None:
+        assert self._sock is not None
+        while b"\n" not in self._buf:
+            self._sock.settimeout(timeout)
+            try:
+                chunk = self._sock.recv(1 << 16)
+            except TimeoutError:
+                return None
+            if not chunk:
+                raise SupervisorError("the supervisor closed the connection")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError as exc:
+            raise ProtocolError(f"bad message from the supervisor: {exc}") from None
+
+    def request(self, cmd: str, **args: Any) -> Any:
+        if self._sock is None:
+            self.connect()
+        self._next_id += 1
+        rid = self._next_id
+        assert self._sock is not None
+        self._sock.sendall(encode({"id": rid, "cmd": cmd, "args": args}))
+        while True:
+            msg = self._read_message(self.timeout)
+            if msg is None:
+                raise SupervisorError(f"no reply from the supervisor to {cmd!r} within {self.timeout:.0f} s")
+            if "event" in msg:
+                self._events.append(msg)
+                continue
+            if msg.get("id") != rid:
+                continue
+            if not msg.get("ok"):
+                raise SupervisorError(msg.get("error") or "request refused")
+            return msg.get("result")
+
+    def events(self, timeout: float | None = None) -> Iterator[dict[str, Any] | None]:
+        """Yield events as they come (after ``subscribe``); yields None when ``timeout`` passes quietly."""
+        while True:
+            while self._events:
+                yield self._events.pop(0)
+            yield self._read_message(timeout)

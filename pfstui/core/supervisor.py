@@ -1,0 +1,511 @@
+"""The supervisor: one small process per session directory that owns the queue.
+
+It outlives the app (started detached by the first client that needs it), so the queue goes on while
+nobody is connected: when the operator's SSH link drops after bias finished, dark still starts.  It is
+the only writer of the session's ``state.json`` (single instance by a ``flock`` on the session folder),
+launches stages through :mod:`pfstui.core.runner`, re-adopts running stages by pid + start time when it
+is itself restarted, follows each stage's log for quanta progress, and records every command in the
+action journal.
+
+Clients (the app, the CLI) talk to it over a Unix socket in the session folder with a small JSON-lines
+protocol (:mod:`pfstui.core.protocol`): requests in, replies and state events out.  Log files are read by
+clients directly, never streamed through the socket.
+
+Run it as ``python -m pfstui.core.supervisor SESSION_DIR``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import protocol, runner, scheduler
+from .journal import default_journal
+from .store import Attempt, QueueState, SessionStore, Stage, StateLockedError
+
+IDLE_EXIT_SECONDS = float(os.environ.get("PFSTUI_SUPERVISOR_IDLE", "600"))
+TICK_SECONDS = 0.25
+KILL_GRACE_SECONDS = 10.0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _log(msg: str) -> None:
+    print(f"{_now()} supervisor[{os.getpid()}]: {msg}", file=sys.stderr, flush=True)
+
+
+def stage_env() -> dict[str, str]:
+    """Environment of every stage: ours, with the venv's bin first and PFSTUI_DEMO_DIR set."""
+    import pfstui.demo
+
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env.setdefault("PFSTUI_DEMO_DIR", str(Path(pfstui.demo.__file__).parent))
+    return env
+
+
+class Tracker:
+    """Incremental quanta progress of one attempt, from its log (and, at the end, its --summary)."""
+
+    def __init__(self, attempt: Attempt, stage_name: str) -> None:
+        from .logparse import LogParser, StageProgress
+
+        self.attempt = attempt
+        self.stage_name = stage_name
+        saved = attempt.quanta or {}
+        self.offset = int(saved.get("offset", 0))
+        self.parser = LogParser()
+        try:
+            self.progress = StageProgress.from_dict(saved["progress"]) if saved.get("progress") else StageProgress()
+        except Exception:  # noqa: BLE001 - a damaged record is re-read from the start
+            self.progress, self.offset = StageProgress(), 0
+
+    def update(self, *, final: bool = False) -> bool:
+        from .logparse import LogParseError, scan_file
+
+        if not self.attempt.log_path:
+            return False
+        try:
+            events, end = scan_file(self.attempt.log_path, self.offset, parser=self.parser, final=final,
+                                    max_bytes=None if final else 4 << 20)
+        except LogParseError:
+            # The file was replaced or truncated: start over.
+            from .logparse import LogParser, StageProgress
+
+            self.parser, self.progress, self.offset = LogParser(), StageProgress(), 0
+            return True
+        if end == self.offset and not events:
+            return False
+        self.offset = end
+        self.progress.apply_all(events)
+        self.attempt.quanta = {"offset": self.offset, "progress": self.progress.to_dict()}
+        return True
+
+    def apply_summary(self) -> None:
+        """Fold the ``--summary`` report (written at exit) into the record: it tells failed from blocked."""
+        from .commands import summary_file
+        from .logparse import read_summary
+
+        if not self.attempt.cwd:
+            return
+        summary = read_summary(summary_file(self.attempt.cwd, self.stage_name))
+        if summary is not None:
+            import dataclasses
+
+            self.attempt.quanta = dict(self.attempt.quanta, summary=dataclasses.asdict(summary))
+
+
+class Supervisor:
+    def __init__(self, session_dir: Path | str, *, idle_exit: float = IDLE_EXIT_SECONDS) -> None:
+        self.dir = Path(session_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.store = SessionStore(self.dir)
+        self.lock = self.store.lock()
+        self.journal = default_journal()
+        self.idle_exit = idle_exit
+        self.state = QueueState()
+        self.plan = None
+        self.plan_error: str | None = None
+        self.state_problem: str | None = None
+        self.trackers: dict[str, Tracker] = {}
+        self.subscribers: set[asyncio.StreamWriter] = set()
+        self.clients = 0
+        self.dirty = False
+        self.version = 0
+        self.stopping = asyncio.Event()
+        self._tools = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+    def run(self) -> int:
+        try:
+            self.lock.acquire_or_raise()
+        except StateLockedError as exc:
+            _log(f"another supervisor owns {self.dir}: {exc}")
+            return 0
+        try:
+            return asyncio.run(self._main())
+        finally:
+            self.lock.release()
+
+    async def _main(self) -> int:
+        report = self.store.load_report()
+        self.state = report.state
+        if report.problem is not None:
+            self.state_problem = str(report.problem)
+            _log(self.state_problem)
+        self._load_plan_from_state()
+        self._adopt()
+        sock = self.dir / protocol.SOCKET_NAME
+        if sock.exists() or sock.is_symlink():
+            sock.unlink()  # we hold the lock, so it is stale
+        server = await asyncio.start_unix_server(self._client, path=str(sock))
+        os.chmod(sock, 0o600)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: None)
+        _log(f"serving {self.dir} ({len(self.state.stages)} stages)")
+        idle_since = time.monotonic()
+        try:
+            while not self.stopping.is_set():
+                self._tick()
+                if self.dirty:
+                    self._save_and_broadcast()
+                busy = any(s.status in scheduler.ACTIVE for s in self.state.stages) or (
+                    not self.state.queue_paused and scheduler.ready(self.state, self._parallel())
+                )
+                if busy or self.clients:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > self.idle_exit:
+                    _log("idle: exiting (stages and state are kept)")
+                    break
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), timeout=TICK_SECONDS)
+                except TimeoutError:
+                    pass
+        finally:
+            server.close()
+            for w in list(self.subscribers):
+                w.close()
+            if self.dirty:
+                self._save()
+            try:
+                sock.unlink()
+            except FileNotFoundError:
+                pass
+        return 0
+
+    # --- plan ------------------------------------------------------------------------------------------
+    def _load_plan_from_state(self) -> None:
+        if not self.state.plan:
+            return
+        try:
+            self.plan = self._read_plan(self.state.plan)
+            self.plan_error = None
+        except Exception as exc:  # noqa: BLE001 - reported to clients, never fatal
+            self.plan, self.plan_error = None, str(exc)
+            _log(f"plan {self.state.plan}: {exc}")
+
+    @staticmethod
+    def _read_plan(path: str):
+        from .plan import load_plan
+
+        env = stage_env()
+        return load_plan(path, env=env)
+
+    def _parallel(self) -> int:
+        return self.state.parallel
+
+    def cmd_load_plan(self, path: str, repo: str | None = None) -> dict[str, Any]:
+        plan = self._read_plan(path)
+        if repo and Path(repo).absolute() != Path(plan.repository).absolute():
+            plan = plan.model_copy(update={"repository": str(Path(repo).absolute())})
+        self.plan, self.plan_error = plan, None
+        self.state.plan = str(Path(path).absolute())
+        self.state.repo = plan.repository
+        known = {s.id for s in self.state.stages}
+        added = []
+        for pstage in plan.ordered_stages():
+            if pstage.name in known:
+                continue
+            self.state.stages.append(Stage(id=pstage.name, name=pstage.name, depends_on=list(pstage.after),
+                                           status=scheduler.QUEUED, extra={"kind": pstage.kind}))
+            added.append(pstage.name)
+        if added and len(added) == len(self.state.stages):
+            self.state.queue_paused = True  # a fresh queue waits for "run"
+        self.dirty = True
+        return {"added": added, "stages": len(self.state.stages)}
+
+    def _plan_stage(self, stage: Stage):
+        if self.plan is None:
+            raise scheduler.QueueError(self.plan_error or "no plan is loaded; load one with `pfstui run PLAN`")
+        pstage = self.plan.stage(stage.name)
+        overrides = stage.extra.get("overrides")
+        if overrides:
+            data = pstage.model_dump()
+            data.update(overrides)
+            pstage = type(pstage).model_validate(data)
+        return pstage
+
+    # --- the tick --------------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        for stage in self.state.stages:
+            try:
+                self._tick_stage(stage)
+            except Exception as exc:  # noqa: BLE001 - one bad stage must never stop the queue
+                _log(f"stage {stage.id}: {type(exc).__name__}: {exc}")
+        if scheduler.propagate_failures(self.state):
+            self.dirty = True
+        for stage_id in scheduler.ready(self.state, self._parallel()):
+            self._start(self.state.stage(stage_id))
+
+    def _tick_stage(self, stage: Stage) -> None:
+        if stage.status not in scheduler.ACTIVE:
+            return
+        attempt = stage.last_attempt
+        if attempt is None:
+            return
+        tracker = self.trackers.get(stage.id)
+        if tracker is None or tracker.attempt is not attempt:
+            tracker = self.trackers[stage.id] = Tracker(attempt, stage.name)
+        handle = self._handle(attempt)
+        st = runner.poll(handle) if handle else None
+        if st is None or st.finished or st.state == runner.RunState.LOST:
+            self._finish(stage, attempt, tracker, st)
+            return
+        if tracker.update():
+            self.dirty = True
+        kill_at = stage.extra.get("kill_escalate_at")
+        if kill_at and time.time() >= kill_at:
+            runner.escalate(handle)
+            stage.extra = {k: v for k, v in stage.extra.items() if k != "kill_escalate_at"}
+            self.dirty = True
+
+    @staticmethod
+    def _handle(attempt: Attempt):
+        data = attempt.handle_dict()
+        if data is None:
+            return None
+        try:
+            return runner.ProcessHandle.from_dict(data)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _adopt(self) -> None:
+        """Re-attach every stage the state says is running: alive (pid + start time) or finished meanwhile."""
+        for stage in self.state.stages:
+            if stage.status in scheduler.ACTIVE and stage.last_attempt is not None:
+                handle = self._handle(stage.last_attempt)
+                st = runner.poll(handle) if handle else None
+                word = st.state.value if st else "unknown"
+                _log(f"adopting {stage.id} attempt {stage.last_attempt.number}: {word}")
+                if st is not None and st.state == runner.RunState.PAUSED:
+                    stage.status = scheduler.PAUSED
+                elif st is not None and st.state == runner.RunState.RUNNING:
+                    stage.status = scheduler.RUNNING
+        self.dirty = True
+
+    def _tools_(self):
+        if self._tools is None:
+            from .commands import Tools
+
+            self._tools = Tools.discover()
+        return self._tools
+
+    def _start(self, stage: Stage) -> None:
+        from .commands import build_argv
+
+        number = stage.next_attempt_number()
+        adir = self.dir / "stages" / stage.id / f"attempt-{number}"
+        adir.mkdir(parents=True, exist_ok=True)
+        argv: list[str] = []
+        try:
+            pstage = self._plan_stage(stage)
+            pipeline = getattr(pstage, "pipeline", None)
+            first_run = pipeline is not None and pipeline not in self.state.pipelines
+            argv = build_argv(self.plan, pstage, attempt_dir=adir, first_run=first_run, tools=self._tools_())
+            handle = runner.launch(argv, cwd=adir, env=stage_env(), log_path=adir / "stage.log",
+                                   status_path=adir / "status")
+        except Exception as exc:  # noqa: BLE001 - a stage that cannot start fails with the reason
+            stage.attempts.append(Attempt(number=number, argv=argv, cwd=str(adir), status="spawn_failed",
+                                          detail=str(exc), started_at=_now(), ended_at=_now()))
+            stage.status = scheduler.FAILED
+            self._journal("start-failed", stage, number, argv=argv, error=str(exc))
+            self.dirty = True
+            return
+        attempt = Attempt.from_handle(number, handle, argv=argv, status="running")
+        stage.attempts.append(attempt)
+        stage.argv = argv
+        stage.status = scheduler.RUNNING
+        stage.extra = {k: v for k, v in stage.extra.items() if k not in ("kill_requested", "kill_escalate_at")}
+        self._journal("start", stage, number, argv=argv, pid=handle.pid, log=str(handle.log_path))
+        self.dirty = True
+
+    def _finish(self, stage: Stage, attempt: Attempt, tracker: Tracker, st) -> None:
+        tracker.update(final=True)
+        tracker.apply_summary()
+        attempt.ended_at = _now()
+        if st is None or st.state == runner.RunState.LOST:
+            attempt.status = stage.status = scheduler.LOST
+            attempt.detail = (st.detail if st else "") or "the process is gone and left no exit status"
+        else:
+            attempt.exit_code = st.returncode
+            attempt.signal = st.signal
+            if stage.extra.get("kill_requested"):
+                attempt.status, stage.status = "killed", scheduler.KILLED
+            elif st.returncode == 0:
+                attempt.status, stage.status = "succeeded", scheduler.DONE
+                pipeline = getattr(self._safe_plan_stage(stage), "pipeline", None)
+                if pipeline:
+                    self.state.pipelines = set(self.state.pipelines) | {pipeline}
+            else:
+                attempt.status, stage.status = "failed", scheduler.FAILED
+        self.trackers.pop(stage.id, None)
+        self._journal("end", stage, attempt.number, status=stage.status, exit_code=attempt.exit_code,
+                      signal=attempt.signal)
+        self.dirty = True
+
+    def _safe_plan_stage(self, stage: Stage):
+        try:
+            return self._plan_stage(stage)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _journal(self, event: str, stage: Stage, number: int, **fields: Any) -> None:
+        try:
+            self.journal.append({"kind": "command", "event": event, "session": str(self.dir),
+                                 "repository": self.state.repo, "stage": stage.id, "attempt": number, **fields})
+        except Exception as exc:  # noqa: BLE001 - a full disk must not stop the queue
+            _log(f"journal: {exc}")
+
+    # --- state I/O -------------------------------------------------------------------------------------
+    def _save(self) -> None:
+        try:
+            self.store.save(self.state)
+            self.dirty = False
+        except Exception as exc:  # noqa: BLE001
+            _log(f"cannot save state: {exc}")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "session": str(self.dir),
+            "supervisor_pid": os.getpid(),
+            "plan_error": self.plan_error,
+            "state_problem": self.state_problem,
+            "state": self.state.model_dump(mode="json"),
+        }
+
+    def _save_and_broadcast(self) -> None:
+        self._save()
+        self.version += 1
+        line = protocol.encode({"event": "state", **self.snapshot()})
+        for w in list(self.subscribers):
+            if w.is_closing():
+                self.subscribers.discard(w)
+                continue
+            # Back-pressure: a client that does not read is dropped rather than buffering forever.
+            if w.transport.get_write_buffer_size() > 8 << 20:
+                w.close()
+                self.subscribers.discard(w)
+                continue
+            w.write(line)
+
+    # --- clients ---------------------------------------------------------------------------------------
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.clients += 1
+        try:
+            while True:
+                raw = await reader.readline()
+                if not raw:
+                    break
+                rid = None
+                try:
+                    req = json.loads(raw)
+                    rid = req.get("id")
+                    result = self._dispatch(str(req.get("cmd")), dict(req.get("args") or {}), writer)
+                    reply = {"id": rid, "ok": True, "result": result}
+                except Exception as exc:  # noqa: BLE001 - every error goes back as a message
+                    reply = {"id": rid, "ok": False, "error": str(exc) or type(exc).__name__}
+                writer.write(protocol.encode(reply))
+                await writer.drain()
+                if self.dirty:
+                    self._save_and_broadcast()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.clients -= 1
+            self.subscribers.discard(writer)
+            writer.close()
+
+    def _dispatch(self, cmd: str, args: dict[str, Any], writer: asyncio.StreamWriter) -> Any:
+        if cmd == "hello":
+            return {"protocol": protocol.VERSION, "pid": os.getpid(), "session": str(self.dir)}
+        if cmd == "status":
+            return self.snapshot()
+        if cmd == "subscribe":
+            self.subscribers.add(writer)
+            return self.snapshot()
+        if cmd == "load_plan":
+            return self.cmd_load_plan(str(args["path"]), args.get("repo"))
+        if cmd == "run":
+            self.state.queue_paused = False
+            self.dirty = True
+            return {"queue_paused": False}
+        if cmd == "pause_queue":
+            self.state.queue_paused = True
+            self.dirty = True
+            return {"queue_paused": True}
+        if cmd == "resume_queue":
+            self.state.queue_paused = False
+            self.dirty = True
+            return {"queue_paused": False}
+        if cmd in ("pause", "resume", "kill"):
+            return self._signal(cmd, str(args["stage"]))
+        if cmd == "restart":
+            return self._restart(str(args["stage"]), args.get("overrides"))
+        if cmd == "set_parallel":
+            self.state.parallel = int(args["parallel"])
+            self.dirty = True
+            return {"parallel": self.state.parallel}
+        if cmd == "skip":
+            scheduler.skip(self.state, str(args["stage"]))
+            self.dirty = True
+            return {"stage": args["stage"], "status": scheduler.SKIPPED}
+        if cmd == "shutdown":
+            self.stopping.set()
+            return {"stopping": True}
+        raise protocol.ProtocolError(f"unknown command {cmd!r}")
+
+    def _signal(self, cmd: str, name: str) -> dict[str, Any]:
+        stage = scheduler.check_active(self.state, name, {"pause": "paused", "resume": "resumed",
+                                                          "kill": "killed"}[cmd])
+        handle = self._handle(stage.last_attempt)
+        if handle is None:
+            raise scheduler.QueueError(f"stage {name!r} has no live process to signal")
+        if cmd == "pause":
+            runner.pause(handle)
+            stage.status = scheduler.PAUSED
+        elif cmd == "resume":
+            runner.resume(handle)
+            stage.status = scheduler.RUNNING
+        else:
+            stage.extra = dict(stage.extra, kill_requested=True, kill_escalate_at=time.time() + KILL_GRACE_SECONDS)
+            runner.terminate(handle)
+            self._journal("kill", stage, stage.last_attempt.number, pgid=handle.pgid)
+        self.dirty = True
+        return {"stage": name, "status": stage.status}
+
+    def _restart(self, name: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+        stage = self.state.stage(name)
+        if stage is not None and overrides:
+            # Validate the edited options against the plan's model before accepting them.
+            merged = dict(stage.extra.get("overrides") or {}, **overrides)
+            probe = Stage(id=stage.id, name=stage.name, extra={"overrides": merged})
+            self._plan_stage(probe)
+            stage.extra = dict(stage.extra, overrides=merged)
+        requeued = scheduler.restart(self.state, name)
+        self.dirty = True
+        return {"requeued": requeued}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m pfstui.core.supervisor SESSION_DIR", file=sys.stderr)
+        return 2
+    return Supervisor(args[0]).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
