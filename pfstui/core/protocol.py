@@ -34,6 +34,27 @@ class SupervisorError(Exception):
     """The supervisor refused a request, or could not be reached; the message says why."""
 
 
+def socket_path(session_dir: Path | str) -> Path:
+    """Where the supervisor of ``session_dir`` listens.
+
+    ``<session>/supervisor.sock`` when that path fits a Unix socket address (108 bytes on Linux);
+    otherwise a short path in a private per-user folder, named after a hash of the session folder.
+    """
+    session_dir = Path(session_dir).absolute()
+    path = session_dir / SOCKET_NAME
+    if len(os.fsencode(path)) < 100:
+        return path
+    import hashlib
+    import tempfile
+
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"pfstui-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    if base.stat().st_uid != os.getuid() or base.stat().st_mode & 0o077:
+        raise SupervisorError(f"{base} must be a private folder of yours (mode 700); remove it and retry")
+    digest = hashlib.sha256(os.fsencode(session_dir)).hexdigest()[:20]
+    return base / f"{digest}.sock"
+
+
 def encode(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
 
@@ -72,7 +93,7 @@ class SupervisorClient:
         while time.monotonic() < deadline:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                sock.connect(str(self.dir / SOCKET_NAME))
+                sock.connect(str(socket_path(self.dir)))
                 self._sock = sock
                 self.request("hello")
                 return self

@@ -145,7 +145,7 @@ class Supervisor:
             _log(self.state_problem)
         self._load_plan_from_state()
         self._adopt()
-        sock = self.dir / protocol.SOCKET_NAME
+        sock = protocol.socket_path(self.dir)
         if sock.exists() or sock.is_symlink():
             sock.unlink()  # we hold the lock, so it is stale
         server = await asyncio.start_unix_server(self._client, path=str(sock))
@@ -328,7 +328,7 @@ class Supervisor:
         stage.argv = argv
         stage.status = scheduler.RUNNING
         stage.extra = {k: v for k, v in stage.extra.items() if k not in ("kill_requested", "kill_escalate_at")}
-        self._journal("start", stage, number, argv=argv, pid=handle.pid, log=str(handle.log_path))
+        self._journal("start", stage, number, argv=argv, stage_pid=handle.pid, log=str(handle.log_path))
         self.dirty = True
 
     def _finish(self, stage: Stage, attempt: Attempt, tracker: Tracker, st) -> None:
@@ -417,10 +417,10 @@ class Supervisor:
                     reply = {"id": rid, "ok": True, "result": result}
                 except Exception as exc:  # noqa: BLE001 - every error goes back as a message
                     reply = {"id": rid, "ok": False, "error": str(exc) or type(exc).__name__}
+                if self.dirty:
+                    self._save_and_broadcast()  # durable before the client hears "ok"
                 writer.write(protocol.encode(reply))
                 await writer.drain()
-                if self.dirty:
-                    self._save_and_broadcast()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:

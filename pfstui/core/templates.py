@@ -285,7 +285,7 @@ def _render_demo(repo: str | None, rerun: str) -> str:
             "# processes is 1: with -j > 1 every quantum starts a fresh Python (~1.3 s) on this tiny data.",
             "# Every demo task has config fields demoDelay (seconds per quantum) and demoFailOn (a data ID",
             "# whose quantum fails), e.g. add to a stage:",
-            "#   config: [\"isr:demoFailOn=visit=12 arm=r spectrograph=1\"]",
+            "#   config: [\"isr:demoFailOn=visit:12,arm:r,spectrograph:1\"]   (key:value: -c values cannot hold '=')",
         ],
         processes_note=" (1: no per-quantum start-up cost)",
     )
@@ -316,6 +316,13 @@ def _render_demo(repo: str | None, rerun: str) -> str:
         "bootstrap", ["certify-flat"], pipe + "bootstrap.yaml",
         ["PFS/raw/all", "PFS/raw/pfsConfig", "PFS/calib"], "bootstrap",
         "instrument='PFS' AND visit IN (41, 31)",
+        config=[
+            ("isr:doCrosstalk=False", "the seed's bootstrap overrides; they exist on the demo tasks too"),
+            ("bootstrap:profiles.profileRadius=2", None),
+            ("bootstrap:profiles.profileSwath=2500", None),
+            ("bootstrap:profiles.profileOversample=3", None),
+            ("bootstrap:spectralOffset=0", "the demo's arc lines sit within 2 rows of the model (the seed used -10)"),
+        ],
     )
     text += _certify("certify-bootstrap", "bootstrap", "bootstrap", "PFS/bootstrap", "detectorMap_bootstrap")
     text += _clean("clean-bootstrap", "certify-bootstrap", "bootstrap/*", ["postISRCCD"])
@@ -327,6 +334,9 @@ def _render_demo(repo: str | None, rerun: str) -> str:
         config=[
             ("measureCentroids:connections.calibDetectorMap=detectorMap_bootstrap", "no detectorMap_calib yet: use the bootstrap map"),
             ("gatherSlitOffsets:connections.slitOffsets=detectorMap_bootstrap.slitOffsets", None),
+            ("fitDetectorMap:fitDetectorMap.doSlitOffsets=True", None),
+            ("fitDetectorMap:fitDetectorMap.order=4", None),
+            ("fitDetectorMap:fitDetectorMap.soften=0.03", None),
         ],
     )
     text += (
@@ -346,6 +356,11 @@ def _render_demo(repo: str | None, rerun: str) -> str:
         "fitFiberProfiles", ["define-profiles", "certify-detectorMap"], pipe + "fitFiberProfiles.yaml",
         ["PFS/raw/all", "PFS/fiberProfilesInputs", "PFS/raw/pfsConfig", "PFS/calib"], "fitFiberProfiles",
         "profiles_run = 'demo_br'",
+        config=[
+            ("fitProfiles:profiles.profileRadius=3", "the seed uses 10 on full-size images; the demo's are 64 wide"),
+            ("fitProfiles:profiles.profileOversample=3", None),
+            ("fitProfiles:profiles.profileSwath=500", None),
+        ],
     )
     text += _certify("certify-fiberProfiles", "fitFiberProfiles", "fitFiberProfiles", "PFS/calib", "fiberProfiles")
     text += _clean("clean-fitFiberProfiles", "certify-fiberProfiles", "fitFiberProfiles/*", ["postISRCCD"])

@@ -1,0 +1,205 @@
+"""The supervisor with real stages: it runs the queue with no client, survives its own death, kills
+whole process groups, reports failed quanta, and restarts a fixed stage.
+
+Stages are real ``pipetask run``/``butler`` subprocesses on a copy of the demo repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pfstui.core import paths
+from pfstui.core.journal import Journal
+from pfstui.core.protocol import SupervisorClient
+
+pytestmark = pytest.mark.integration
+
+BEGIN, END = "2000-01-01T00:00:00", "2050-12-31T23:59:59"
+
+
+def write_plan(tmp: Path, repo: Path, stages: str, processes: int = 1) -> Path:
+    plan = tmp / "plan.yaml"
+    plan.write_text(
+        f"""version: 1
+repository: {repo}
+instrument: pfstui.demo.instrument.DemoPrimeFocusSpectrograph
+rerun: u/test
+defaults: {{processes: {processes}}}
+stages:
+{stages}"""
+    )
+    return plan
+
+
+def bias_stage(config: list[str] | None = None) -> str:
+    cfg = ", ".join(json.dumps(c) for c in (config or []))
+    return f"""  - name: bias
+    kind: pipetask
+    pipeline: ${{PFSTUI_DEMO_DIR}}/pipelines/bias.yaml
+    inputs: [PFS/raw/sps, PFS/calib]
+    output: bias
+    query: "instrument='PFS' AND visit.target_name = 'BIAS'"
+    config: [{cfg}]
+"""
+
+
+CERTIFY_BIAS = f"""  - name: certify-bias
+    kind: certify
+    after: [bias]
+    input: bias
+    target: PFS/calib
+    dataset_type: bias
+    begin: {BEGIN}
+    end: {END}
+"""
+
+
+@pytest.fixture
+def session(tmp_path: Path, monkeypatch, tool_env):
+    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PFSTUI_SUPERVISOR_IDLE", "20")
+    monkeypatch.setenv("PFSTUI_DEMO_DIR", tool_env["PFSTUI_DEMO_DIR"])
+    monkeypatch.setenv("PATH", tool_env["PATH"])
+    made: list[Path] = []
+
+    def open_session(plan: Path, repo: Path) -> tuple[SupervisorClient, Path]:
+        sdir = paths.session_dir(repo, plan)
+        made.append(sdir)
+        client = SupervisorClient(sdir).connect()
+        client.request("load_plan", path=str(plan))
+        return client, sdir
+
+    yield open_session
+    for sdir in made:
+        try:
+            SupervisorClient(sdir, autostart=False, timeout=2).connect().request("shutdown")
+        except Exception:
+            pass
+
+
+def read_state(sdir: Path) -> dict:
+    return json.loads((sdir / "state.json").read_text())
+
+
+def stage_of(state: dict, name: str) -> dict:
+    return next(s for s in state["stages"] if s["id"] == name)
+
+
+def wait_for(sdir: Path, predicate, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    state: dict = {}
+    while time.monotonic() < deadline:
+        try:
+            state = read_state(sdir)
+        except (OSError, ValueError):
+            time.sleep(0.1)
+            continue
+        if predicate(state):
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; stages: {[(s['id'], s['status']) for s in state.get('stages', [])]}")
+
+
+def test_queue_advances_with_no_client(session, demo_repo: Path, tmp_path: Path):
+    plan = write_plan(tmp_path, demo_repo, bias_stage() + CERTIFY_BIAS)
+    client, sdir = session(plan, demo_repo)
+    assert read_state(sdir)["queue_paused"] is True  # a freshly loaded plan waits for "run"
+    client.request("run")
+    client.close()  # nobody is connected from here on
+    state = wait_for(sdir, lambda s: stage_of(s, "certify-bias")["status"] in ("done", "failed"))
+    assert stage_of(state, "certify-bias")["status"] == "done"
+    bias = stage_of(state, "bias")
+    progress = bias["attempts"][0]["quanta"]["progress"]["tasks"]
+    assert progress["isr"]["total"] == progress["isr"]["done"] == 12
+    assert progress["cpBiasCombine"]["done"] == 4
+    # the journal has both commands, in dependency order
+    starts = [e for e in Journal(paths.state_dir() / "journal.jsonl").read() if e.get("event") == "start"]
+    assert [e["stage"] for e in starts] == ["bias", "certify-bias"]
+    assert "--register-dataset-types" in starts[0]["argv"]
+
+
+def test_failure_dependency_failed_and_restart(session, demo_repo: Path, tmp_path: Path):
+    plan = write_plan(tmp_path, demo_repo,
+                      bias_stage(["isr:demoFailOn=visit:12,arm:r,spectrograph:1"]) + CERTIFY_BIAS)
+    client, sdir = session(plan, demo_repo)
+    client.request("run")
+    state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] == "failed")
+    state = wait_for(sdir, lambda s: stage_of(s, "certify-bias")["status"] == "dependency-failed")
+    attempt = stage_of(state, "bias")["attempts"][0]
+    assert attempt["exit_code"] != 0
+    failures = attempt["quanta"]["progress"]["failures"]
+    assert len(failures) == 1
+    f = failures[0]
+    assert f["task"] == "isr" and f["exception_class"] == "RuntimeError" and "Saturated" in f["message"]
+    assert {k: f["data_id"][k] for k in ("visit", "arm", "spectrograph")} == {"visit": 12, "arm": "r", "spectrograph": 1}
+    log = Path(attempt["log_path"]).read_bytes()
+    assert b"failed" in log[f["offset"]: f["offset"] + 400]
+    # Fix the option and restart: a second attempt, the first one's log kept, dependants re-queued.
+    result = client.request("restart", stage="bias", overrides={"config": []})
+    assert result["requeued"] == ["bias", "certify-bias"]
+    state = wait_for(sdir, lambda s: stage_of(s, "certify-bias")["status"] in ("done", "failed", "dependency-failed"))
+    assert stage_of(state, "certify-bias")["status"] == "done"
+    bias = stage_of(state, "bias")
+    assert [a["number"] for a in bias["attempts"]] == [1, 2]
+    assert Path(bias["attempts"][0]["log_path"]).exists() and bias["attempts"][0]["log_path"] != bias["attempts"][1]["log_path"]
+    assert "isr:demoFailOn=visit:12,arm:r,spectrograph:1" not in bias["attempts"][1]["argv"]
+
+
+def test_kill_reaches_every_process_of_a_j2_pipetask(session, demo_repo: Path, tmp_path: Path):
+    plan = write_plan(tmp_path, demo_repo, bias_stage(["isr:demoDelay=30"]), processes=2)
+    client, sdir = session(plan, demo_repo)
+    client.request("run")
+    state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] == "running")
+    pgid = stage_of(state, "bias")["attempts"][0]["pgid"]
+    # wait until pipetask has forked its -j 2 workers
+    deadline = time.monotonic() + 60
+    members: list[psutil.Process] = []
+    while time.monotonic() < deadline:
+        members = [p for p in psutil.process_iter(["pid"]) if _pgid(p.pid) == pgid]
+        if len(members) >= 3:
+            break
+        time.sleep(0.3)
+    assert len(members) >= 3, "pipetask -j 2 should run a parent and two workers"
+    client.request("kill", stage="bias")
+    state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] == "killed", timeout=40)
+    gone, alive = psutil.wait_procs(members, timeout=15)
+    assert alive == []
+    assert stage_of(state, "bias")["attempts"][0]["signal"] in ("SIGTERM", "SIGKILL") or \
+        stage_of(state, "bias")["attempts"][0]["exit_code"] != 0
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def test_supervisor_killed_readopts_running_stage(session, demo_repo: Path, tmp_path: Path):
+    plan = write_plan(tmp_path, demo_repo, bias_stage(["isr:demoDelay=0.6"]) + CERTIFY_BIAS)
+    client, sdir = session(plan, demo_repo)
+    hello = client.request("hello")
+    client.request("run")
+    state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] == "running")
+    pid = stage_of(state, "bias")["attempts"][0]["pid"]
+    client.close()
+    os.kill(hello["pid"], signal.SIGKILL)
+    time.sleep(1.0)
+    assert psutil.pid_exists(pid), "the stage outlives its supervisor"
+    # The next client restarts the supervisor, which re-adopts the stage by pid + start time.
+    client2 = SupervisorClient(sdir).connect()
+    assert client2.request("hello")["pid"] != hello["pid"]
+    snap = client2.request("status")
+    assert stage_of(snap["state"], "bias")["status"] in ("running", "done")
+    state = wait_for(sdir, lambda s: stage_of(s, "certify-bias")["status"] in ("done", "failed"))
+    assert stage_of(state, "certify-bias")["status"] == "done"
+    bias = stage_of(state, "bias")
+    assert len(bias["attempts"]) == 1, "nothing is run twice"
+    assert bias["attempts"][0]["quanta"]["progress"]["tasks"]["isr"]["done"] == 12
