@@ -57,7 +57,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.build_only:
         return 0
     ensure_demo_env()
-    return _run_app(repo=str(report.repo), plan=None, read_only=False, demo=True)
+    plan = demo_plan(report.repo)
+    print(f"Demo plan: {plan} (the queue opens paused: press r in the Queue pane to run it)")
+    return _run_app(repo=str(report.repo), plan=str(plan), read_only=False, demo=True)
+
+
+def demo_plan(repo: Path) -> Path:
+    """The demo plan beside the demo repository, written from the demo template when missing."""
+    import getpass
+
+    from .core.templates import plan_new
+
+    path = Path(repo).parent / f"{Path(repo).name}-plan.yaml"
+    if not path.exists():
+        plan_new("demo", str(repo), f"u/{getpass.getuser()}", path)
+    return path
 
 
 def cmd_app(args: argparse.Namespace) -> int:

@@ -1,21 +1,31 @@
-"""The pfstui Textual app: four panes (Collections, Queue, Logs, Certify) over the core."""
+"""The pfstui Textual app: four panes (Collections, Queue, Logs, Certify) over the core.
+
+The app is a view: the queue lives in the session supervisor (a separate process that outlives the app),
+the repository behind the Butler gateway (used only from worker threads: its import takes over a second
+and never sits on the first frame's path), logs are read straight from the stage log files.
+"""
 
 from __future__ import annotations
 
 import os
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from .collections import CollectionsPane
+from .queue import OpenLog, QueuePane
+from .session import LinkStatus, QueueFailed, QueueReply, QueueRequest, QueueUpdated, SupervisorLink
 
 CSS = resources.files("pfstui.themes").joinpath("pfstui.tcss").read_text()
 
 
 class PfsTuiApp(App):
-    """Main application. The Butler is only touched from worker threads (its import takes over a second)."""
+    """Main application."""
 
     CSS = CSS
     TITLE = "pfstui"
@@ -27,19 +37,29 @@ class PfsTuiApp(App):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, *, repo: str | None, plan: str | None = None, read_only: bool = False, demo: bool = False):
+    def __init__(self, *, repo: str | None, plan: str | None = None, read_only: bool = False, demo: bool = False,
+                 session_dir: Path | None = None, connect: bool = True):
         super().__init__()
         self.repo = repo
-        self.plan = plan
+        self.plan = str(Path(plan).absolute()) if plan else None
         self.read_only = read_only
         self.demo = demo
+        self.connect = connect
+        self.session_dir = session_dir
+        self.link: SupervisorLink | None = None
+        self.link_text = "no plan"
+        self._plan_model = None
+        if self.plan and self.session_dir is None:
+            from ..core.paths import session_dir as _session_dir
+
+            self.session_dir = _session_dir(repo or self._plan_repo(), self.plan)
         if os.environ.get("SSH_CONNECTION"):
-            # Over SSH: no animations (the frame rate is capped with TEXTUAL_FPS by the launcher).
             self.animation_level = "none"
 
+    # --- layout ----------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(id="panes", initial="collections"):
+        with TabbedContent(id="panes", initial="queue" if self.plan else "collections"):
             with TabPane("1 Collections", id="collections"):
                 if self.repo:
                     yield CollectionsPane(self._gateway)
@@ -47,25 +67,131 @@ class PfsTuiApp(App):
                     yield Static("No repository: start pfstui with --repo REPO (or try `pfstui demo`).",
                                  classes="pane-note")
             with TabPane("2 Queue", id="queue"):
-                yield Static("The queue of calibration stages lands here (issue: Textual app).", classes="pane-note")
+                if self.plan:
+                    yield QueuePane(read_only=self.read_only, plan_stage_options=self._plan_stage_options)
+                else:
+                    yield Static("No plan: start pfstui with --plan PLAN (write one with "
+                                 "`pfstui plan new --template pfs -o plan.yaml`).", classes="pane-note")
             with TabPane("3 Logs", id="logs"):
-                yield Static("Live logs of running stages land here.", classes="pane-note")
+                yield Static("Open a stage's log from the Queue pane (l).", id="logs-note", classes="pane-note")
             with TabPane("4 Certify", id="certify"):
                 yield Static("Certify, decertify and clean forms land here.", classes="pane-note")
         yield Footer()
 
     def on_mount(self) -> None:
-        parts = [f"repo {self.repo}" if self.repo else "no repository"]
-        if self.plan:
-            parts.append(f"plan {self.plan}")
+        self._update_subtitle()
+        if self.plan and self.connect:
+            self.start_link()
+
+    def _update_subtitle(self) -> None:
+        parts = []
         if self.read_only:
             parts.append("READ-ONLY")
+        parts.append(self.link_text if self.plan else "no plan")
+        parts.append(f"repo {self.repo}" if self.repo else "no repository")
+        if self.plan:
+            parts.append(f"plan {Path(self.plan).name}")
         self.sub_title = " · ".join(parts)
+
+    # --- plan and gateway --------------------------------------------------------------------------------
+    def _plan_repo(self) -> str:
+        return self._load_plan().repository
+
+    def _load_plan(self):
+        if self._plan_model is None and self.plan:
+            from ..core.plan import load_plan
+            from ..core.supervisor import stage_env
+
+            self._plan_model = load_plan(self.plan, env=stage_env())
+        return self._plan_model
+
+    def _plan_stage_options(self, name: str) -> dict[str, Any]:
+        try:
+            return self._load_plan().stage(name).model_dump(mode="json")
+        except Exception:  # noqa: BLE001 - the editor then starts empty
+            return {}
 
     def _gateway(self):
         from ..core.gateway import ButlerGateway
 
         return ButlerGateway(self.repo, read_only=self.read_only)
+
+    # --- supervisor link -----------------------------------------------------------------------------------
+    @work(thread=True, group="link", exit_on_error=False)
+    def start_link(self) -> None:
+        from ..core.protocol import SupervisorClient, SupervisorError
+
+        assert self.session_dir is not None
+        try:
+            with SupervisorClient(self.session_dir) as client:
+                if not self.read_only:
+                    client.request("load_plan", path=self.plan, repo=self.repo)
+        except (SupervisorError, OSError) as exc:
+            self.post_message(LinkStatus(False, f"supervisor: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - a bad plan file: shown, not raised
+            self.post_message(LinkStatus(False, str(exc)))
+        self.link = SupervisorLink(self.session_dir, self.post_message)
+        self.link.run()
+
+    def on_unmount(self) -> None:
+        if self.link is not None:
+            self.link.stop.set()
+
+    @on(LinkStatus)
+    def _link_status(self, message: LinkStatus) -> None:
+        self.link_text = "● connected" if message.connected else "○ supervisor unreachable"
+        self._update_subtitle()
+        if not message.connected:
+            for pane in self.query(QueuePane):
+                pane.query_one("#queue-status", Static).update(f"[red]{message.text}[/]")
+
+    @on(QueueUpdated)
+    def _queue_updated(self, message: QueueUpdated) -> None:
+        for pane in self.query(QueuePane):
+            pane.update_snapshot(message.snapshot)
+
+    @on(QueueRequest)
+    def _queue_request(self, message: QueueRequest) -> None:
+        self.send_request(message)
+
+    @work(thread=True, group="requests", exit_on_error=False)
+    def send_request(self, request: QueueRequest) -> None:
+        try:
+            link = self.link or SupervisorLink(self.session_dir, self.post_message)
+            result = link.request(request)
+        except Exception as exc:  # noqa: BLE001 - refused requests come back as one line
+            self.post_message(QueueFailed(request, str(exc)))
+            return
+        self.post_message(QueueReply(request, result))
+
+    @on(QueueReply)
+    def _reply(self, message: QueueReply) -> None:
+        if message.request.label:
+            self.notify(message.request.label)
+
+    @on(QueueFailed)
+    def _failed(self, message: QueueFailed) -> None:
+        self.notify(message.error, title=f"{message.request.cmd} refused", severity="error", timeout=8)
+
+    @on(OpenLog)
+    def _open_log(self, message: OpenLog) -> None:
+        self.open_log(message.stage_id, message.path, message.offset)
+
+    def open_log(self, stage_id: str, path: str, offset: int | None = None) -> None:
+        try:
+            from .logview import LogsPanel
+        except ImportError:
+            self.notify(f"Log of {stage_id}: {path}")
+            return
+        panel = self.query(LogsPanel)
+        if not panel:
+            note = self.query_one("#logs-note", Static)
+            new = LogsPanel(id="logs-panel")
+            note.parent.mount(new)
+            note.remove()
+            panel = [new]
+        panel[0].add_log(path, stage_id, offset=offset)
+        self.action_show_pane("logs")
 
     def action_show_pane(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
