@@ -30,10 +30,10 @@ class PfsTuiApp(App):
     CSS = CSS
     TITLE = "pfstui"
     BINDINGS = [
-        Binding("1", "show_pane('collections')", "Collections", id="pane.collections"),
-        Binding("2", "show_pane('queue')", "Queue", id="pane.queue"),
-        Binding("3", "show_pane('logs')", "Logs", id="pane.logs"),
-        Binding("4", "show_pane('certify')", "Certify", id="pane.certify"),
+        Binding("1", "show_pane('collections')", "Collections", id="pane.collections", show=False),
+        Binding("2", "show_pane('queue')", "Queue", id="pane.queue", show=False),
+        Binding("3", "show_pane('logs')", "Logs", id="pane.logs", show=False),
+        Binding("4", "show_pane('certify')", "Certify", id="pane.certify", show=False),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -88,7 +88,7 @@ class PfsTuiApp(App):
         if self.read_only:
             parts.append("READ-ONLY")
         parts.append(self.link_text if self.plan else "no plan")
-        parts.append(f"repo {self.repo}" if self.repo else "no repository")
+        parts.append(f"repo {Path(self.repo).name}" if self.repo else "no repository")
         if self.plan:
             parts.append(f"plan {Path(self.plan).name}")
         self.sub_title = " · ".join(parts)
@@ -174,24 +174,35 @@ class PfsTuiApp(App):
         self.notify(message.error, title=f"{message.request.cmd} refused", severity="error", timeout=8)
 
     @on(OpenLog)
-    def _open_log(self, message: OpenLog) -> None:
-        self.open_log(message.stage_id, message.path, message.offset)
+    async def _open_log(self, message: OpenLog) -> None:
+        await self.open_log(message.stage_id, message.path, message.offset)
 
-    def open_log(self, stage_id: str, path: str, offset: int | None = None) -> None:
-        try:
-            from .logview import LogsPanel
-        except ImportError:
-            self.notify(f"Log of {stage_id}: {path}")
-            return
-        panel = self.query(LogsPanel)
-        if not panel:
+    async def open_log(self, stage_id: str, path: str, offset: int | None = None) -> None:
+        from .logview import LogsPanel
+
+        panels = self.query(LogsPanel)
+        if panels:
+            panel = panels.first()
+        else:
             note = self.query_one("#logs-note", Static)
-            new = LogsPanel(id="logs-panel")
-            note.parent.mount(new)
-            note.remove()
-            panel = [new]
-        panel[0].add_log(path, stage_id, offset=offset)
+            panel = LogsPanel(id="logs-panel")
+            await note.parent.mount(panel)
+            await note.remove()
+        view = await panel.add_log(path, stage_id)
+        if offset is not None:
+            goto = getattr(view, "goto_offset", None)
+            if goto is not None:
+                goto(offset)
         self.action_show_pane("logs")
 
     def action_show_pane(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Put the keyboard in the pane that was just shown."""
+        for widget in event.pane.query("*"):
+            focus_main = getattr(widget, "focus_main", None)
+            if focus_main is not None:
+                focus_main()
+                break

@@ -12,8 +12,10 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Static, Tree
+from rich.text import Text as Text_
 from textual.worker import get_current_worker
 
+TIMESTAMP = re.compile(r"/(\d{8}T\d{6})Z?$")
 TYPE_STYLE = {"RUN": "green", "CHAINED": "cyan", "CALIBRATION": "magenta", "TAGGED": "yellow"}
 
 
@@ -48,11 +50,21 @@ class CollectionsPane(Widget):
     class Failed(Message):
         text: str
 
+    @dataclass
+    class RangesLoaded(Message):
+        collection: str
+        assocs: list
+        more: bool
+
     def __init__(self, gateway_factory, **kwargs) -> None:
         super().__init__(**kwargs)
         self._gateway_factory = gateway_factory
         self._gateway = None
         self._rows: list = []
+        self._detail_text = Text_("")
+        #: Plain text of what the detail view shows (for tests and copy).
+        self.detail_plain = ""
+        self._wanted: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="collections-left"):
@@ -92,6 +104,19 @@ class CollectionsPane(Widget):
             self.post_message(self.Failed(f"Cannot read {name}: {exc}"))
             return
         self.post_message(self.DetailLoaded(detail))
+        if detail.row.type == "CALIBRATION":
+            assocs: list = []
+            more = False
+            try:
+                for page in self.gateway().associations(name, page_size=500):
+                    assocs.extend(page)
+                    if len(assocs) >= 2000:  # enough for a screen; never load everything
+                        more = True
+                        break
+            except Exception as exc:  # noqa: BLE001
+                self.post_message(self.Failed(f"Cannot read validity ranges of {name}: {exc}"))
+                return
+            self.post_message(self.RangesLoaded(name, assocs, more))
 
     # --- handlers --------------------------------------------------------------------------------------
     @on(Loaded)
@@ -106,6 +131,8 @@ class CollectionsPane(Widget):
     @on(DetailLoaded)
     def _detail(self, message: DetailLoaded) -> None:
         d = message.detail
+        if d.row.name != self._wanted:
+            return  # a slower answer for a collection the operator has already moved past
         row = d.row
         lines = [f"[b]{row.name}[/b]  [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"]
         if row.doc:
@@ -118,8 +145,34 @@ class CollectionsPane(Widget):
             lines += [f"  {p}" for p in sorted(row.parents)]
         if d.dataset_types:
             lines.append("\n[b]Dataset types[/b]")
-            lines += [f"  {name:<28} {count:>7}" for name, count in d.dataset_types]
-        self.query_one("#collection-detail-body", Static).update("\n".join(lines))
+            width = max(len(name) for name, _ in d.dataset_types)
+            lines += [f"  {name:<{width}} {count:>6}" for name, count in d.dataset_types]
+        from rich.text import Text
+
+        self._detail_text = Text.from_markup("\n".join(lines))
+        self.detail_plain = self._detail_text.plain
+        self.query_one("#collection-detail-body", Static).update(self._detail_text)
+
+    @on(RangesLoaded)
+    def _ranges(self, message: RangesLoaded) -> None:
+        if message.collection != self._wanted:
+            return
+        from rich.console import Group
+        from rich.table import Table
+
+        from .timeline import camera_key, timeline
+
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for col in ("type", "camera", "begin (TAI)", "end (TAI)", "run"):
+            table.add_column(col, overflow="fold", no_wrap=col in ("camera", "begin (TAI)", "end (TAI)"))
+        for a in message.assocs:
+            table.add_row(a.dataset_type, camera_key(a.data_id), a.begin or "−∞", a.end or "+∞", a.run)
+        body = self.query_one("#collection-detail-body", Static)
+        head = Text_(f"\nValidity ranges ({len(message.assocs)}{'+, first shown' if message.more else ''})", "bold")
+        rows = timeline(message.assocs, width=40)
+        body.update(Group(self._detail_text, head, *rows, Text_(""), table))
+        self.detail_plain = "\n".join([self._detail_text.plain, head.plain, *(r.plain for r in rows)] + [
+            f"{a.dataset_type} {camera_key(a.data_id)} {a.begin or '−∞'} {a.end or '+∞'} {a.run}" for a in message.assocs])
 
     @on(Input.Changed, "#collection-filter")
     def _filter(self, event: Input.Changed) -> None:
@@ -128,6 +181,7 @@ class CollectionsPane(Widget):
     @on(Tree.NodeHighlighted)
     def _highlight(self, event: Tree.NodeHighlighted) -> None:
         if event.node.data:
+            self._wanted = event.node.data
             self.load_detail(event.node.data)
 
     def _rebuild(self, pattern: str) -> None:
@@ -136,16 +190,24 @@ class CollectionsPane(Widget):
         tree.clear()
         by_name = {r.name: r for r in self._rows}
         shown = [r for r in self._rows if keep(r.name)]
-        children_of_chains = {c for r in self._rows for c in r.children}
-        roots = [r for r in shown if pattern.strip() or r.name not in children_of_chains]
+        # A RUN named under its own output chain (u/me/bias/20250101T000000Z under u/me/bias) is shown
+        # inside that chain; everything else is listed at the top, chains expandable.
+        nested = {c for r in self._rows if r.type == "CHAINED" for c in r.children if c.startswith(r.name + "/")}
+        roots = [r for r in shown if pattern.strip() or r.name not in nested]
         for row in sorted(roots, key=lambda r: r.name):
             self._add(tree.root, row, by_name, depth=0)
+        if self._rows and self.app.focused is None:
+            tree.focus()
         self.query_one("#collections-status", Static).update(
             f"{len(shown)} of {len(self._rows)} collections" + (f" match {pattern!r}" if pattern.strip() else "")
         )
 
     def _add(self, parent, row, by_name, depth: int) -> None:
         label = f"{row.name} [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"
+        stamp = TIMESTAMP.search(row.name)
+        if stamp and row.type == "RUN":
+            d = stamp.group(1)
+            label += f" [dim]{d[:4]}-{d[4:6]}-{d[6:8]} {d[9:11]}:{d[11:13]}:{d[13:15]}Z[/]"
         if row.children and depth < 8:
             node = parent.add(label, data=row.name, expand=False)
             for child in row.children:
@@ -153,6 +215,9 @@ class CollectionsPane(Widget):
                     self._add(node, by_name[child], by_name, depth + 1)
         else:
             parent.add_leaf(label, data=row.name)
+
+    def focus_main(self) -> None:
+        self.query_one(Tree).focus()
 
     def action_focus_filter(self) -> None:
         self.query_one("#collection-filter", Input).focus()

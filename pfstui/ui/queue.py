@@ -175,6 +175,9 @@ class QueuePane(Widget):
         table.focus()
         self.set_interval(1.0, self._refresh_times)
 
+    def focus_main(self) -> None:
+        self.query_one(DataTable).focus()
+
     # --- rendering -------------------------------------------------------------------------------------
     def stages(self) -> list[dict[str, Any]]:
         return (self.snapshot.get("state") or {}).get("stages") or []

@@ -1,0 +1,165 @@
+"""The app, driven with the Pilot on real demo repositories and a real supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pfstui.ui.app import PfsTuiApp
+from pfstui.ui.collections import CollectionsPane
+from pfstui.ui.queue import QueuePane
+
+
+def certify_a_bias(repo: Path) -> None:
+    """Put and certify four small biases through the Butler API (as a finished bias stage would)."""
+    from astropy.time import Time
+    from lsst.daf.butler import Butler, CollectionType, DatasetType, Timespan
+
+    with Butler.from_config(str(repo), writeable=True) as butler:
+        dt = DatasetType("bias", ("instrument", "arm", "spectrograph"), "NumpyArray", universe=butler.dimensions,
+                         isCalibration=True)
+        butler.registry.registerDatasetType(dt)
+        run = "u/op/bias/20250301T000000Z"
+        butler.collections.register(run, CollectionType.RUN)
+        refs = [butler.put(np.zeros((2, 2)), dt, instrument="PFS", arm=a, spectrograph=s, run=run)
+                for a in "br" for s in (1, 2)]
+        butler.registry.certify("PFS/calib", refs, Timespan(Time("2025-01-01T00:00:00", scale="tai"), None))
+
+
+async def wait_until(pilot, predicate, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if predicate():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("condition not met in time")
+
+
+async def test_collections_show_validity_ranges(demo_repo: Path):
+    certify_a_bias(demo_repo)
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.query_one(CollectionsPane)
+        await wait_until(pilot, lambda: len(pane._rows) > 0)
+        tree = pane.query_one("Tree")
+        labels = [str(n.label) for n in tree.root.children]
+        assert any(label.startswith("PFS/calib") for label in labels)
+        index = next(i for i, n in enumerate(tree.root.children) if str(n.label).startswith("PFS/calib"))
+        tree.move_cursor(tree.root.children[index])
+        await wait_until(pilot, lambda: "Validity ranges" in pane.detail_plain)
+        text = pane.detail_plain
+        assert "bias" in text and "2025-01-01T00:00:00" in text and "+∞" in text
+
+
+async def test_collections_filter(demo_repo: Path):
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(CollectionsPane)
+        await wait_until(pilot, lambda: len(pane._rows) > 0)
+        await pilot.press("slash")
+        await pilot.press(*"PFS/raw/*")
+        tree = pane.query_one("Tree")
+        await wait_until(pilot, lambda: len(tree.root.children) == 3)
+        assert sorted(str(n.label).split()[0] for n in tree.root.children) == ["PFS/raw/all", "PFS/raw/pfsConfig",
+                                                                              "PFS/raw/sps"]
+
+
+def write_plan(tmp: Path, repo: Path, config: str = "") -> Path:
+    plan = tmp / "plan.yaml"
+    plan.write_text(f"""version: 1
+repository: {repo}
+instrument: pfstui.demo.instrument.DemoPrimeFocusSpectrograph
+rerun: u/ui
+stages:
+  - name: bias
+    kind: pipetask
+    pipeline: ${{PFSTUI_DEMO_DIR}}/pipelines/bias.yaml
+    inputs: [PFS/raw/sps, PFS/calib]
+    output: bias
+    query: "instrument='PFS' AND visit.target_name = 'BIAS'"
+    config: [{config}]
+  - name: certify-bias
+    kind: certify
+    after: [bias]
+    input: bias
+    target: PFS/calib
+    dataset_type: bias
+    begin: 2000-01-01T00:00:00
+""")
+    return plan
+
+
+@pytest.fixture
+def state_env(tmp_path, monkeypatch, tool_env):
+    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PFSTUI_SUPERVISOR_IDLE", "10")
+    monkeypatch.setenv("PFSTUI_DEMO_DIR", tool_env["PFSTUI_DEMO_DIR"])
+    monkeypatch.setenv("PATH", tool_env["PATH"])
+    yield
+    from pfstui.core.protocol import SupervisorClient
+
+    for sdir in (tmp_path / "state" / "sessions").glob("*"):
+        try:
+            SupervisorClient(sdir, autostart=False, timeout=2).connect().request("shutdown")
+        except Exception:
+            pass
+
+
+@pytest.mark.integration
+async def test_queue_runs_the_plan_and_shows_progress(demo_repo: Path, tmp_path: Path, state_env):
+    plan = write_plan(tmp_path, demo_repo, '"isr:demoDelay=0.3"')
+    app = PfsTuiApp(repo=str(demo_repo), plan=str(plan))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(QueuePane)
+        await wait_until(pilot, lambda: len(pane.stages()) == 2)
+        assert (pane.snapshot["state"]["queue_paused"]) is True
+        await pilot.press("r")
+        seen_partial = []
+
+        def bias_progress():
+            st = pane.stages()[0]
+            tasks = ((st.get("attempts") or [{}])[-1].get("quanta") or {}).get("progress", {}).get("tasks", {})
+            done = sum(t.get("done", 0) for t in tasks.values())
+            if 0 < done < 16:
+                seen_partial.append(done)
+            return done
+
+        await wait_until(pilot, lambda: bias_progress() == 16, timeout=90)
+        assert seen_partial, "progress rose while the stage ran"
+        await wait_until(pilot, lambda: pane.stages()[1]["status"] == "done", timeout=60)
+        table = pane.query_one("DataTable")
+        assert "16/16" in str(table.get_cell("bias", "quanta"))
+        # open the stage's log from the queue
+        table.move_cursor(row=0)
+        await pilot.press("l")
+        await pilot.pause(0.5)
+        assert app.query_one("TabbedContent").active == "logs"
+
+
+@pytest.mark.integration
+async def test_read_only_refuses_every_queue_mutation(demo_repo: Path, tmp_path: Path, state_env):
+    plan = write_plan(tmp_path, demo_repo)
+    # a writable app loads the plan first, then a read-only one watches
+    from pfstui.core import paths
+    from pfstui.core.protocol import SupervisorClient
+
+    sdir = paths.session_dir(str(demo_repo), str(plan))
+    with SupervisorClient(sdir) as client:
+        client.request("load_plan", path=str(plan))
+    app = PfsTuiApp(repo=str(demo_repo), plan=str(plan), read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(QueuePane)
+        await wait_until(pilot, lambda: len(pane.stages()) == 2)
+        for key in ("r", "k", "R", "s", "p", "u"):
+            await pilot.press(key)
+            await pilot.pause(0.2)
+        assert len(app.screen_stack) == 1, "no confirmation is even offered"
+        state = json.loads((sdir / "state.json").read_text())
+        assert state["queue_paused"] is True
+        assert all(s["status"] == "queued" and not s["attempts"] for s in state["stages"])
+        assert "READ-ONLY" in app.sub_title

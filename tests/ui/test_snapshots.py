@@ -1,0 +1,64 @@
+"""Snapshot tests of the main screens at 80x24 and 160x48 (pytest-textual-snapshot).
+
+The Queue screen renders a queue state recorded from a real demo run (no stage running, so no clock in
+the picture); the Collections screen reads a real demo repository whose collections are deterministic.
+Update the pictures with `pytest tests/ui/test_snapshots.py --snapshot-update` after a deliberate change.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pfstui.ui.app import PfsTuiApp
+from pfstui.ui.queue import QueuePane
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SIZES = [(80, 24), (160, 48)]
+
+
+def queue_app(tmp_path: Path) -> PfsTuiApp:
+    plan = tmp_path / "demo-plan.yaml"
+    plan.write_text("# stand-in: the recorded state below carries the stages\n")
+    app = PfsTuiApp(repo=None, plan=str(plan), connect=False, session_dir=tmp_path / "session")
+    app.link_text = "● connected"
+    return app
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_queue_screen(snap_compare, tmp_path, size):
+    snapshot = {"state": json.loads((DATA / "state" / "demo-run.json").read_text()), "plan_error": None}
+
+    async def show(pilot):
+        app = pilot.app
+        app._update_subtitle()
+        app.query_one(QueuePane).update_snapshot(snapshot)
+        await pilot.pause()
+
+    assert snap_compare(queue_app(tmp_path), terminal_size=size, run_before=show)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_collections_screen(snap_compare, demo_repo_template, tmp_path, size):
+    repo = tmp_path / "demo-repo"
+    shutil.copytree(demo_repo_template, repo)
+
+    async def select(pilot):
+        pane = pilot.app.query_one("CollectionsPane")
+        for _ in range(100):
+            if pane._rows:
+                break
+            await pilot.pause(0.1)
+        tree = pane.query_one("Tree")
+        target = next(n for n in tree.root.children if str(n.label).startswith("PFS/raw/sps"))
+        tree.move_cursor(target)
+        for _ in range(100):
+            if "Dataset types" in pane.detail_plain:
+                break
+            await pilot.pause(0.1)
+        await pilot.pause()
+
+    assert snap_compare(PfsTuiApp(repo=str(repo), connect=False), terminal_size=size, run_before=select)
