@@ -1,0 +1,192 @@
+#!/usr/bin/env python
+"""Time to the first screen of the Butler gateway on a big repository, against ``butler query-collections``.
+
+Builds (in a temporary folder, about a minute on 2 cores) a demo repository grown to 20,000 collections
+(RUN collections under per-user chains, as ``pipetask -o`` leaves them) and 50,000 validity ranges of ``bias``
+in one CALIBRATION collection (16 cameras x 3,125 consecutive 1-day ranges), then measures, each as the median of
+``--repeat`` runs:
+
+* cold: a fresh Python process that imports pfstui, opens a read-only ``ButlerGateway`` and fetches the first
+  page (50) of collections, then the first page (500) of validity ranges — what the operator waits for
+  (the Butler import alone is about 1.2 s of it);
+* warm: the same pages in this process with the gateway already open (what a refresh costs);
+* the baseline, in the same run: ``butler query-collections REPO`` (the LSST tool, which prints all of them),
+  and, for the ranges, ``registry.queryDatasetAssociations`` over the whole collection (what
+  butlerListCalibrations.py does) in this process.
+
+Ratios are printed as gateway / baseline (lower is better).  This is a script, not a test; it takes about two
+and a half minutes on 2 cores.
+
+Usage: python bench/gateway.py [--collections N] [--associations N] [--repeat N] [--baseline-repeat N] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+CALIB = "PFS/calib"
+CAMERAS = [(arm, sm) for arm in "brnm" for sm in (1, 2, 3, 4)]
+DAY_NS = 86400 * 10**9
+BASE_NS = 1735689600 * 10**9  # 2025-01-01T00:00:00 TAI
+
+COLD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from pfstui.core.gateway import ButlerGateway
+gw = ButlerGateway(sys.argv[1], read_only=True)
+rows = gw.collections(limit=50)
+t1 = time.perf_counter()
+page = next(gw.associations(sys.argv[2], "bias", page_size=500))
+t2 = time.perf_counter()
+print(json.dumps({"collections": t1 - t0, "associations": t2 - t1, "n_rows": len(rows), "n_page": len(page)}))
+"""
+
+
+def build(repo: Path, n_collections: int, n_associations: int) -> dict[str, float]:
+    """Grow the demo repository to the requested size; returns the seconds each step took."""
+    import numpy as np
+    from lsst.daf.butler import Butler, CollectionType, DatasetType, Timespan
+
+    from pfstui.demo.builder import ensure_demo_repo
+
+    steps: dict[str, float] = {}
+    t = time.perf_counter()
+    ensure_demo_repo(repo)
+    steps["demo repository"] = time.perf_counter() - t
+    with Butler.from_config(str(repo), writeable=True) as butler:
+        existing = len(butler.collections.query("*"))
+        n_runs_bias = 10
+        n_new = max(0, n_collections - existing - n_runs_bias)
+        per_chain = 9
+        n_chains = n_new // (per_chain + 1)
+        n_runs = n_new - n_chains
+        t = time.perf_counter()
+        with butler.transaction():
+            for i in range(n_runs):
+                user, step = i % 50, (i // 50) % n_chains if n_chains else 0
+                butler.collections.register(f"u/user{user:02d}/step{step:04d}/{i:06d}", doc="bench run")
+            for c in range(n_chains):
+                chain = f"u/chain/step{c:04d}"
+                butler.collections.register(chain, CollectionType.CHAINED, doc="bench chain")
+                children = [f"u/user{(c * per_chain + k) % 50:02d}/step{((c * per_chain + k) // 50) % n_chains:04d}/"
+                            f"{(c * per_chain + k):06d}" for k in range(per_chain) if c * per_chain + k < n_runs]
+                butler.collections.redefine_chain(chain, children)
+        steps[f"{n_runs} runs + {n_chains} chains"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        dt = DatasetType("bias", ("instrument", "arm", "spectrograph"), "NumpyArray", universe=butler.dimensions,
+                         isCalibration=True)
+        butler.registry.registerDatasetType(dt)
+        refs = []
+        for k in range(n_runs_bias):
+            run = f"u/bench/bias/{k:02d}"
+            butler.collections.register(run)
+            refs.append([butler.put(np.zeros(2), dt, instrument="PFS", arm=a, spectrograph=s, run=run)
+                         for a, s in CAMERAS])
+        slots = n_associations // len(CAMERAS)
+        with butler.transaction():
+            for s in range(slots):
+                span = Timespan(None, None, _nsec=(BASE_NS + s * DAY_NS, BASE_NS + (s + 1) * DAY_NS))
+                butler.registry.certify(CALIB, refs[s % n_runs_bias], span)
+        steps[f"{slots * len(CAMERAS)} validity ranges"] = time.perf_counter() - t
+        steps["collections in repo"] = len(butler.collections.query("*"))
+    return steps
+
+
+def timed(argv: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    return time.perf_counter() - start, out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collections", type=int, default=20_000)
+    parser.add_argument("--associations", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each gateway measurement (median)")
+    parser.add_argument("--baseline-repeat", type=int, default=1,
+                        help="runs of butler query-collections (about 40 s each at 20,000 collections)")
+    parser.add_argument("--keep", type=Path, help="build the repository here and keep it (must not exist)")
+    args = parser.parse_args()
+
+    tmp = None
+    if args.keep:
+        repo = args.keep.absolute()
+    else:
+        tmp = tempfile.mkdtemp(prefix="pfstui-bench-")
+        repo = Path(tmp) / "repo"
+    try:
+        t = time.perf_counter()
+        steps = build(repo, args.collections, args.associations)
+        print(f"built {repo} in {time.perf_counter() - t:.1f} s: "
+              + ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}" for k, v in steps.items()))
+
+        cold_c, cold_a, base_qc = [], [], []
+        for _ in range(args.repeat):
+            _, out = timed([sys.executable, "-c", COLD, str(repo), CALIB])
+            res = json.loads(out.strip().splitlines()[-1])
+            assert res["n_rows"] == 50 and res["n_page"] == 500, res
+            cold_c.append(res["collections"])
+            cold_a.append(res["associations"])
+        for _ in range(max(1, args.baseline_repeat)):
+            seconds, listing = timed([str(BIN / "butler"), "query-collections", str(repo)])
+            base_qc.append(seconds)
+        n_listed = max(0, len(listing.splitlines()) - 2)
+
+        from lsst.daf.butler import CollectionType
+
+        from pfstui.core.gateway import ButlerGateway
+
+        warm_c, warm_a, legacy, full = [], [], [], []
+        with ButlerGateway(str(repo), read_only=True) as gw:
+            gw.collections(limit=50)
+            for _ in range(args.repeat):
+                gw.invalidate()
+                t = time.perf_counter()
+                n_all = len(gw.collections())
+                full.append(time.perf_counter() - t)
+                gw.invalidate()
+                t = time.perf_counter()
+                gw.collections(limit=50)
+                warm_c.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                next(gw.associations(CALIB, "bias", page_size=500))
+                warm_a.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                n_assoc = sum(1 for _ in gw.butler.registry.queryDatasetAssociations(
+                    "bias", [CALIB], collectionTypes=[CollectionType.CALIBRATION]))
+                legacy.append(time.perf_counter() - t)
+
+        med = statistics.median
+        qc = med(base_qc)
+        print(f"\nbaseline  butler query-collections REPO ({n_listed} lines, cold process): {qc:7.3f} s")
+        print(f"baseline  registry.queryDatasetAssociations, all {n_assoc} ranges (warm):   {med(legacy):7.3f} s")
+        print(f"gateway   first page of 50 collections, cold process (imports included): {med(cold_c):7.3f} s"
+              f"  = {med(cold_c) / qc:.3f} x query-collections")
+        print(f"gateway   first page of 500 validity ranges, same cold process:          {med(cold_a):7.3f} s"
+              f"  = {med(cold_a) / qc:.3f} x query-collections")
+        print(f"gateway   first page of 50 collections, warm (after invalidate):         {med(warm_c):7.3f} s"
+              f"  = {med(warm_c) / qc:.4f} x query-collections")
+        print(f"gateway   first page of 500 validity ranges, warm:                       {med(warm_a):7.3f} s"
+              f"  = {med(warm_a) / qc:.4f} x query-collections, "
+              f"{med(warm_a) / med(legacy):.3f} x queryDatasetAssociations")
+        print(f"gateway   all {n_all} collections with doc/children/parents, warm:        {med(full):7.3f} s"
+              f"  = {med(full) / qc:.4f} x query-collections")
+        print(f"(median of {args.repeat} runs each; query-collections: {len(base_qc)} run(s))")
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
