@@ -53,10 +53,12 @@ def test_collections_screen(snap_compare, demo_repo_template, tmp_path, size):
                 break
             await pilot.pause(0.1)
         tree = pane.query_one("Tree")
+        await pilot.pause()  # let the tree's own first highlight go through
         target = next(n for n in tree.root.children if str(n.label).startswith("PFS/raw/sps"))
-        tree.move_cursor(target)
-        for _ in range(100):
-            if "Dataset types" in pane.detail_plain:
+        for _ in range(200):
+            if tree.cursor_node is not target:
+                tree.move_cursor(target)
+            if pane.detail_plain.startswith("PFS/raw/sps") and "Dataset types" in pane.detail_plain:
                 break
             await pilot.pause(0.1)
         await pilot.pause()
