@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import time
 from pathlib import Path
 
-import pytest
 from textual.app import App, ComposeResult
 
 from pfstui.ui.logview import LogPrompt, LogsPanel, LogView, RecordScreen
@@ -67,7 +65,7 @@ async def test_last_line_is_on_screen_at_once(tmp_path):
         await wait_for(pilot, lambda: view.rows > 0 and "still writing" in screen_rows(view)[-1])
         assert time.monotonic() - start < 2.0
         rows = screen_rows(view)
-        assert rows[-2].startswith(lines[-1][: len(rows[-2].rstrip())].rstrip()[:60])
+        assert rows[-2].rstrip() == lines[-1]
         assert view.follow
         # Far less than the file was read to show it.
         assert view.index.bytes_read < path.stat().st_size
@@ -209,6 +207,37 @@ async def test_jump_within_a_filter(tmp_path):
         await wait_for(pilot, lambda: "boom 249" in view.row_text(view.cursor))
 
 
+async def test_before_the_index_is_built_lines_come_from_the_end(tmp_path, monkeypatch):
+    """Index held back (as for a multi-GB log): scroll up reads further back, jumps and go-to still work."""
+    from pfstui.core.logindex import LogIndex
+
+    real_step = LogIndex.index_step
+    monkeypatch.setattr(LogIndex, "index_step", lambda self, max_bytes=0: time.sleep(0.01) or False)
+    path = tmp_path / "a.log"
+    lines = make_log(path, 20_000, error_every=5000)  # errors at lines 4999, 9999, 14999, 19999
+    app = OneLog(path)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        await wait_for(pilot, lambda: view.rows > 0)
+        assert not view.index.indexed and "last lines" in view.status
+        first_rows = view.rows
+        assert first_rows < 20_000
+        await pilot.press("home")
+        top_line = view.row_text(view.cursor)
+        await wait_for(pilot, lambda: view.rows > first_rows)  # read further back from the end
+        assert view.row_text(view.cursor) == top_line  # the cursor kept its line
+        await pilot.press("end", "N")  # the last line is an error itself; N goes to the previous one
+        await wait_for(pilot, lambda: not view.follow and view.row_text(view.cursor) == lines[14_999])
+        await pilot.press("N")  # far before the known tail: read back to it
+        await wait_for(pilot, lambda: view.row_text(view.cursor) == lines[9_999])
+        await pilot.press("g", *"42", "enter")  # needs line numbers: waits for the index
+        await pilot.pause(0.1)
+        assert view.row_text(view.cursor) != lines[41] and "will go to line 42" in view._note
+        monkeypatch.setattr(LogIndex, "index_step", real_step)
+        await wait_for(pilot, lambda: view.index.indexed and view.row_text(view.cursor) == lines[41], timeout=10)
+        assert view.rows == 20_000 and view.cursor == 41
+
+
 async def test_json_record_view(tmp_path):
     path = tmp_path / "run.log.json"
     shutil.copy(DATA / "v30_jsonlog_j1_fail.log.json", path)
@@ -227,10 +256,22 @@ async def test_json_record_view(tmp_path):
         assert "levelname" in shown and "single_quantum_executor" in shown and "(second line of message)" in shown
         await pilot.press("escape")
         assert not isinstance(app.screen, RecordScreen)
-        # A traceback line is not a record: a notice, no screen.
-        await pilot.press("end")
-        await pilot.press("enter")
-        assert not isinstance(app.screen, RecordScreen) or app.screen.kind == "json"
+
+
+async def test_record_view_of_text_lines(tmp_path):
+    path = tmp_path / "run.log"
+    shutil.copy(DATA / "v30_long_j1_fail.log", path)
+    app = OneLog(path)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        await wait_for(pilot, lambda: view.rows == 123)
+        await pilot.press("up")  # the last line: a traceback line, not a record
+        await pilot.press("end", "enter")
+        await pilot.pause(0.05)
+        assert not isinstance(app.screen, RecordScreen)
+        await pilot.press("g", *"1", "enter", "enter")
+        assert isinstance(app.screen, RecordScreen) and app.screen.kind == "long"
+        assert app.screen.fields["levelname"] == "INFO" and app.screen.fields["lineno"] > 0
 
 
 async def test_level_colours(tmp_path):
@@ -269,6 +310,14 @@ async def test_missing_file_shows_a_message_then_the_log(tmp_path):
         make_log(path, 5)
         await wait_for(pilot, lambda: view.rows == 5, timeout=5)
         assert view.problem is None
+
+
+async def test_unreadable_path_is_an_inline_message(tmp_path):
+    app = OneLog(tmp_path)  # a directory, not a log
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        await wait_for(pilot, lambda: "not available" in view.status)
+        assert "is a directory" in screen_rows(view)[0]
 
 
 async def test_truncated_log_starts_over(tmp_path):
