@@ -12,11 +12,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from .certify import CertifyPane, RegistryChanged
 from .collections import CollectionsPane
 from .queue import OpenLog, QueuePane
 from .session import LinkStatus, QueueFailed, QueueReply, QueueRequest, QueueUpdated, SupervisorLink
@@ -29,6 +31,8 @@ class PfsTuiApp(App):
 
     CSS = CSS
     TITLE = "pfstui"
+    #: Screen classes by width: at 80 columns one thing at a time, from 120 side by side.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
         Binding("1", "show_pane('collections')", "Collections", id="pane.collections", show=False),
         Binding("2", "show_pane('queue')", "Queue", id="pane.queue", show=False),
@@ -75,7 +79,10 @@ class PfsTuiApp(App):
             with TabPane("3 Logs", id="logs"):
                 yield Static("Open a stage's log from the Queue pane (l).", id="logs-note", classes="pane-note")
             with TabPane("4 Certify", id="certify"):
-                yield Static("Certify, decertify and clean forms land here.", classes="pane-note")
+                if self.repo:
+                    yield CertifyPane(self._gateway, read_only=self.read_only)
+                else:
+                    yield Static("No repository: start pfstui with --repo REPO.", classes="pane-note")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -143,7 +150,7 @@ class PfsTuiApp(App):
         self._update_subtitle()
         if not message.connected:
             for pane in self.query(QueuePane):
-                pane.query_one("#queue-status", Static).update(f"[red]{message.text}[/]")
+                pane.query_one("#queue-status", Static).update(Text(message.text, style="red"))
 
     @on(QueueUpdated)
     def _queue_updated(self, message: QueueUpdated) -> None:
@@ -167,11 +174,16 @@ class PfsTuiApp(App):
     @on(QueueReply)
     def _reply(self, message: QueueReply) -> None:
         if message.request.label:
-            self.notify(message.request.label)
+            self.notify(message.request.label, markup=False)
 
     @on(QueueFailed)
     def _failed(self, message: QueueFailed) -> None:
-        self.notify(message.error, title=f"{message.request.cmd} refused", severity="error", timeout=8)
+        self.notify(message.error, title=f"{message.request.cmd} refused", severity="error", timeout=8, markup=False)
+
+    @on(RegistryChanged)
+    def _registry_changed(self, message: RegistryChanged) -> None:
+        for pane in self.query(CollectionsPane):
+            pane.refresh_all()
 
     @on(OpenLog)
     async def _open_log(self, message: OpenLog) -> None:

@@ -12,6 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Static, Tree
+from textual.markup import escape
 from rich.text import Text as Text_
 from textual.worker import get_current_worker
 
@@ -126,7 +127,7 @@ class CollectionsPane(Widget):
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:
-        self.query_one("#collections-status", Static).update(f"[red]{message.text}[/]")
+        self.query_one("#collections-status", Static).update(f"[red]{escape(message.text)}[/]")
 
     @on(DetailLoaded)
     def _detail(self, message: DetailLoaded) -> None:
@@ -134,19 +135,19 @@ class CollectionsPane(Widget):
         if d.row.name != self._wanted:
             return  # a slower answer for a collection the operator has already moved past
         row = d.row
-        lines = [f"[b]{row.name}[/b]  [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"]
+        lines = [f"[b]{escape(row.name)}[/b]  [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"]
         if row.doc:
-            lines.append(row.doc)
+            lines.append(escape(row.doc))
         if row.children:
             lines.append("\n[b]Children[/b] (search order)")
-            lines += [f"  {i + 1}. {c}" for i, c in enumerate(row.children)]
+            lines += [f"  {i + 1}. {escape(c)}" for i, c in enumerate(row.children)]
         if row.parents:
             lines.append("\n[b]Parents[/b]")
-            lines += [f"  {p}" for p in sorted(row.parents)]
+            lines += [f"  {escape(p)}" for p in sorted(row.parents)]
         if d.dataset_types:
             lines.append("\n[b]Dataset types[/b]")
             width = max(len(name) for name, _ in d.dataset_types)
-            lines += [f"  {name:<{width}} {count:>6}" for name, count in d.dataset_types]
+            lines += [f"  {escape(name):<{width}} {count:>6}" for name, count in d.dataset_types]
         from rich.text import Text
 
         self._detail_text = Text.from_markup("\n".join(lines))
@@ -203,7 +204,7 @@ class CollectionsPane(Widget):
         )
 
     def _add(self, parent, row, by_name, depth: int) -> None:
-        label = f"{row.name} [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"
+        label = f"{escape(row.name)} [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"
         stamp = TIMESTAMP.search(row.name)
         if stamp and row.type == "RUN":
             d = stamp.group(1)
@@ -223,4 +224,14 @@ class CollectionsPane(Widget):
         self.query_one("#collection-filter", Input).focus()
 
     def action_refresh(self) -> None:
+        self.refresh_all()
+
+    def refresh_all(self) -> None:
+        """Reload after a change to the registry (ours or anyone's)."""
+        if self._gateway is not None:
+            invalidate = getattr(self._gateway, "invalidate", None)
+            if invalidate is not None:
+                invalidate()
         self.load()
+        if self._wanted:
+            self.load_detail(self._wanted)

@@ -333,6 +333,8 @@ class LogView(ScrollView, can_focus=True):
         self._status = ""
         self._note: str | None = None  # transient inline note (e.g. "no more errors")
         self._pending_goto: int | None = None
+        #: A byte offset to show once the first snapshot exists (a failed quantum's line, from the queue).
+        self._pending_offset: int | None = None
         self._pending_anchor: int | None = None  # byte offset to put the cursor on once the filter finds it
         self._searching = False
         #: Monotonic time of the last batch shown (benchmarks read it).
@@ -597,6 +599,9 @@ class LogView(ScrollView, can_focus=True):
         if self._pending_goto is not None and isinstance(new, LogSnapshot) and new.exact:
             target, self._pending_goto = self._pending_goto, None
             self._goto_line(target)
+        if self._pending_offset is not None and isinstance(new, LogSnapshot):
+            target, self._pending_offset = self._pending_offset, None
+            self.goto_offset(target)
         if not self._follow and isinstance(new, LogSnapshot) and not new.exact and self.scroll_y < self._page():
             self._want_back = max(self._want_back, 4 * self._page() + 200)
         self._update_status()
@@ -1000,6 +1005,14 @@ class LogView(ScrollView, can_focus=True):
                 self._goto_line(int(v.lstrip("+")))
 
         self.app.push_screen(LogPrompt("Go to line (N, -N from the end, $ end)", validate=validate), done)
+
+    def goto_offset(self, offset: int) -> None:
+        """Stop following and put the cursor on the line holding byte ``offset`` (e.g. a failed quantum)."""
+        if self._index is None or self._snap is None:
+            self._pending_offset = offset
+            return
+        self._set_follow(False)
+        self._goto_offset(offset, center=True)
 
     def goto_line(self, number: int) -> None:
         """Put the cursor on line ``number`` (1-based); waits for the index if it is still being built."""

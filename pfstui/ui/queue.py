@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import yaml
+from textual.markup import escape
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -205,7 +206,7 @@ class QueuePane(Widget):
             counts[st["status"]] = counts.get(st["status"], 0) + 1
         summary = " · ".join(f"{n} {word}" for word, n in counts.items())
         paused = "[yellow]queue PAUSED — r runs it[/]" if state.get("queue_paused") else "queue running"
-        problems = " ".join(f"[red]{p}[/]" for p in (snapshot.get("plan_error"), snapshot.get("state_problem")) if p)
+        problems = " ".join(f"[red]{escape(p)}[/]" for p in (snapshot.get("plan_error"), snapshot.get("state_problem")) if p)
         self.query_one("#queue-status", Static).update(f"{paused} · {summary} {problems}".strip())
 
     def _cells(self, st: dict[str, Any]) -> tuple:

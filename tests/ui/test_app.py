@@ -163,3 +163,25 @@ async def test_read_only_refuses_every_queue_mutation(demo_repo: Path, tmp_path:
         assert state["queue_paused"] is True
         assert all(s["status"] == "queued" and not s["attempts"] for s in state["stages"])
         assert "READ-ONLY" in app.sub_title
+
+
+@pytest.mark.integration
+async def test_failed_stage_jumps_to_the_failing_quantum_line(demo_repo: Path, tmp_path: Path, state_env):
+    from pfstui.ui.logview import LogView
+
+    plan = write_plan(tmp_path, demo_repo, '"isr:demoFailOn=visit:12,arm:r,spectrograph:1"')
+    app = PfsTuiApp(repo=str(demo_repo), plan=str(plan))
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.query_one(QueuePane)
+        await wait_until(pilot, lambda: len(pane.stages()) == 2)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: pane.stages()[0]["status"] == "failed", timeout=90)
+        await wait_until(pilot, lambda: pane.stages()[1]["status"] == "dependency-failed", timeout=30)
+        pane.query_one("DataTable").move_cursor(row=0)
+        await pilot.press("x")  # the failed quanta, and the log opened at the first one
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: bool(app.query(LogView)), timeout=10)
+        view = app.query_one(LogView)
+        await wait_until(pilot, lambda: view.rows > 0 and not view.follow, timeout=20)
+        line = view.row_text(view.cursor)
+        assert "failed" in line and "visit: 12" in line and "isr" in line

@@ -1,0 +1,109 @@
+"""The Certify pane on a real demo repository: inline validation, preview with conflicts, confirm and
+apply, the journal, undo, and read-only refusal."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pfstui.ui.app import PfsTuiApp
+from pfstui.ui.certify import CertifyPane
+from pfstui.ui.confirm import ConfirmScreen
+
+from .test_app import certify_a_bias, wait_until
+
+
+def second_bias_run(repo: Path) -> str:
+    from lsst.daf.butler import Butler, CollectionType
+
+    run = "u/op/bias/20260101T000000Z"
+    with Butler.from_config(str(repo), writeable=True) as butler:
+        butler.collections.register(run, CollectionType.RUN)
+        for a in "br":
+            for s in (1, 2):
+                butler.put(np.ones((2, 2)), "bias", instrument="PFS", arm=a, spectrograph=s, run=run)
+    return run
+
+
+def associations(repo: Path) -> list[tuple]:
+    from lsst.daf.butler import Butler
+
+    with Butler.from_config(str(repo)) as butler:
+        return sorted((a.ref.run, a.ref.dataId["arm"], a.ref.dataId["spectrograph"], str(a.timespan))
+                      for a in butler.registry.queryDatasetAssociations("bias", collections=["PFS/calib"]))
+
+
+async def fill(pilot, pane: CertifyPane, **values: str) -> None:
+    for name, value in values.items():
+        pane.query_one(f"#f-{name}").value = value
+    await pilot.pause()
+
+
+@pytest.fixture
+def journal_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
+
+
+async def test_validation_conflict_apply_and_undo(demo_repo: Path, journal_dir):
+    certify_a_bias(demo_repo)
+    run = second_bias_run(demo_repo)
+    before = associations(demo_repo)
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4")
+        pane = app.query_one(CertifyPane)
+        # inline validation of a bad date, before anything is asked of the Butler
+        await fill(pilot, pane, input=run, dataset_type="bias", begin="2030-13-01")
+        assert "2025-03-01T00:00:00" in str(pane.query_one("#e-begin").render())
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: "is not a valid date" in str(pane.query_one("#certify-preview").render()))
+        assert pane.query_one("#b-apply").disabled
+        # an overlapping range for the same cameras is a conflict: shown, and blocks apply
+        await fill(pilot, pane, begin="2030-01-01T00:00:00")
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: pane.preview is not None, timeout=60)
+        assert pane.preview.blocked and pane.preview.conflicts
+        assert pane.query_one("#b-apply").disabled
+        assert associations(demo_repo) == before
+        # a range before the certified one: preview, confirm once, applied
+        await fill(pilot, pane, begin="2020-01-01T00:00:00", end="2024-01-01T00:00:00")
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: pane.preview is not None and not pane.preview.blocked, timeout=60)
+        assert len(pane.preview.added_associations) == 4
+        await pilot.press("ctrl+y")
+        try:
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        except AssertionError:
+            raise AssertionError(f"no confirmation: focused={app.focused} preview={pane.preview!r:.200} "
+                                 f"text={pane.query_one('#certify-preview').render()!s:.300}") from None
+        await pilot.press("y")
+        await wait_until(pilot, lambda: len(associations(demo_repo)) == 8, timeout=60)
+        await wait_until(pilot, lambda: pane.journal_entries and pane.journal_entries[0].get("action") == "certify")
+        # undo from the journal restores the registry, association by association
+        pane.query_one("#journal-table").move_cursor(row=0)
+        await pilot.press("ctrl+z")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=60)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: associations(demo_repo) == before, timeout=60)
+
+
+async def test_read_only_never_applies(demo_repo: Path, journal_dir):
+    certify_a_bias(demo_repo)
+    run = second_bias_run(demo_repo)
+    before = associations(demo_repo)
+    app = PfsTuiApp(repo=str(demo_repo), connect=False, read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4")
+        pane = app.query_one(CertifyPane)
+        assert "Read-only mode" in str(pane.query_one("#certify-ro").render())
+        await fill(pilot, pane, input=run, dataset_type="bias", begin="2020-01-01T00:00:00", end="2024-01-01T00:00:00")
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: pane.preview is not None, timeout=60)
+        assert pane.query_one("#b-apply").disabled
+        await pilot.press("ctrl+y")
+        await pilot.pause(0.5)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert associations(demo_repo) == before
