@@ -82,6 +82,11 @@ def cmd_app(args: argparse.Namespace) -> int:
 def _run_app(*, repo: str | None, plan: str | None, read_only: bool, demo: bool) -> int:
     if not sys.stdout.isatty():
         raise CliError("the pfstui app needs a terminal; use the headless subcommands (pfstui --help) in scripts")
+    if os.environ.get("SSH_CONNECTION") and "TEXTUAL_FPS" not in os.environ:
+        # Over SSH, 60 frames a second is wasted on the wire; Textual reads this when it is imported.
+        from .core.config import load_settings
+
+        os.environ["TEXTUAL_FPS"] = str(load_settings()[0].ssh_fps)
     from .ui.app import PfsTuiApp
 
     app = PfsTuiApp(repo=repo, plan=plan, read_only=read_only, demo=demo)

@@ -39,6 +39,7 @@ class PfsTuiApp(App):
         Binding("3", "show_pane('logs')", "Logs", id="pane.logs", show=False),
         Binding("4", "show_pane('certify')", "Certify", id="pane.certify", show=False),
         Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "toggle_help", "Keys", id="app.help"),
     ]
 
     def __init__(self, *, repo: str | None, plan: str | None = None, read_only: bool = False, demo: bool = False,
@@ -57,6 +58,10 @@ class PfsTuiApp(App):
             from ..core.paths import session_dir as _session_dir
 
             self.session_dir = _session_dir(repo or self._plan_repo(), self.plan)
+        from ..core.config import load_settings
+
+        self.settings, self.settings_problem = load_settings()
+        self._statuses: dict[str, str] = {}
         if os.environ.get("SSH_CONNECTION"):
             self.animation_level = "none"
 
@@ -86,6 +91,10 @@ class PfsTuiApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.theme = "textual-light" if self.settings.theme == "light" else "textual-dark"
+        self._apply_keymap()
+        if self.settings_problem:
+            self.notify(self.settings_problem, title="Settings", severity="warning", timeout=10, markup=False)
         self._update_subtitle()
         if self.plan and self.connect:
             self.start_link()
@@ -156,6 +165,65 @@ class PfsTuiApp(App):
     def _queue_updated(self, message: QueueUpdated) -> None:
         for pane in self.query(QueuePane):
             pane.update_snapshot(message.snapshot)
+        self._announce(message.snapshot)
+
+    def _announce(self, snapshot: dict[str, Any]) -> None:
+        """A notification (and the bell, as configured) when a stage ends; never for the first snapshot."""
+        stages = (snapshot.get("state") or {}).get("stages") or []
+        first = not self._statuses
+        for st in stages:
+            old, new = self._statuses.get(st["id"]), st["status"]
+            self._statuses[st["id"]] = new
+            if first or old == new or new not in ("done", "failed", "killed", "lost"):
+                continue
+            bad = new != "done"
+            self.notify(f"{st['id']}: {new}", title="Stage finished" if not bad else "Stage did not finish",
+                        severity="error" if bad else "information", timeout=10 if bad else 4, markup=False)
+            if self.settings.bell == "always" or (self.settings.bell == "failures" and bad):
+                self.bell()
+
+    # --- keys, help, palette -------------------------------------------------------------------------------
+    def known_binding_ids(self) -> set[str]:
+        from .certify import CertifyPane
+        from .collections import CollectionsPane
+        from .logview import LogsPanel, LogView
+
+        ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        for cls in (QueuePane, CollectionsPane, CertifyPane, LogView, LogsPanel):
+            ids |= {b.id for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
+        return ids
+
+    def _apply_keymap(self) -> None:
+        keymap = dict(self.settings.keymap)
+        unknown = sorted(set(keymap) - self.known_binding_ids())
+        if unknown:
+            self.notify(f"config.yaml keymap: unknown binding id(s) {', '.join(unknown)}; press ? for the ids",
+                        severity="warning", timeout=10, markup=False)
+        if keymap:
+            self.set_keymap({k: v for k, v in keymap.items() if k not in unknown})
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def get_system_commands(self, screen):
+        from textual.app import SystemCommand
+
+        yield from super().get_system_commands(screen)
+        for pane, label in (("collections", "Collections"), ("queue", "Queue"), ("logs", "Logs"),
+                            ("certify", "Certify")):
+            yield SystemCommand(f"Show {label}", f"Switch to the {label} pane",
+                                lambda p=pane: self.action_show_pane(p))
+        # the actions of the pane that has the focus
+        node = self.focused
+        while node is not None and node is not self.screen:
+            for binding in getattr(type(node), "BINDINGS", []):
+                if isinstance(binding, Binding) and binding.description and binding.id:
+                    yield SystemCommand(f"{binding.description} ({binding.key})", f"{type(node).__name__}: {binding.id}",
+                                        lambda n=node, a=binding.action: self.run_action(a, n))
+            node = node.parent
 
     @on(QueueRequest)
     def _queue_request(self, message: QueueRequest) -> None:
@@ -208,6 +276,9 @@ class PfsTuiApp(App):
         self.action_show_pane("logs")
 
     def action_show_pane(self, pane: str) -> None:
+        # Drop the focus first: TabbedContent re-activates the pane holding the focused widget, which
+        # would bounce us back from a pane with nothing focusable in it (a placeholder).
+        self.set_focus(None)
         self.query_one(TabbedContent).active = pane
 
     @on(TabbedContent.TabActivated)

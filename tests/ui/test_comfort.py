@@ -1,0 +1,66 @@
+"""Operator comfort: keys rebound by id from the config file, `?` help, palette commands, themes, and a
+notification (with the bell) when a stage ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import TabbedContent
+
+from pfstui.ui.app import PfsTuiApp
+
+
+async def test_keymap_theme_and_bad_ids(tmp_path: Path, monkeypatch, demo_repo: Path):
+    monkeypatch.setenv("PFSTUI_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "config.yaml").write_text('theme: light\nkeymap:\n  pane.logs: "9"\n  no.such: x\n')
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        assert app.theme == "textual-light"
+        assert any("no.such" in n.message for n in app._notifications)
+        await pilot.press("9")
+        assert app.query_one(TabbedContent).active == "logs"
+        await pilot.press("3")  # the old key no longer does it
+        await pilot.press("2")
+        assert app.query_one(TabbedContent).active == "queue"
+
+
+async def test_bad_config_uses_defaults_and_says_why(tmp_path: Path, monkeypatch, demo_repo: Path):
+    monkeypatch.setenv("PFSTUI_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "config.yaml").write_text("theme: purple\n")
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        assert app.theme == "textual-dark"
+        assert any("theme" in n.message and "config.yaml" in n.message for n in app._notifications)
+
+
+async def test_help_and_palette(tmp_path: Path, monkeypatch, demo_repo: Path):
+    monkeypatch.setenv("PFSTUI_CONFIG_DIR", str(tmp_path))
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4")
+        await pilot.pause(0.3)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Show Queue" in titles and any(t.startswith("Preview") for t in titles)
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        assert app.screen.query("HelpPanel")
+
+
+async def test_stage_end_notifies_and_rings(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PFSTUI_CONFIG_DIR", str(tmp_path))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("# unused\n")
+    app = PfsTuiApp(repo=None, plan=str(plan), connect=False, session_dir=tmp_path / "s")
+    rings = []
+    app.bell = lambda: rings.append(1)
+    stage = {"id": "dark", "status": "running", "attempts": []}
+    async with app.run_test(size=(80, 24)) as pilot:
+        app._announce({"state": {"stages": [dict(stage)]}})
+        app._announce({"state": {"stages": [dict(stage, status="failed")]}})
+        await pilot.pause()
+        assert any("dark: failed" in n.message for n in app._notifications)
+        assert rings == [1]
+        app._announce({"state": {"stages": [dict(stage, status="done")]}})
+        assert rings == [1], "by default the bell rings for failures only"
