@@ -158,12 +158,41 @@ class QueuePane(Widget):
         super().__init__(**kwargs)
         self.read_only = read_only
         self.snapshot: dict[str, Any] = {}
+        self._side_path: str | None = None
         self.plan_stage_options = plan_stage_options or (lambda name: {})
 
     def compose(self) -> ComposeResult:
-        yield Static("Connecting to the supervisor…", id="queue-status", classes="status-line")
-        table = DataTable(id="queue-table", cursor_type="row", zebra_stripes=False)
-        yield table
+        with Vertical(id="queue-main"):
+            yield Static("Connecting to the supervisor…", id="queue-status", classes="status-line")
+            yield DataTable(id="queue-table", cursor_type="row", zebra_stripes=False)
+        # Beside the queue on a wide terminal: the log of the highlighted stage (hidden at 80 columns).
+        with Vertical(id="queue-side"):
+            yield Static("Highlight a stage to follow its log here.", id="queue-side-title", classes="status-line")
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._side_log()
+
+    def _side_log(self) -> None:
+        """Show the highlighted stage's newest log beside the queue (wide terminals only)."""
+        if not self.screen.has_class("-wide"):
+            return
+        st = self.selected()
+        path = ((st or {}).get("attempts") or [{}])[-1].get("log_path") if st else None
+        if path == self._side_path:
+            return
+        self._side_path = path
+        side = self.query_one("#queue-side")
+        for old in side.query("LogView"):
+            old.remove()
+        title = self.query_one("#queue-side-title", Static)
+        if not path:
+            title.update(f"{st['id']}: no log yet" if st else "Highlight a stage to follow its log here.")
+            return
+        from .logview import LogView
+
+        title.update(f"{st['id']} · attempt {st['attempts'][-1]['number']} · {path}")
+        side.mount(LogView(path, st["id"]))
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -200,6 +229,7 @@ class QueuePane(Widget):
                     table.update_cell(st["id"], col, value)
         if stages and keep is not None:
             table.move_cursor(row=min(keep, len(stages) - 1))
+        self._side_log()
         state = snapshot.get("state") or {}
         counts: dict[str, int] = {}
         for st in stages:
