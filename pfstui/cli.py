@@ -128,7 +128,7 @@ def _journal(repo: str, result) -> None:
 
 
 # --- parser --------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(want_subcommands: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pfstui",
         description="Build Subaru PFS calibration products with the LSST middleware: a terminal UI and its tools.",
@@ -165,16 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end-date", help="TAI ISO end of validity (open if omitted)")
     p.set_defaults(func=cmd_certify_detectormaps)
 
-    from . import cli_queue
+    if want_subcommands:
+        from . import cli_butler, cli_queue
 
-    cli_queue.add_subcommands(sub)
-    try:
-        from . import cli_butler
-    except ImportError:  # pragma: no cover - lands with the Butler gateway
-        cli_butler = None
-    if cli_butler is not None:
+        cli_queue.add_subcommands(sub)
         cli_butler.add_subcommands(sub)
     return parser
+
+
+QUEUE_COMMANDS = {"plan", "run", "status", "queue"}
+BUTLER_COMMANDS = {"certify", "decertify", "clean", "calibs", "journal", "undo", "remove-runs", "remove-collections"}
+
+
+def _needs_subcommands(argv: list[str]) -> bool:
+    """Opening the app needs none of the headless subcommands: skip their imports (start-up time)."""
+    return any(a in QUEUE_COMMANDS | BUTLER_COMMANDS or a in ("-h", "--help") for a in argv)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -182,18 +187,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .core.tai import DateError
     from .core.visitlist import VisitListError
 
+    from .cli_butler import USER_ERRORS
     from .cli_queue import user_errors
 
-    errors: tuple[type[BaseException], ...] = (CliError, ActionError, DateError, VisitListError, *user_errors())
-    try:
-        from .cli_butler import USER_ERRORS
-    except ImportError:  # pragma: no cover
-        USER_ERRORS = ()
-    return errors + tuple(USER_ERRORS)
+    return (CliError, ActionError, DateError, VisitListError, *user_errors(), *USER_ERRORS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_needs_subcommands(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -17,19 +17,44 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from dataclasses import dataclass, field, fields
 
 from .paths import config_dir
 
+CHOICES = {"theme": ("dark", "light"), "bell": ("failures", "always", "never")}
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+class SettingsError(ValueError):
+    """One bad field: the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings. Plain dataclass (no pydantic) so reading them stays off the first frame's path."""
 
     theme: Literal["dark", "light"] = "dark"
     bell: Literal["failures", "always", "never"] = "failures"
-    ssh_fps: int = Field(default=20, ge=1, le=120)
-    keymap: dict[str, str] = Field(default_factory=dict)
+    ssh_fps: int = 20
+    keymap: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Settings:
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise SettingsError(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
+        for key, choices in CHOICES.items():
+            if key in data and data[key] not in choices:
+                raise SettingsError(f"{key}: {data[key]!r} is not one of {', '.join(choices)}")
+        fps = data.get("ssh_fps", 20)
+        if not isinstance(fps, int) or isinstance(fps, bool) or not 1 <= fps <= 120:
+            raise SettingsError(f"ssh_fps: {fps!r} must be a whole number from 1 to 120")
+        keymap = data.get("keymap") or {}
+        if not isinstance(keymap, dict) or not all(isinstance(k, str) and isinstance(v, str | int)
+                                                   for k, v in keymap.items()):
+            raise SettingsError("keymap: write 'binding.id: key' lines, e.g. queue.kill: ctrl+k")
+        return cls(theme=data.get("theme", "dark"), bell=data.get("bell", "failures"), ssh_fps=fps,
+                   keymap={k: str(v) for k, v in keymap.items()})
 
 
 def config_path() -> Path:
@@ -45,18 +70,18 @@ def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
         return Settings(), None
     except OSError as exc:
         return Settings(), f"cannot read {path}: {exc.strerror}; using the default settings"
+    import yaml
+
     try:
         data = yaml.safe_load(raw) or {}
         if not isinstance(data, dict):
             raise ValueError("the file must hold 'key: value' settings")
-        return Settings.model_validate(data), None
+        return Settings.from_dict(data), None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         return Settings(), f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}); using the defaults"
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top)"
-        return Settings(), f"{path}: {field}: {err['msg']}; fix it or remove the line (defaults used)"
+    except SettingsError as exc:
+        return Settings(), f"{path}: {exc}; fix it or remove the line (defaults used)"
     except ValueError as exc:
         return Settings(), f"{path}: {exc}; using the defaults"

@@ -11,6 +11,24 @@ Clients (the app, the CLI) talk to it over a Unix socket in the session folder w
 protocol (:mod:`pfstui.core.protocol`): requests in, replies and state events out.  Log files are read by
 clients directly, never streamed through the socket.
 
+Faults it survives (proven by ``tests/faults/``):
+
+* The app or the terminal dies (SIGKILL, SIGHUP of a closed SSH pty): nothing here notices but a closed
+  socket; stages and the queue go on, and the next app re-subscribes and gets the whole state.
+* It is itself killed: the next client starts a new one, which re-adopts every stage the state says is
+  active by pid + start time (:func:`pfstui.core.runner.poll`).  A stage that ended meanwhile gets the exit
+  status its waiter recorded, and a stage whose pid is gone or now belongs to another process (different
+  start time) becomes ``lost`` (its log and counts kept, restartable).  Both are settled *before* the socket
+  is served, so no client ever sees such a stage as running.
+* A damaged ``state.json`` (truncated, garbled, from a newer pfstui): the store moves it aside and the
+  previous good copy is used; with no good copy the queue starts empty.  Either way the message naming the
+  file and the fix is in every snapshot (``state_problem``) until this supervisor exits.  A state file that
+  cannot even be read is left where it is and the supervisor refuses every change (``frozen``) rather than
+  overwrite it.
+* A full or read-only disk: a failed save keeps the in-memory state, leaves the files on disk as they were,
+  puts the one-line reason (file and fix) into ``state_problem``/``save_error`` of every snapshot, and is
+  retried each tick until it succeeds.
+
 Run it as ``python -m pfstui.core.supervisor SESSION_DIR``.
 """
 
@@ -28,7 +46,7 @@ from typing import Any
 
 from . import protocol, runner, scheduler
 from .journal import default_journal
-from .store import Attempt, QueueState, SessionStore, Stage, StateLockedError
+from .store import Attempt, LoadResult, QueueState, SessionStore, Stage, StateError, StateLockedError
 
 IDLE_EXIT_SECONDS = float(os.environ.get("PFSTUI_SUPERVISOR_IDLE", "600"))
 TICK_SECONDS = 0.25
@@ -117,6 +135,8 @@ class Supervisor:
         self.plan = None
         self.plan_error: str | None = None
         self.state_problem: str | None = None
+        self.save_error: str | None = None  # why the last save failed (full/read-only disk), until one succeeds
+        self.frozen: str | None = None  # set when state.json cannot be read: never overwrite it, refuse changes
         self.trackers: dict[str, Tracker] = {}
         self.subscribers: set[asyncio.StreamWriter] = set()
         self.clients = 0
@@ -138,11 +158,23 @@ class Supervisor:
             self.lock.release()
 
     async def _main(self) -> int:
-        report = self.store.load_report()
+        try:
+            report = self.store.load_report()
+        except StateError as exc:
+            # No usable copy.  Serve anyway so every client shows the message instead of "cannot reach the
+            # supervisor": an empty queue when the damaged file was moved aside (the store's message says so),
+            # a frozen one when the file is still in place (unreadable), so that it is never overwritten.
+            report = LoadResult(QueueState(queue_paused=True), exc)
+            if exc.moved_to is None and self.store.path.exists():
+                self.frozen = (f"{exc} (pfstui changes nothing in this session until that file is readable; "
+                               "fix it and reopen)")
+            else:
+                self.state_problem = (f"{exc}. The queue was started empty and paused: stages that had already "
+                                      "run show as queued again, so check the damaged copy before running it")
         self.state = report.state
         if report.problem is not None:
-            self.state_problem = str(report.problem)
-            _log(self.state_problem)
+            self.state_problem = self.state_problem or str(report.problem)
+            _log(self.frozen or self.state_problem)
         self._load_plan_from_state()
         self._adopt()
         sock = protocol.socket_path(self.dir)
@@ -293,6 +325,13 @@ class Supervisor:
                     stage.status = scheduler.PAUSED
                 elif st is not None and st.state == runner.RunState.RUNNING:
                     stage.status = scheduler.RUNNING
+                else:
+                    # Ended while nobody watched (exit status from its waiter), or lost (pid gone or reused):
+                    # settle it now, before the socket is served, so it is never reported running.
+                    try:
+                        self._finish(stage, stage.last_attempt, Tracker(stage.last_attempt, stage.name), st)
+                    except Exception as exc:  # noqa: BLE001 - the first tick retries it
+                        _log(f"stage {stage.id}: {type(exc).__name__}: {exc}")
         self.dirty = True
 
     def _tools_(self):
@@ -370,19 +409,32 @@ class Supervisor:
 
     # --- state I/O -------------------------------------------------------------------------------------
     def _save(self) -> None:
+        if self.frozen:
+            self.dirty = False  # nothing may be written; the snapshot says why
+            return
         try:
             self.store.save(self.state)
-            self.dirty = False
-        except Exception as exc:  # noqa: BLE001
-            _log(f"cannot save state: {exc}")
+        except Exception as exc:  # noqa: BLE001 - kept dirty: retried next tick; clients see why
+            message = str(exc)
+            if message != self.save_error:
+                _log(f"cannot save state: {message}")
+            self.save_error = message
+            return
+        self.dirty = False
+        if self.save_error is not None:
+            _log("state saved again")
+            self.save_error = None
 
     def snapshot(self) -> dict[str, Any]:
+        problems = [p for p in (self.frozen or self.state_problem, self.save_error) if p]
         return {
             "version": self.version,
             "session": str(self.dir),
             "supervisor_pid": os.getpid(),
             "plan_error": self.plan_error,
-            "state_problem": self.state_problem,
+            "state_problem": " · ".join(problems) or None,
+            "save_error": self.save_error,
+            "frozen": self.frozen is not None,
             "state": self.state.model_dump(mode="json"),
         }
 
@@ -436,6 +488,8 @@ class Supervisor:
         if cmd == "subscribe":
             self.subscribers.add(writer)
             return self.snapshot()
+        if self.frozen and cmd != "shutdown":
+            raise scheduler.QueueError(self.frozen)
         if cmd == "load_plan":
             return self.cmd_load_plan(str(args["path"]), args.get("repo"))
         if cmd == "run":

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from .certify import CertifyPane, RegistryChanged
@@ -67,17 +68,28 @@ class PfsTuiApp(App):
 
     # --- layout ----------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        initial = "queue" if self.plan else "collections"
+
+        self._deferred: list[tuple[str, Widget]] = []
+
+        def lazy(pane: str, widget: Widget):
+            # Panes not shown first are mounted after the first frame (see _mount_deferred).
+            if pane == initial:
+                return widget
+            self._deferred.append((pane, widget))
+            return Static("", classes="pane-note")
+
         yield Header()
-        with TabbedContent(id="panes", initial="queue" if self.plan else "collections"):
+        with TabbedContent(id="panes", initial=initial):
             with TabPane("1 Collections", id="collections"):
                 if self.repo:
-                    yield CollectionsPane(self._gateway)
+                    yield lazy("collections", CollectionsPane(self._gateway))
                 else:
                     yield Static("No repository: start pfstui with --repo REPO (or try `pfstui demo`).",
                                  classes="pane-note")
             with TabPane("2 Queue", id="queue"):
                 if self.plan:
-                    yield QueuePane(read_only=self.read_only, plan_stage_options=self._plan_stage_options)
+                    yield lazy("queue", QueuePane(read_only=self.read_only, plan_stage_options=self._plan_stage_options))
                 else:
                     yield Static("No plan: start pfstui with --plan PLAN (write one with "
                                  "`pfstui plan new --template pfs -o plan.yaml`).", classes="pane-note")
@@ -85,12 +97,28 @@ class PfsTuiApp(App):
                 yield Static("Open a stage's log from the Queue pane (l).", id="logs-note", classes="pane-note")
             with TabPane("4 Certify", id="certify"):
                 if self.repo:
-                    yield CertifyPane(self._gateway, read_only=self.read_only)
+                    yield lazy("certify", CertifyPane(self._gateway, read_only=self.read_only))
                 else:
                     yield Static("No repository: start pfstui with --repo REPO.", classes="pane-note")
         yield Footer()
 
+    async def _mount_deferred(self) -> None:
+        """Mount the panes that are not shown first, once the first frame is on screen."""
+        deferred, self._deferred = self._deferred, []
+        for pane_id, widget in deferred:
+            if not self.is_running:
+                return
+            try:
+                pane = self.query_one(f"#{pane_id}", TabPane)
+                await pane.remove_children()
+                await pane.mount(widget)
+            except Exception:  # noqa: BLE001 - the app is closing: nothing left to show
+                return
+            if self.query_one(TabbedContent).active == pane_id and hasattr(widget, "focus_main"):
+                widget.focus_main()
+
     def on_mount(self) -> None:
+        self.call_after_refresh(self._mount_deferred)
         self.theme = "textual-light" if self.settings.theme == "light" else "textual-dark"
         self._apply_keymap()
         if self.settings_problem:

@@ -126,7 +126,7 @@ class CertifyPane(Widget):
         table.add_column("Undo", key="undo", width=4)
         table.add_column("What", key="summary")
         self._show_fields("certify")
-        self.load_names()
+        self.set_timer(0.3, self.load_names)  # after the first frame (the Butler import is heavy)
         self.load_journal()
 
     def focus_main(self) -> None:

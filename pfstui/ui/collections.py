@@ -79,7 +79,8 @@ class CollectionsPane(Widget):
     def on_mount(self) -> None:
         tree = self.query_one(Tree)
         tree.show_root = False
-        self.load()
+        # After the first frame: the worker imports the Butler (over a second of CPU under the GIL).
+        self.set_timer(0.15, self.load)
 
     # --- workers ---------------------------------------------------------------------------------------
     def gateway(self):

@@ -180,8 +180,11 @@ async def test_failed_stage_jumps_to_the_failing_quantum_line(demo_repo: Path, t
         pane.query_one("DataTable").move_cursor(row=0)
         await pilot.press("x")  # the failed quanta, and the log opened at the first one
         await pilot.press("escape")
-        await wait_until(pilot, lambda: bool(app.query(LogView)), timeout=10)
-        view = app.query_one(LogView)
+        from pfstui.ui.logview import LogsPanel
+
+        await wait_until(pilot, lambda: bool(app.query(LogsPanel)) and app.query_one(LogsPanel).active_view, timeout=10)
+        view = app.query_one(LogsPanel).active_view
+        assert isinstance(view, LogView)
         await wait_until(pilot, lambda: view.rows > 0 and not view.follow, timeout=20)
         line = view.row_text(view.cursor)
         assert "failed" in line and "visit: 12" in line and "isr" in line
