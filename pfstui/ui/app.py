@@ -24,7 +24,15 @@ from .collections import CollectionsPane
 from .queue import OpenLog, QueuePane
 from .session import LinkStatus, QueueFailed, QueueReply, QueueRequest, QueueUpdated, SupervisorLink
 
-CSS = resources.files("pfstui.themes").joinpath("pfstui.tcss").read_text()
+def theme_css(name: str = "pfstui.tcss") -> str:
+    """The stylesheet: installed as the ``pfstui.themes`` package, or ``themes/`` of a source checkout."""
+    try:
+        return resources.files("pfstui.themes").joinpath(name).read_text()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return (Path(__file__).resolve().parents[2] / "themes" / name).read_text()
+
+
+CSS = theme_css()
 
 
 class PfsTuiApp(App):
@@ -104,6 +112,7 @@ class PfsTuiApp(App):
 
     async def _mount_deferred(self) -> None:
         """Mount the panes that are not shown first, once the first frame is on screen."""
+        self._focus_active_pane()
         deferred, self._deferred = self._deferred, []
         for pane_id, widget in deferred:
             if not self.is_running:
@@ -308,6 +317,13 @@ class PfsTuiApp(App):
         # would bounce us back from a pane with nothing focusable in it (a placeholder).
         self.set_focus(None)
         self.query_one(TabbedContent).active = pane
+
+    def _focus_active_pane(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        for widget in self.query_one(f"#{tabs.active}", TabPane).query("*"):
+            if hasattr(widget, "focus_main"):
+                widget.focus_main()
+                return
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:

@@ -198,8 +198,6 @@ class CollectionsPane(Widget):
         roots = [r for r in shown if pattern.strip() or r.name not in nested]
         for row in sorted(roots, key=lambda r: r.name):
             self._add(tree.root, row, by_name, depth=0)
-        if self._rows and self.app.focused is None:
-            tree.focus()
         self.query_one("#collections-status", Static).update(
             f"{len(shown)} of {len(self._rows)} collections" + (f" match {pattern!r}" if pattern.strip() else "")
         )
