@@ -100,6 +100,14 @@ def smooth(image: np.ndarray, half: int = 2) -> np.ndarray:
     return out / size**2
 
 
+def local_residual(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(background, residual, robust sigma of the residual): what cosmic-ray finding starts from."""
+    background = smooth(image, 1)
+    resid = image - background
+    sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) + 1e-9
+    return background, resid, sigma
+
+
 def smooth_rows(image: np.ndarray, half: int = 3) -> np.ndarray:
     """Box-car smoothing along rows only (edge-padded)."""
     padded = np.pad(image, ((half, half), (0, 0)), mode="edge")

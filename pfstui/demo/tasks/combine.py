@@ -7,7 +7,7 @@ from lsst.pex.config import ChoiceField, Field
 from lsst.pipe.base import PipelineTaskConfig, PipelineTaskConnections, Struct
 from lsst.pipe.base import connectionTypes as cT
 
-from .base import DemoKnobsConfig, DemoPipelineTask, camera, median_combine, smooth, smooth_rows
+from .base import DemoKnobsConfig, DemoPipelineTask, camera, local_residual, median_combine, smooth_rows
 
 CAMERA_VISIT = ("instrument", "visit", "arm", "spectrograph")
 CAMERA = ("instrument", "arm", "spectrograph")
@@ -83,9 +83,7 @@ class DemoDarkTask(DemoPipelineTask):
 
     def run(self, inputExp, dataId, inputRefs=None):
         image = np.asarray(inputExp, dtype=float)
-        background = smooth(image, 1)
-        resid = image - background
-        sigma = 1.4826 * np.median(np.abs(resid - np.median(resid))) + 1e-9
+        background, resid, sigma = local_residual(image)
         crs = resid > self.config.crThreshold * sigma
         repaired = np.where(crs, background, image)
         self.log.info("Repaired %d cosmic-ray pixels in visit %d (threshold %.1f sigma)", int(crs.sum()),

@@ -9,7 +9,7 @@ from lsst.pipe.base import connectionTypes as cT
 
 from .. import model
 from ..storage import DetectorMap
-from .base import DemoKnobsConfig, DemoPipelineTask, camera, centroid, peak_near, smooth
+from .base import DemoKnobsConfig, DemoPipelineTask, camera, centroid, local_residual, peak_near
 
 CAMERA_VISIT = ("instrument", "visit", "arm", "spectrograph")
 CAMERA = ("instrument", "arm", "spectrograph")
@@ -153,9 +153,7 @@ class CosmicRayTask(DemoPipelineTask):
 
     def run(self, exposure, dataId, inputRefs=None):
         image = np.asarray(exposure, dtype=float)
-        background = smooth(image, 1)
-        resid = image - background
-        sigma = 1.4826 * np.median(np.abs(resid - np.median(resid))) + 1e-9
+        background, resid, sigma = local_residual(image)
         # A cosmic ray is sharp in both directions; a trace is smooth along rows.
         along = image - np.roll(image, 1, axis=0) / 2 - np.roll(image, -1, axis=0) / 2
         mask = (resid > self.config.threshold * sigma) & (along > self.config.threshold * sigma)
