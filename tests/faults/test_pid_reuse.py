@@ -99,8 +99,12 @@ async def test_reused_pid_is_lost_never_running_and_offered_for_restart(demo_rep
             # its last output is one key away
             table.move_cursor(row=0)
             await pilot.press("l")
-            view = app.query_one(LogsPanel).view_for(log)
-            await wait_until(pilot, lambda: view is not None and view.rows == file_lines(log) == 53,
+            def log_view():
+                # the Logs pane mounts the view asynchronously: look it up afresh each time
+                panels = app.query(LogsPanel)
+                return panels.first().view_for(log) if panels else None
+
+            await wait_until(pilot, lambda: log_view() is not None and log_view().rows == file_lines(log) == 53,
                              timeout=20, what="the lost stage's log")
             await pilot.press("2")
             table.move_cursor(row=0)
