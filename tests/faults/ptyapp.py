@@ -195,9 +195,26 @@ class PtyApp:
 
     def close_terminal(self) -> None:
         """Close the master side: the kernel hangs up the terminal and SIGHUPs its session leader."""
+        self._wait_controlling_tty()
         fd, self._master = self._master, None
         if fd is not None:
             os.close(fd)
+
+    def _wait_controlling_tty(self, timeout: float = 3.0) -> None:
+        """An sshd hangs up a shell that owns its terminal; a kill point in the first milliseconds could
+        close the pty before the child has made it its controlling terminal (then no SIGHUP is sent at
+        all). Wait until /proc says it has one (field 7, tty_nr, is not 0)."""
+        if self.proc is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                stat = open(f"/proc/{self.proc.pid}/stat").read()
+                if int(stat.rsplit(")", 1)[1].split()[4]) != 0:
+                    return
+            except (OSError, ValueError, IndexError):
+                return
+            time.sleep(0.01)
 
     def wait_gone(self, timeout: float = 10.0) -> int | None:
         assert self.proc is not None
