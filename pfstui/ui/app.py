@@ -7,6 +7,8 @@ and never sits on the first frame's path), logs are read straight from the stage
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from importlib import resources
 from pathlib import Path
@@ -112,7 +114,14 @@ class PfsTuiApp(App):
 
     async def _mount_deferred(self) -> None:
         """Mount the panes that are not shown first, once the first frame is on screen."""
-        self._focus_active_pane()
+        try:
+            await self._mount_deferred_panes()
+        finally:
+            self._deferred_done.set()
+
+    async def _mount_deferred_panes(self) -> None:
+        if self.focused is None:
+            self._focus_active_pane()
         deferred, self._deferred = self._deferred, []
         for pane_id, widget in deferred:
             if not self.is_running:
@@ -127,6 +136,7 @@ class PfsTuiApp(App):
                 widget.focus_main()
 
     def on_mount(self) -> None:
+        self._deferred_done = asyncio.Event()
         self.call_after_refresh(self._mount_deferred)
         self.theme = "textual-light" if self.settings.theme == "light" else "textual-dark"
         self._apply_keymap()
@@ -297,6 +307,9 @@ class PfsTuiApp(App):
     async def open_log(self, stage_id: str, path: str, offset: int | None = None) -> None:
         from .logview import LogsPanel
 
+        # Pane switching must not race the panes still being mounted after the first frame.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._deferred_done.wait(), timeout=5)
         panels = self.query(LogsPanel)
         if panels:
             panel = panels.first()
@@ -311,6 +324,8 @@ class PfsTuiApp(App):
             if goto is not None:
                 goto(offset)
         self.action_show_pane("logs")
+        # Keep the keyboard in the log: a focus left elsewhere would pull the tabs back to that pane.
+        self.call_after_refresh(view.focus)
 
     def action_show_pane(self, pane: str) -> None:
         # Drop the focus first: TabbedContent re-activates the pane holding the focused widget, which
@@ -327,7 +342,10 @@ class PfsTuiApp(App):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        """Put the keyboard in the pane that was just shown."""
+        """Put the keyboard in the pane that was just shown (not one a late event speaks of: focusing a
+        widget in another pane would pull the tabs back to it)."""
+        if event.pane.id != self.query_one(TabbedContent).active:
+            return
         for widget in event.pane.query("*"):
             focus_main = getattr(widget, "focus_main", None)
             if focus_main is not None:

@@ -1262,6 +1262,12 @@ class LogsPanel(Vertical):
         self._layout_views()
         return True
 
+    def focus_main(self) -> None:
+        """Give the keyboard to the log being shown (the app calls this when the Logs pane is activated)."""
+        view = self.active_view
+        if view is not None:
+            view.focus()
+
     def set_split(self, split: int) -> None:
         if split not in self.SPLITS:
             raise ValueError(f"split must be one of {self.SPLITS}, not {split}")

@@ -104,8 +104,14 @@ async def test_reused_pid_is_lost_never_running_and_offered_for_restart(demo_rep
                 panels = app.query(LogsPanel)
                 return panels.first().view_for(log) if panels else None
 
-            await wait_until(pilot, lambda: log_view() is not None and log_view().rows == file_lines(log) == 53,
-                             timeout=20, what="the lost stage's log")
+            try:
+                await wait_until(pilot, lambda: log_view() is not None and log_view().rows == file_lines(log) == 53,
+                                 timeout=20, what="the lost stage's log")
+            except AssertionError:
+                v = log_view()
+                raise AssertionError(f"the lost stage's log: focused={app.focused} panels={len(app.query(LogsPanel))} "
+                                     f"view={v!r} rows={getattr(v, 'rows', None)} file={file_lines(log)} "
+                                     f"problem={getattr(v, 'problem', None)}") from None
             await pilot.press("2")
             table.move_cursor(row=0)
             # Restart is offered: options editor, then a confirmation, then a new attempt runs.
