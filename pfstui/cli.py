@@ -118,11 +118,9 @@ def cmd_certify_detectormaps(args: argparse.Namespace) -> int:
 
 
 def _journal(repo: str, result) -> None:
-    """Record a Butler change in the action journal (best effort until the journal module lands)."""
-    try:
-        from .core.journal import default_journal
-    except ImportError:
-        return
+    """Record a Butler change in the action journal."""
+    from .core.journal import default_journal
+
     default_journal().append({"kind": "butler", "action": result.action, "repository": str(Path(repo).absolute()),
                                "effect": result.effect})
 

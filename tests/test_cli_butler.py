@@ -16,15 +16,7 @@ from pathlib import Path
 import pytest
 
 from pfstui import cli_butler
-from tests.core.test_gateway import CHAIN, NEW_RUN, OLD_RUN, seed_bias_repo
-
-
-@pytest.fixture(scope="module")
-def seeded_template(demo_repo_template: Path, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("seeded") / "repo"
-    shutil.copytree(demo_repo_template, root)
-    seed_bias_repo(root)
-    return root
+from tests.core.test_gateway import CHAIN, NEW_RUN, OLD_RUN
 
 
 @pytest.fixture

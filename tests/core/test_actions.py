@@ -17,19 +17,11 @@ import pytest
 from pfstui.core import actions as A
 from pfstui.core.gateway import ButlerGateway, GatewayError, NotFoundError, ReadOnlyError
 from pfstui.core.journal import Journal
-from tests.core.test_gateway import CHAIN, NEW_RUN, OLD_RUN, seed_bias_repo
+from tests.core.test_gateway import CHAIN, NEW_RUN, OLD_RUN
 
 BIN = Path(sys.executable).parent
 INSTRUMENT = "pfstui.demo.instrument.DemoPrimeFocusSpectrograph"
 B1 = {"instrument": "PFS", "arm": "b", "spectrograph": 1}
-
-
-@pytest.fixture(scope="module")
-def seeded_template(demo_repo_template: Path, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("seeded") / "repo"
-    shutil.copytree(demo_repo_template, root)
-    seed_bias_repo(root)
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -58,14 +58,6 @@ def seed_bias_repo(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def seeded_template(demo_repo_template: Path, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("seeded") / "repo"
-    shutil.copytree(demo_repo_template, root)
-    seed_bias_repo(root)
-    return root
-
-
-@pytest.fixture(scope="module")
 def ranged_repo(seeded_template: Path, tmp_path_factory) -> Path:
     """The seeded repo plus 28 validity ranges: each camera certified over 7 consecutive days (alternating runs)."""
     from lsst.daf.butler import Butler, CollectionType, Timespan
