@@ -16,7 +16,7 @@ def test_exactly_two_setup_commands():
     commands = readme_commands()
     assert len(commands) == 2
     assert commands[0].endswith("pfstui demo")
-    assert "pytest" in commands[1] and "'.[test]'" in commands[1]
+    assert "pytest" in commands[1] and "'.[test,bps]'" in commands[1], "the tests need the bps extra too"
     assert all("\n" not in c for c in commands), "each set-up command is a single line a user can copy"
 
 

@@ -70,6 +70,7 @@ class ToolNotFoundError(CommandError):
 _TOOL_HINTS = {
     "pipetask": "install lsst-ctrl-mpexec in this environment or set up the LSST/PFS stack (`setup drp_stella`)",
     "butler": "install lsst-daf-butler in this environment or set up the LSST/PFS stack (`setup drp_stella`)",
+    "bps": "install pfstui with its BPS extra (`pip install '.[bps]'`) or set up ctrl_bps and ctrl_bps_parsl",
 }
 
 
@@ -87,6 +88,7 @@ class Tools:
     pfstui: tuple[str, ...]
     #: Where the programs were looked for (for error messages).
     searched: str = ""
+    bps: tuple[str, ...] | None = None
 
     @classmethod
     def discover(cls, *, python: str | None = None, path: str | None = None) -> Tools:
@@ -101,10 +103,11 @@ class Tools:
             return (found,) if found else None
 
         pfstui = find("pfstui") or (python, "-m", "pfstui")
-        return cls(pipetask=find("pipetask"), butler=find("butler"), pfstui=pfstui, searched=f"{bindir} and PATH")
+        return cls(pipetask=find("pipetask"), butler=find("butler"), pfstui=pfstui, searched=f"{bindir} and PATH",
+                   bps=find("bps"))
 
     def command(self, name: str) -> list[str]:
-        """The argv prefix for ``name`` ('pipetask', 'butler' or 'pfstui'); ToolNotFoundError if missing."""
+        """The argv prefix for ``name`` ('pipetask', 'butler', 'bps' or 'pfstui'); ToolNotFoundError if missing."""
         prefix = getattr(self, name)
         if prefix is None:
             where = f" (looked in {self.searched})" if self.searched else ""
@@ -167,6 +170,11 @@ def build_argv(
     stage = _resolve_stage(plan, stage)
     tools = tools or Tools.discover()
     repo = plan.repository
+    if isinstance(stage, PipetaskStage) and stage.backend == "bps":
+        from .bps import SUBMIT_FILE, submit_argv
+
+        # The submit file (written by the caller with pfstui.core.bps.write_submit) carries everything else.
+        return submit_argv(tools.command("bps"), Path(attempt_dir) / SUBMIT_FILE)
     if isinstance(stage, PipetaskStage):
         argv = tools.command("pipetask")
         argv += ["--long-log", "--log-level", plan.defaults.log_level]
@@ -268,6 +276,8 @@ def shell_format(argv: Sequence[str], *, head: int = 1, indent: str = "    ") ->
 
 def _head_length(argv: Sequence[str], stage: AnyStage, tools: Tools) -> int:
     """How many argv items make up "program [global options] subcommand" (kept on one line)."""
+    if isinstance(stage, PipetaskStage) and stage.backend == "bps":
+        return len(argv)
     if isinstance(stage, PipetaskStage):
         return len(tools.command("pipetask")) + 6  # --long-log --log-level L --log-file F run
     if isinstance(stage, CertifyStage) and argv[: len(tools.butler or ())] == list(tools.butler or ()):
@@ -290,7 +300,8 @@ def describe(stage: AnyStage, plan: Plan | None = None) -> str:
         return plan.collection(name) if plan is not None else name
 
     if isinstance(stage, PipetaskStage):
-        return f"run {Path(stage.pipeline).name} on {stage.query} → {coll(stage.output)}"
+        via = f" via bps ({stage.bps.site if stage.bps else 'local'} site)" if stage.backend == "bps" else ""
+        return f"run {Path(stage.pipeline).name}{via} on {stage.query} → {coll(stage.output)}"
     if isinstance(stage, CertifyStage):
         text = f"certify {stage.dataset_type} from {coll(stage.input)} into {stage.target}, {_window(stage.begin, stage.end)}"
         if stage.data_ids:
@@ -347,4 +358,20 @@ def plan_show(
         lines.append("")
         lines.append(_comment(f"{stage.name} ({stage.kind}, {number}/{len(stages)}{after}): {describe(stage, plan)}"))
         lines.append(shell_format(argv, head=_head_length(argv, stage, tools)))
+        if isinstance(stage, PipetaskStage) and stage.backend == "bps":
+            lines.extend(_comment_block(bps_submit_text(plan, stage, Path(attempt_dir))))
     return "\n".join(lines) + "\n"
+
+
+def bps_submit_text(plan: Plan, stage: PipetaskStage, workdir: Path) -> str:
+    """The submit file a bps stage's ``bps submit`` reads, as it will be written (``workdir`` = its folder)."""
+    import yaml
+
+    from .bps import SUBMIT_FILE, submit_config
+
+    config = submit_config(plan, stage, workdir=workdir.absolute())
+    return f"{workdir / SUBMIT_FILE}:\n" + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+def _comment_block(text: str) -> list[str]:
+    return ["#   " + line if line else "#" for line in text.rstrip("\n").split("\n")]

@@ -1045,6 +1045,8 @@ class Failure:
     signal: int | None = None
     quantum_id: str | None = None
     timed_out: bool = False
+    #: The log holding ``offset`` when it is not the stage's own log (a BPS job's log).
+    log_path: str | None = None
 
     @property
     def key(self) -> str:

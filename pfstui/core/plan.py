@@ -432,8 +432,40 @@ class _StageBase(_Model):
         return value
 
 
+_DIMENSION_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _dimension_list(value: Any) -> Any:
+    value = _str_or_list(value)
+    if isinstance(value, list):
+        for item in value:
+            if not isinstance(item, str) or not _DIMENSION_RE.match(item):
+                raise _FieldProblem(f"'{item}' is not a dimension name", "write names such as arm, spectrograph")
+    return value
+
+
+class BpsOptions(_Model):
+    """How a ``backend: bps`` stage is submitted (see :mod:`pfstui.core.bps`)."""
+
+    #: A site of the plan's ``bps_sites``, or ``local`` (Parsl on this machine, built in).
+    site: NonEmptyStr = "local"
+    #: Cluster the quanta into one job per value of these dimensions (e.g. ``[arm, spectrograph]``:
+    #: one job per camera).  Empty: one job per quantum (each pays ~2 s of ``pipetask`` start-up).
+    cluster_by: Annotated[list[str], BeforeValidator(_dimension_list)] = Field(default_factory=list)
+    #: Per-job requests (``requestCpus``/``requestMemory`` in MiB).
+    request_cpus: PositiveInt = 1
+    request_memory: PositiveInt = 2048
+    #: The final job (``butler aggregate-graph``); BPS defaults to 16 cores / 32 GB.
+    final_cpus: PositiveInt = 2
+    final_memory: PositiveInt = 2048
+    #: Parsl retries of a failed job (the demo failures are deterministic: 0 by default).
+    retries: Annotated[int, Field(ge=0)] = 0
+    #: Merged verbatim into the submit file last (expert use: any BPS key).
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
 class PipetaskStage(_StageBase):
-    """``pipetask run`` of one pipeline."""
+    """``pipetask run`` of one pipeline (``backend: local``) or the same run through BPS (``backend: bps``)."""
 
     kind: Literal["pipetask"]
     pipeline: NonEmptyStr
@@ -450,6 +482,21 @@ class PipetaskStage(_StageBase):
     processes: PositiveInt | None = None
     fail_fast: StrictBool | None = None
     extra_options: list[StrictStr] = Field(default_factory=list)
+    backend: Literal["local", "bps"] = "local"
+    bps: BpsOptions | None = None
+
+    @model_validator(mode="after")
+    def _bps_fits(self) -> PipetaskStage:
+        if self.backend == "bps":
+            if '"' in self.query:
+                raise _FieldProblem("a bps stage's query cannot contain double quotes (BPS wraps it in them)",
+                                    "quote strings in the query with single quotes")
+            if self.extra_options:
+                raise _FieldProblem("extra_options are pipetask run options; a bps stage cannot pass them",
+                                    "remove extra_options, or use bps.extra for BPS keys")
+        elif self.bps is not None:
+            raise _FieldProblem("'bps' options are set but backend is local", "add `backend: bps`, or remove bps")
+        return self
 
 
 def _check_window(begin: str | None, end: str | None) -> None:
@@ -593,6 +640,9 @@ class Plan(_Model):
     instrument: Annotated[StrictStr, BeforeValidator(_class_path)]
     rerun: Annotated[StrictStr, BeforeValidator(_rerun)]
     defaults: Defaults = Field(default_factory=Defaults)
+    #: BPS sites by name (``site.<name>`` of the submit file: ``class`` plus that class's options), for
+    #: ``backend: bps`` stages.  ``local`` is built in unless defined here.
+    bps_sites: dict[Annotated[StrictStr, BeforeValidator(_non_empty)], dict[str, Any]] = Field(default_factory=dict)
     stages: Annotated[list[Stage], Field(min_length=1)]
 
     _source: str | None = PrivateAttr(default=None)
@@ -697,6 +747,16 @@ def _cross_issues(plan: Plan) -> list[tuple[tuple[Any, ...], str, str | None]]:
                     "remove one of these dependencies",
                 )
             )
+    for i, stage in enumerate(plan.stages):
+        site = stage.bps.site if getattr(stage, "bps", None) is not None else None
+        if site is not None and site != "local" and site not in plan.bps_sites:
+            known = ", ".join(["local", *sorted(plan.bps_sites)])
+            issues.append((("stages", i, "bps", "site"), f"unknown bps site '{site}'",
+                           f"define it under bps_sites, or use one of: {known}"))
+    for name, site_config in plan.bps_sites.items():
+        if not isinstance(site_config.get("class"), str):
+            issues.append((("bps_sites", name), f"bps site '{name}' has no class",
+                           "add e.g. `class: lsst.ctrl.bps.parsl.sites.Local` (or ...sites.Slurm)"))
     prefix = plan.rerun + "/"
     for i, stage in enumerate(plan.stages):
         for field in _RELATIVE_FIELDS.get(stage.kind, ()):

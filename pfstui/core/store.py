@@ -86,6 +86,9 @@ class Attempt(_Model):
     started_at: str | None = None
     ended_at: str | None = None
     detail: str = ""
+    #: A ``backend: bps`` attempt: workdir (where bps runs; shared by `bps restart` attempts), submit_dir,
+    #: submit_file, mode ("submit" or "restart") and the stage overrides it was made with.
+    bps: dict[str, Any] | None = None
 
     HANDLE_FIELDS: ClassVar[tuple[str, ...]] = (
         "pid", "start_time", "pgid", "waiter_pid", "waiter_start_time", "boot_time", "boot_id",

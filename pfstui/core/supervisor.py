@@ -123,6 +123,76 @@ class Tracker:
             self.attempt.quanta = dict(self.attempt.quanta, summary=dataclasses.asdict(summary))
 
 
+class BpsTracker:
+    """Progress and verdict of one ``backend: bps`` attempt (see :mod:`pfstui.core.bps`).
+
+    When the bps process has exited, ``pipetask report`` runs in the background on the submitted graph;
+    the stage stays running until it answers, so "done" always means the outputs are in the registry
+    and every quantum succeeded.
+    """
+
+    UPDATE_SECONDS = 1.0
+
+    def __init__(self, attempt: Attempt, stage_name: str, repo: str | None) -> None:
+        from .bps import BpsMonitor
+
+        self.attempt = attempt
+        self.stage_name = stage_name
+        self.repo = repo
+        info = attempt.bps or {}
+        self.monitor = BpsMonitor(info.get("workdir") or attempt.cwd or ".", attempt.log_path)
+        self.report_proc = None
+        self.report = None
+        self._last = 0.0
+
+    def update(self, *, final: bool = False) -> bool:
+        now = time.monotonic()
+        if not final and now - self._last < self.UPDATE_SECONDS:
+            return False
+        self._last = now
+        changed = self.monitor.update(final=final)
+        if changed or final:
+            self._save()
+        return changed
+
+    def _save(self) -> None:
+        self.attempt.quanta = {"progress": self.monitor.progress.to_dict(), "bps": self.monitor.state()}
+
+    def settled(self, st, tools, env: dict[str, str], kill_requested: bool) -> bool:
+        """True once a finished attempt can be judged (its report is in, or there is none to wait for)."""
+        from .bps import read_report, start_report
+
+        if st is None or st.state == runner.RunState.LOST or kill_requested or st.returncode != 0:
+            return True
+        if self.report_proc is None:
+            if not self.repo or not self.attempt.cwd:
+                return True
+            try:
+                self.report_proc = start_report(tools.command("pipetask"), self.repo, self.monitor.workdir,
+                                                self.attempt.cwd, env)
+            except Exception as exc:  # noqa: BLE001 - judged below as "no report"
+                _log(f"{self.stage_name}: cannot start pipetask report: {exc}")
+                return True
+            if self.report_proc is None:
+                return True
+        if self.report_proc.poll() is None:
+            return False
+        from .bps import REPORT_FILE
+
+        self.report = read_report(Path(self.attempt.cwd) / REPORT_FILE)
+        return True
+
+    def apply_summary(self) -> None:
+        if self.report is not None:
+            self.monitor.apply_report(self.report)
+        self._save()
+
+    def verdict(self, returncode: int | None) -> tuple[bool, str]:
+        from .bps import verdict
+
+        return verdict(self.report, returncode, self.monitor.error)
+
+
 class Supervisor:
     def __init__(self, session_dir: Path | str, *, idle_exit: float = IDLE_EXIT_SECONDS) -> None:
         self.dir = Path(session_dir)
@@ -289,10 +359,16 @@ class Supervisor:
             return
         tracker = self.trackers.get(stage.id)
         if tracker is None or tracker.attempt is not attempt:
-            tracker = self.trackers[stage.id] = Tracker(attempt, stage.name)
+            tracker = self.trackers[stage.id] = self._tracker(stage, attempt)
         handle = self._handle(attempt)
         st = runner.poll(handle) if handle else None
         if st is None or st.finished or st.state == runner.RunState.LOST:
+            if isinstance(tracker, BpsTracker):
+                if st is not None and st.finished:
+                    self._bps_pools(attempt, signal.SIGKILL if stage.extra.get("kill_requested") else None)
+                if not tracker.settled(st, self._tools_(), self._stage_env(attempt),
+                                       bool(stage.extra.get("kill_requested"))):
+                    return  # pipetask report is still reading the outputs
             self._finish(stage, attempt, tracker, st)
             return
         if tracker.update():
@@ -300,6 +376,7 @@ class Supervisor:
         kill_at = stage.extra.get("kill_escalate_at")
         if kill_at and time.time() >= kill_at:
             runner.escalate(handle)
+            self._bps_pools(attempt, signal.SIGKILL)
             stage.extra = {k: v for k, v in stage.extra.items() if k != "kill_escalate_at"}
             self.dirty = True
 
@@ -313,6 +390,32 @@ class Supervisor:
         except Exception:  # noqa: BLE001
             return None
 
+    def _tracker(self, stage: Stage, attempt: Attempt):
+        if attempt.bps is not None:
+            return BpsTracker(attempt, stage.name, self.state.repo or (self.plan.repository if self.plan else None))
+        return Tracker(attempt, stage.name)
+
+    @staticmethod
+    def _stage_env(attempt: Attempt) -> dict[str, str]:
+        if attempt.bps is not None:
+            from .bps import bps_env
+
+            return bps_env(stage_env())
+        return stage_env()
+
+    @staticmethod
+    def _bps_pools(attempt: Attempt | None, sig: int | None) -> None:
+        """Signal the Parsl worker pools of a bps attempt (their own process groups: not reached by the
+        bps group's signal)."""
+        if sig is None or attempt is None or attempt.bps is None or not attempt.bps.get("workdir"):
+            return
+        from .bps import signal_pools
+
+        try:
+            signal_pools(attempt.bps["workdir"], sig)
+        except Exception as exc:  # noqa: BLE001 - best effort; the pool exits by itself ~2 min later
+            _log(f"cannot signal the worker pools in {attempt.bps['workdir']}: {exc}")
+
     def _adopt(self) -> None:
         """Re-attach every stage the state says is running: alive (pid + start time) or finished meanwhile."""
         for stage in self.state.stages:
@@ -325,11 +428,13 @@ class Supervisor:
                     stage.status = scheduler.PAUSED
                 elif st is not None and st.state == runner.RunState.RUNNING:
                     stage.status = scheduler.RUNNING
+                elif st is not None and st.finished and stage.last_attempt.bps is not None:
+                    stage.status = scheduler.RUNNING  # the tick asks pipetask report before judging it
                 else:
                     # Ended while nobody watched (exit status from its waiter), or lost (pid gone or reused):
                     # settle it now, before the socket is served, so it is never reported running.
                     try:
-                        self._finish(stage, stage.last_attempt, Tracker(stage.last_attempt, stage.name), st)
+                        self._finish(stage, stage.last_attempt, self._tracker(stage, stage.last_attempt), st)
                     except Exception as exc:  # noqa: BLE001 - the first tick retries it
                         _log(f"stage {stage.id}: {type(exc).__name__}: {exc}")
         self.dirty = True
@@ -348,12 +453,20 @@ class Supervisor:
         adir = self.dir / "stages" / stage.id / f"attempt-{number}"
         adir.mkdir(parents=True, exist_ok=True)
         argv: list[str] = []
+        bps_info: dict[str, Any] | None = None
         try:
             pstage = self._plan_stage(stage)
             pipeline = getattr(pstage, "pipeline", None)
             first_run = pipeline is not None and pipeline not in self.state.pipelines
-            argv = build_argv(self.plan, pstage, attempt_dir=adir, first_run=first_run, tools=self._tools_())
-            handle = runner.launch(argv, cwd=adir, env=stage_env(), log_path=adir / "stage.log",
+            cwd, env = adir, stage_env()
+            if getattr(pstage, "backend", "local") == "bps":
+                argv, cwd, bps_info = self._bps_command(stage, pstage, adir)
+                from .bps import bps_env
+
+                env = bps_env(env)
+            else:
+                argv = build_argv(self.plan, pstage, attempt_dir=adir, first_run=first_run, tools=self._tools_())
+            handle = runner.launch(argv, cwd=cwd, env=env, log_path=adir / "stage.log",
                                    status_path=adir / "status")
         except Exception as exc:  # noqa: BLE001 - a stage that cannot start fails with the reason
             stage.attempts.append(Attempt(number=number, argv=argv, cwd=str(adir), status="spawn_failed",
@@ -362,13 +475,46 @@ class Supervisor:
             self._journal("start-failed", stage, number, argv=argv, error=str(exc))
             self.dirty = True
             return
-        attempt = Attempt.from_handle(number, handle, argv=argv, status="running")
+        attempt = Attempt.from_handle(number, handle, argv=argv, status="running", bps=bps_info)
+        if bps_info is not None:
+            attempt.cwd = str(adir)  # the attempt's own files; bps itself runs in bps_info["workdir"]
         stage.attempts.append(attempt)
         stage.argv = argv
         stage.status = scheduler.RUNNING
         stage.extra = {k: v for k, v in stage.extra.items() if k not in ("kill_requested", "kill_escalate_at")}
         self._journal("start", stage, number, argv=argv, stage_pid=handle.pid, log=str(handle.log_path))
         self.dirty = True
+
+    def _bps_command(self, stage: Stage, pstage, adir: Path) -> tuple[list[str], Path, dict[str, Any]]:
+        """argv, working folder and record of a bps attempt.
+
+        Options unchanged since the last bps attempt (a transient failure, a kill): ``bps restart`` in
+        that submission's folder, so finished jobs are not run again.  Otherwise (first run, or options
+        edited in the restart editor): a new submission; after an earlier one that reached the registry,
+        with ``--skip-existing-in`` the output, so only what failed (and what it blocked) runs again.
+        """
+        from .bps import REPORT_FILE, restart_argv, submit_config, write_submit
+        from .commands import build_argv
+
+        overrides = dict(stage.extra.get("overrides") or {})
+        tools = self._tools_()
+        previous = [a for a in stage.attempts if a.bps]
+        last = previous[-1] if previous else None
+        if last is not None and last.bps.get("overrides", {}) == overrides:
+            workdir = Path(last.bps["workdir"])
+            submit_dir = workdir / "submit"
+            if (workdir / "runinfo").is_dir() and (submit_dir / "parsl_workflow.pickle").is_file():
+                argv = restart_argv(tools.command("bps"), submit_dir)
+                return argv, workdir, {"workdir": str(workdir), "submit_dir": str(submit_dir),
+                                       "submit_file": last.bps.get("submit_file"), "mode": "restart",
+                                       "overrides": overrides}
+        reached = any(a.cwd and (Path(a.cwd) / REPORT_FILE).exists() for a in previous)
+        skip = [self.plan.collection(pstage.output)] if reached else []
+        config = submit_config(self.plan, pstage, workdir=adir, skip_existing_in=skip)
+        submit_file = write_submit(config, adir)
+        argv = build_argv(self.plan, pstage, attempt_dir=adir, first_run=False, tools=tools)
+        return argv, adir, {"workdir": str(adir), "submit_dir": str(adir / "submit"),
+                            "submit_file": str(submit_file), "mode": "submit", "overrides": overrides}
 
     def _finish(self, stage: Stage, attempt: Attempt, tracker: Tracker, st) -> None:
         tracker.update(final=True)
@@ -382,17 +528,24 @@ class Supervisor:
             attempt.signal = st.signal
             if stage.extra.get("kill_requested"):
                 attempt.status, stage.status = "killed", scheduler.KILLED
-            elif st.returncode == 0:
+            elif (ok_detail := self._verdict(tracker, st))[0]:
                 attempt.status, stage.status = "succeeded", scheduler.DONE
                 pipeline = getattr(self._safe_plan_stage(stage), "pipeline", None)
                 if pipeline:
                     self.state.pipelines = set(self.state.pipelines) | {pipeline}
             else:
                 attempt.status, stage.status = "failed", scheduler.FAILED
+                attempt.detail = ok_detail[1] or attempt.detail
         self.trackers.pop(stage.id, None)
         self._journal("end", stage, attempt.number, status=stage.status, exit_code=attempt.exit_code,
                       signal=attempt.signal)
         self.dirty = True
+
+    @staticmethod
+    def _verdict(tracker, st) -> tuple[bool, str]:
+        if isinstance(tracker, BpsTracker):
+            return tracker.verdict(st.returncode)
+        return st.returncode == 0, ""
 
     def _safe_plan_stage(self, stage: Stage):
         try:
@@ -527,15 +680,19 @@ class Supervisor:
         handle = self._handle(stage.last_attempt)
         if handle is None:
             raise scheduler.QueueError(f"stage {name!r} has no live process to signal")
+        attempt = stage.last_attempt
         if cmd == "pause":
             runner.pause(handle)
+            self._bps_pools(attempt, signal.SIGSTOP)
             stage.status = scheduler.PAUSED
         elif cmd == "resume":
+            self._bps_pools(attempt, signal.SIGCONT)
             runner.resume(handle)
             stage.status = scheduler.RUNNING
         else:
             stage.extra = dict(stage.extra, kill_requested=True, kill_escalate_at=time.time() + KILL_GRACE_SECONDS)
             runner.terminate(handle)
+            self._bps_pools(attempt, signal.SIGTERM)
             self._journal("kill", stage, stage.last_attempt.number, pgid=handle.pgid)
         self.dirty = True
         return {"stage": name, "status": stage.status}

@@ -1,0 +1,192 @@
+"""The ``bps`` backend end to end (issue 8): real ``bps submit`` with the Parsl local site, on a demo repo.
+
+* the demo bias pipeline through bps gives the same datasets and the same arrays as the local backend;
+* a failure (demo knob) makes the stage ``failed`` with the failing task and data ID although ``bps submit``
+  exits 0; restarting with the option fixed resubmits and runs only the failed quantum and what it blocked;
+* the supervisor and the app's link are killed during a bps stage; the next supervisor re-adopts it and it
+  finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.faults import Session, apply_env, fault_env, write_plan
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("lsst.ctrl.bps.parsl", reason="the bps extra is not installed (pip install '.[bps]')")
+
+QUERY = "instrument='PFS' AND visit.target_name = 'BIAS'"
+FAIL_ON = "isr:demoFailOn=visit:12,arm:r,spectrograph:1"
+BPS_SITES = "bps_sites:\n  local: {class: lsst.ctrl.bps.parsl.sites.Local, cores: 2}\n"
+
+
+def bias_stage(name: str, *, backend: str = "local", config: list[str] = (), cluster: bool = True,
+               after: str | None = None) -> str:
+    text = (f"  - name: {name}\n    kind: pipetask\n    pipeline: ${{PFSTUI_DEMO_DIR}}/pipelines/bias.yaml\n"
+            f"    inputs: [PFS/raw/sps, PFS/calib]\n    output: {name}\n    query: \"{QUERY}\"\n"
+            f"    config: {json.dumps(list(config))}\n")
+    if after:
+        text += f"    after: [{after}]\n"
+    if backend == "bps":
+        text += "    backend: bps\n    bps:\n      site: local\n"
+        if cluster:
+            text += "      cluster_by: [arm, spectrograph]\n"
+    return text
+
+
+def bps_plan(tmp_path: Path, repo: Path, stages: str) -> Path:
+    plan = write_plan(tmp_path / "plan.yaml", repo, stages, rerun="u/bps")
+    text = plan.read_text().replace("stages:\n", BPS_SITES + "stages:\n", 1)
+    plan.write_text(text)
+    return plan
+
+
+def start(session: Session) -> None:
+    with session.client() as c:
+        c.request("load_plan", path=str(session.plan))
+        c.request("run")
+
+
+def tasks(stage: dict) -> dict[str, tuple[int, int, int, int]]:
+    progress = stage["attempts"][-1]["quanta"]["progress"]
+    return {k: (t["done"], t["failed"], t["blocked"], t["total"]) for k, t in progress["tasks"].items()}
+
+
+def test_bps_outputs_equal_local(demo_repo: Path, tmp_path: Path, monkeypatch):
+    apply_env(fault_env(tmp_path), monkeypatch.setenv)
+    plan = bps_plan(tmp_path, demo_repo, bias_stage("local") + bias_stage("viabps", backend="bps"))
+    session = Session(demo_repo, plan)
+    try:
+        start(session)
+        state = session.wait(session.finished, timeout=600, what="both bias stages to finish")
+        local, viabps = session.stage(state, "local"), session.stage(state, "viabps")
+        assert local["status"] == "done", local["attempts"][-1]
+        assert viabps["status"] == "done", viabps["attempts"][-1]
+        attempt = viabps["attempts"][-1]
+        assert attempt["argv"][-2:] == ["submit", str(Path(attempt["cwd"]) / "bps-submit.yaml")]
+        submit = Path(attempt["bps"]["submit_file"]).read_text()
+        assert "dimension_clustering" in submit and "--instrument pfstui.demo.instrument" in submit
+        # the same per-task quanta counts a local stage shows, from the job logs and pipetask report
+        assert tasks(viabps) == {"isr": (12, 0, 0, 12), "cpBiasCombine": (4, 0, 0, 4)}
+        assert attempt["exit_code"] == 0
+    finally:
+        session.shutdown()
+    from lsst.daf.butler import Butler
+
+    with Butler.from_config(str(demo_repo)) as butler:
+        for dataset_type, count in (("bias", 4), ("biasProc", 12)):
+            a = {r.dataId: r for r in butler.query_datasets(dataset_type, collections="u/bps/local", explain=False)}
+            b = {r.dataId: r for r in butler.query_datasets(dataset_type, collections="u/bps/viabps", explain=False)}
+            assert len(a) == count and a.keys() == b.keys(), dataset_type
+            for data_id in a:
+                np.testing.assert_array_equal(butler.get(a[data_id]), butler.get(b[data_id]))
+
+
+def test_bps_failure_is_failed_and_restart_reruns_only_what_failed(demo_repo: Path, tmp_path: Path, monkeypatch):
+    apply_env(fault_env(tmp_path), monkeypatch.setenv)
+    plan = bps_plan(tmp_path, demo_repo, bias_stage("bias", backend="bps", config=[FAIL_ON]))
+    session = Session(demo_repo, plan)
+    try:
+        start(session)
+        state = session.wait(session.finished, timeout=600, what="the failing bias to finish")
+        stage = session.stage(state, "bias")
+        first = stage["attempts"][-1]
+        status = json.loads(Path(first["status_path"]).read_text())
+        assert status["returncode"] == 0, "bps submit exits 0 even though a job failed"
+        assert stage["status"] == "failed" and first["status"] == "failed"
+        failures = first["quanta"]["progress"]["failures"]
+        assert [(f["task"], {k: f["data_id"][k] for k in ("visit", "arm", "spectrograph")}) for f in failures] == [
+            ("isr", {"visit": 12, "arm": "r", "spectrograph": 1})]
+        assert "Saturated pixels" in failures[0]["message"]
+        # the failure points into the failing job's log, at the line that reports it
+        job_log = Path(failures[0]["log_path"])
+        with open(job_log, "rb") as fh:
+            fh.seek(failures[0]["offset"])
+            assert b"visit: 12" in fh.readline()
+        assert "isr" in first["detail"] and "visit=12" in first["detail"]
+        assert tasks(stage) == {"isr": (11, 1, 0, 12), "cpBiasCombine": (3, 0, 1, 4)}
+
+        # Fix the option (drop the failure knob) and restart: a new submission that skips what exists.
+        with session.client() as c:
+            c.request("restart", stage="bias", overrides={"config": []})
+        state = session.wait(lambda s: session.stage(s, "bias")["status"] in ("done", "failed")
+                             and len(session.stage(s, "bias")["attempts"]) == 2, timeout=600,
+                             what="the restarted bias to finish")
+        stage = session.stage(state, "bias")
+        second = stage["attempts"][-1]
+        assert stage["status"] == "done", second
+        assert second["bps"]["mode"] == "submit"
+        assert "--skip-existing-in u/bps/bias" in Path(second["bps"]["submit_file"]).read_text()
+        # only the failed isr quantum and the combine it blocked ran again
+        assert tasks(stage) == {"isr": (1, 0, 0, 1), "cpBiasCombine": (1, 0, 0, 1)}
+    finally:
+        session.shutdown()
+    from lsst.daf.butler import Butler
+
+    with Butler.from_config(str(demo_repo)) as butler:
+        assert len(butler.query_datasets("bias", collections="u/bps/bias", explain=False)) == 4
+
+
+def test_bps_stage_survives_supervisor_kill(demo_repo: Path, tmp_path: Path, monkeypatch):
+    apply_env(fault_env(tmp_path), monkeypatch.setenv)
+    plan = bps_plan(tmp_path, demo_repo, bias_stage("bias", backend="bps", config=["isr:demoDelay=1.0"]))
+    session = Session(demo_repo, plan)
+    try:
+        start(session)
+        state = session.wait(lambda s: session.stage(s, "bias")["status"] == "running", what="bias to run")
+        attempt = session.stage(state, "bias")["attempts"][0]
+        db = Path(attempt["bps"]["workdir"]) / "monitor.sqlite"
+        deadline = time.monotonic() + 120
+        while not db.exists():  # jobs are running: the Parsl workflow has started
+            assert time.monotonic() < deadline, "the bps workflow never started"
+            time.sleep(0.2)
+        session.kill_supervisor()
+        os.kill(attempt["pid"], 0)  # bps outlives its supervisor
+        with session.client() as c:  # a new client starts a new supervisor, which re-adopts bias
+            snap = c.request("status")
+        readopted = session.stage(snap["state"], "bias")
+        assert readopted["status"] == "running"
+        assert [(a["pid"], a["start_time"]) for a in readopted["attempts"]] == [(attempt["pid"], attempt["start_time"])]
+        state = session.wait(session.finished, timeout=600, what="the re-adopted bias to finish")
+        stage = session.stage(state, "bias")
+        assert stage["status"] == "done", stage["attempts"][-1]
+        assert len(stage["attempts"]) == 1
+        assert tasks(stage) == {"isr": (12, 0, 0, 12), "cpBiasCombine": (4, 0, 0, 4)}
+    finally:
+        session.shutdown()
+
+
+def test_bps_kill_reaches_the_worker_pool(demo_repo: Path, tmp_path: Path, monkeypatch):
+    apply_env(fault_env(tmp_path), monkeypatch.setenv)
+    plan = bps_plan(tmp_path, demo_repo, bias_stage("bias", backend="bps", config=["isr:demoDelay=5.0"]))
+    session = Session(demo_repo, plan)
+    from pfstui.core.bps import worker_pools
+
+    try:
+        start(session)
+        state = session.wait(lambda s: session.stage(s, "bias")["status"] == "running", what="bias to run")
+        workdir = Path(session.stage(state, "bias")["attempts"][0]["bps"]["workdir"])
+        deadline = time.monotonic() + 120
+        while not worker_pools(workdir):
+            assert time.monotonic() < deadline, "no Parsl worker pool appeared"
+            time.sleep(0.2)
+        with session.client() as c:
+            c.request("kill", stage="bias")
+        state = session.wait(lambda s: session.stage(s, "bias")["status"] == "killed", timeout=60,
+                             what="bias to be killed")
+        deadline = time.monotonic() + 30
+        while worker_pools(workdir):
+            assert time.monotonic() < deadline, "the worker pool outlived the kill"
+            time.sleep(0.2)
+    finally:
+        for pgid in worker_pools(workdir) if "workdir" in dir() else []:
+            os.killpg(pgid, signal.SIGKILL)
+        session.shutdown()
