@@ -200,7 +200,8 @@ def write_submit(config: Mapping[str, Any], workdir: Path | str) -> Path:
     path = Path(workdir) / SUBMIT_FILE
     header = ("# BPS submit file written by pfstui for one attempt of a stage; `bps submit` reads it from this\n"
               "# folder (Parsl's runinfo/ and the monitoring database live here too).\n")
-    atomic_write_text(path, header + yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False))
+    body = yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False, width=1 << 16)
+    atomic_write_text(path, header + body)
     return path
 
 

@@ -370,7 +370,8 @@ def bps_submit_text(plan: Plan, stage: PipetaskStage, workdir: Path) -> str:
     from .bps import SUBMIT_FILE, submit_config
 
     config = submit_config(plan, stage, workdir=workdir.absolute())
-    return f"{workdir / SUBMIT_FILE}:\n" + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1 << 16)
+    return f"{workdir / SUBMIT_FILE}:\n" + body
 
 
 def _comment_block(text: str) -> list[str]:

@@ -1,0 +1,146 @@
+"""The bps backend's pure parts: plan validation, the submit file, the report and the verdict."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pfstui.core import bps
+from pfstui.core.commands import Tools, build_argv, plan_show
+from pfstui.core.plan import PlanError, parse_plan
+
+DEMO = Path(__file__).resolve().parents[2] / "pfstui" / "demo" / "pipelines"
+
+
+def plan_text(stage_extra: str = "", *, top: str = "", query: str = "instrument='PFS' AND visit.target_name = 'BIAS'",
+              config: str = '["isr:demoDelay=0.5", "isr:doThing=a b"]') -> str:
+    return f"""version: 1
+repository: /repo
+instrument: pfstui.demo.instrument.DemoPrimeFocusSpectrograph
+rerun: u/me
+{top}stages:
+  - name: bias
+    kind: pipetask
+    pipeline: {DEMO}/bias.yaml
+    inputs: [PFS/raw/sps, PFS/calib]
+    output: bias
+    query: "{query}"
+    config: {config}
+{stage_extra}"""
+
+
+BPS = "    backend: bps\n    bps:\n      site: local\n      cluster_by: [arm, spectrograph]\n"
+TOOLS = Tools(pipetask=("/v/bin/pipetask",), butler=("/v/bin/butler",), pfstui=("/v/bin/pfstui",), bps=("/v/bin/bps",))
+
+
+def test_submit_file_carries_the_stage(tmp_path: Path):
+    plan = parse_plan(plan_text(BPS))
+    config = bps.submit_config(plan, plan.stage("bias"), workdir=tmp_path, skip_existing_in=["u/me/bias"])
+    assert config["payload"] == {"payloadName": "bias", "butlerConfig": "/repo", "inCollection": "PFS/raw/sps,PFS/calib",
+                                 "output": "u/me/bias", "dataQuery": "instrument='PFS' AND visit.target_name = 'BIAS'"}
+    # -c values reach the graph build intact, spaces and all (BPS splits the string with shlex)
+    assert shlex.split(config["extraQgraphOptions"]) == [
+        "--instrument", "pfstui.demo.instrument.DemoPrimeFocusSpectrograph", "-c", "isr:demoDelay=0.5",
+        "-c", "isr:doThing=a b", "--skip-existing-in", "u/me/bias"]
+    site = config["site"]["local"]
+    assert site["class"] == bps.LOCAL_SITE_CLASS and site["monitorEnable"] is True
+    assert site["monitorFilename"] == str(tmp_path / "monitor.sqlite") and isinstance(site["monitorInterval"], float)
+    assert config["submitPath"] == str(tmp_path / "submit")
+    assert config["finalJob"] == {"requestCpus": 2, "requestMemory": 2048}  # not BPS's 16 cores / 32 GB
+    assert config["cluster"] == {"per_arm_spectrograph": {"pipetasks": "isr, cpBiasCombine",
+                                                          "dimensions": "arm, spectrograph"}}
+    path = bps.write_submit(config, tmp_path)
+    assert yaml.safe_load(path.read_text()) == config
+
+
+def test_plan_sites_and_extra_override(tmp_path: Path):
+    top = ("bps_sites:\n  slurm:\n    class: lsst.ctrl.bps.parsl.sites.Slurm\n    nodes: 1\n    walltime: \"02:00:00\"\n"
+           "    monitorInterval: 10\n")
+    extra = "    backend: bps\n    bps:\n      site: slurm\n      retries: 2\n      extra: {finalJob: {requestCpus: 8}}\n"
+    plan = parse_plan(plan_text(extra, top=top))
+    config = bps.submit_config(plan, plan.stage("bias"), workdir=tmp_path)
+    assert config["computeSite"] == "slurm"
+    assert config["site"]["slurm"]["walltime"] == "02:00:00" and config["site"]["slurm"]["retries"] == 2
+    assert config["site"]["slurm"]["monitorInterval"] == 10.0
+    assert config["finalJob"] == {"requestCpus": 8, "requestMemory": 2048}
+    assert "cluster" not in config and "--skip-existing-in" not in config["extraQgraphOptions"]
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    (plan_text("    backend: bps\n    bps: {site: nowhere}\n"), "unknown bps site 'nowhere'"),
+    (plan_text("    backend: bps\n", query="visit.target_name = \\\"BIAS\\\""), "double quotes"),
+    (plan_text("    bps: {site: local}\n"), "backend is local"),
+    (plan_text("    backend: bps\n    bps: {cluster_by: [arm, 'spectro graph']}\n"), "not a dimension name"),
+    (plan_text("    backend: bps\n", top="bps_sites:\n  big: {cores: 4}\n"), "has no class"),
+])
+def test_bad_bps_plans_say_what_to_fix(text: str, needle: str):
+    with pytest.raises(PlanError) as err:
+        parse_plan(text)
+    assert needle in str(err.value)
+
+
+def test_argv_and_plan_show(tmp_path: Path):
+    plan = parse_plan(plan_text(BPS))
+    argv = build_argv(plan, "bias", attempt_dir=tmp_path, first_run=True, tools=TOOLS)
+    assert argv == ["/v/bin/bps", "submit", str(tmp_path / "bps-submit.yaml")]
+    assert bps.restart_argv(["bps"], "/w/submit") == [
+        "bps", "restart", "--wms-service-class", "lsst.ctrl.bps.parsl.ParslService", "--id", "/w/submit"]
+    path = tmp_path / "plan.yaml"
+    path.write_text(plan_text(BPS))
+    shown = plan_show(path, tools=TOOLS, attempt_dir=tmp_path)
+    assert "/v/bin/bps submit" in shown and "#     dataQuery: instrument='PFS'" in shown
+    assert "via bps (local site)" in shown
+
+
+def test_pipeline_labels(tmp_path: Path):
+    assert bps.pipeline_labels(str(DEMO / "bias.yaml")) == ["isr", "cpBiasCombine"]
+    assert bps.pipeline_labels(str(DEMO / "bias.yaml") + "#isr") == ["isr"]
+    imports_only = tmp_path / "p.yaml"
+    imports_only.write_text("description: x\nimports: [other.yaml]\n")
+    with pytest.raises(bps.BpsError, match="bps.extra.cluster"):
+        bps.pipeline_labels(str(imports_only))
+
+
+REPORT = """\
+cpBiasCombine:
+  failed_quanta: {}
+  n_expected: 4
+  n_quanta_blocked: 1
+  n_succeeded: 3
+isr:
+  failed_quanta:
+    01a212a4-27ff-75e8-bb9c-bbb7e1911d68:
+      data_id: {arm: r, instrument: PFS, spectrograph: 1, visit: 12}
+      error:
+      - 'Execution of task ''isr'' on quantum {instrument: ''PFS''} failed. Exception RuntimeError: Saturated pixels'
+  n_expected: 12
+  n_quanta_blocked: 0
+  n_succeeded: 11
+"""
+
+
+def test_report_and_verdict(tmp_path: Path):
+    path = tmp_path / "r.yaml"
+    path.write_text(REPORT)
+    report = bps.read_report(path)
+    assert report["isr"].failures[0].exception_class == "RuntimeError"
+    assert report["isr"].failures[0].message == "Saturated pixels"
+    ok, detail = bps.verdict(report, 0, None)
+    assert not ok and "1 failed, 1 blocked" in detail and "visit=12" in detail and "bps exited 0" in detail
+    path.write_text(REPORT.replace("n_quanta_blocked: 1", "n_quanta_blocked: 0").replace("n_succeeded: 3", "n_succeeded: 4")
+                    .replace("n_succeeded: 11", "n_succeeded: 12").split("  failed_quanta:\n    01a")[0]
+                    + "  failed_quanta: {}\n  n_expected: 12\n  n_quanta_blocked: 0\n  n_succeeded: 12\n")
+    assert bps.verdict(bps.read_report(path), 0, None) == (True, "")
+    assert bps.verdict(None, 0, None)[0] is False  # no report: never "done" on the exit code alone
+    assert bps.verdict(report, 1, "boom") == (False, "bps exited with code 1: boom")
+    path.write_text("- not a mapping\n")
+    assert bps.read_report(path) is None
+
+
+def test_env_points_eups_variables_at_the_venv():
+    env = bps.bps_env({"PATH": "/x"}, python="/venv/bin/python")
+    assert env["CTRL_MPEXEC_DIR"] == "/venv" and env["DAF_BUTLER_DIR"] == "/venv"
+    assert bps.bps_env({"CTRL_MPEXEC_DIR": "/stack"}, python="/venv/bin/python")["CTRL_MPEXEC_DIR"] == "/stack"
