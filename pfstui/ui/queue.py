@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -151,6 +152,7 @@ class QueuePane(Widget):
         Binding("s", "skip", "Skip", id="queue.skip"),
         Binding("l", "open_log", "Log", id="queue.log"),
         Binding("x", "failures", "Failures", id="queue.failures"),
+        Binding("a", "add_stage", "Add stage", id="queue.add"),
         Binding("enter", "details", "Details", id="queue.details", show=False),
     ]
 
@@ -278,9 +280,9 @@ class QueuePane(Widget):
         self.action_details()
 
     # --- actions ---------------------------------------------------------------------------------------
-    def _refuse_read_only(self) -> bool:
+    def _refuse_read_only(self, what: str = "the queue cannot be changed") -> bool:
         if self.read_only:
-            self.app.notify("Read-only mode: the queue cannot be changed (restart pfstui without --read-only).",
+            self.app.notify(f"Read-only mode: {what} (restart pfstui without --read-only).",
                             severity="warning")
         return self.read_only
 
@@ -361,6 +363,40 @@ class QueuePane(Widget):
                           ok_label="Skip", danger=False),
             lambda ok: ok and self._send("skip", f"Skipped {st['id']}", stage=st["id"]),
         )
+
+    def plan_path(self) -> str | None:
+        """The plan file this queue runs: the one pfstui was started with, else the supervisor's."""
+        return getattr(self.app, "plan", None) or (self.snapshot.get("state") or {}).get("plan")
+
+    def action_add_stage(self) -> None:
+        """Append a stage from the plan's template to the plan file, then have the supervisor reload it."""
+        if self._refuse_read_only("stages cannot be added to the plan"):
+            return
+        path = self.plan_path()
+        if not path:
+            self.app.notify("No plan is loaded: start pfstui with --plan PLAN to add stages to it.", severity="warning")
+            return
+        from ..core.plan import PlanError
+        from ..core.planedit import plan_env, read_plan_file, stage_templates
+        from .addstage import AddStageScreen
+
+        env = plan_env()
+        try:
+            plan_file = read_plan_file(path, env=env)
+            stages = stage_templates(plan_file.plan, text=plan_file.text, env=env)
+        except PlanError as exc:
+            self.app.notify(f"{exc}", title="Cannot add a stage: fix the plan first", severity="error", timeout=10,
+                            markup=False)
+            return
+        paused = (self.snapshot.get("state") or {}).get("queue_paused") if self.snapshot else None
+
+        def added(result) -> None:
+            if result is None:
+                return
+            self._send("load_plan", f"Added stage {result.stage} to {Path(result.path).name} (queued)",
+                       path=str(result.path), repo=getattr(self.app, "repo", None))
+
+        self.app.push_screen(AddStageScreen(plan_file, stages, env=env, queue_paused=paused), added)
 
     def action_details(self) -> None:
         st = self.selected()
