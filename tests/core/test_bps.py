@@ -144,3 +144,23 @@ def test_env_points_eups_variables_at_the_venv():
     env = bps.bps_env({"PATH": "/x"}, python="/venv/bin/python")
     assert env["CTRL_MPEXEC_DIR"] == "/venv" and env["DAF_BUTLER_DIR"] == "/venv"
     assert bps.bps_env({"CTRL_MPEXEC_DIR": "/stack"}, python="/venv/bin/python")["CTRL_MPEXEC_DIR"] == "/stack"
+
+
+def test_condor_site_builds_a_condor_provider():
+    pytest.importorskip("lsst.ctrl.bps.parsl", reason="the bps extra is not installed")
+    from lsst.ctrl.bps import BpsConfig
+    from parsl.providers import CondorProvider
+
+    from pfstui.core.bpssites import Condor
+
+    site = {"class": "pfstui.core.bpssites.Condor", "cores_per_slot": 4, "mem_per_slot": 16, "max_blocks": 3,
+            "walltime": "02:00:00", "scheduler_options": 'requirements = (OpSys == "LINUX")'}
+    condor = Condor(BpsConfig({"computeSite": "condor", "site": {"condor": site}}))
+    executor = condor.get_executors()[0]
+    provider = executor.provider
+    assert isinstance(provider, CondorProvider) and executor.max_workers_per_node == 4
+    assert (provider.cores_per_slot, provider.mem_per_slot, provider.max_blocks, provider.walltime) == (4, 16.0, 3, "02:00:00")
+    assert condor.select_executor(None) == executor.label
+    bad = Condor(BpsConfig({"computeSite": "condor", "site": {"condor": dict(site, max_blocks="many")}}))
+    with pytest.raises(RuntimeError, match="max_blocks='many' must be a int"):
+        bad.get_executors()
