@@ -140,6 +140,26 @@ class RestartEditor(ModalScreen[dict | None]):
         self.dismiss(changed)
 
 
+def _bps_lines(attempt: dict[str, Any]) -> list[str]:
+    """What a bps attempt adds to a stage's details: where it runs, its jobs, and the exact submit file."""
+    bps = attempt.get("bps")
+    if not bps:
+        return []
+    state = (attempt.get("quanta") or {}).get("bps") or {}
+    jobs = ", ".join(f"{n} {word}" for word, n in sorted((state.get("jobs") or {}).items())) or "none yet"
+    lines = [f"  bps {bps.get('mode')} in {bps.get('workdir')}",
+             f"  phase {state.get('phase') or '-'}; jobs: {jobs}",
+             f"  job logs {Path(bps.get('submit_dir') or '.') / 'logs'}  (j lists them)"]
+    submit = bps.get("submit_file")
+    if submit:
+        try:
+            text = Path(submit).read_text(encoding="utf-8")
+        except OSError as exc:
+            text = f"(cannot read it: {exc.strerror})"
+        lines += [f"  submit file {submit}:", *("    " + line for line in text.splitlines())]
+    return lines
+
+
 class QueuePane(Widget):
     """The queue: one row per stage."""
 
@@ -152,6 +172,7 @@ class QueuePane(Widget):
         Binding("s", "skip", "Skip", id="queue.skip"),
         Binding("l", "open_log", "Log", id="queue.log"),
         Binding("x", "failures", "Failures", id="queue.failures"),
+        Binding("j", "job_logs", "Job logs", id="queue.jobs", show=False),
         Binding("a", "add_stage", "Add stage", id="queue.add"),
         Binding("enter", "details", "Details", id="queue.details", show=False),
     ]
@@ -409,6 +430,7 @@ class QueuePane(Widget):
                       f"  log {a.get('log_path')}", "", "  " + shlex.join(a.get("argv") or [])]
             if a.get("detail"):
                 lines.append(f"  {a['detail']}")
+            lines += _bps_lines(a)
         p = progress_of(st)
         for label, t in (p.get("tasks") or {}).items():
             lines.append(f"  {label:<24} total {t.get('total')}  done {t.get('done')}  failed {t.get('failed')}  "
@@ -432,8 +454,29 @@ class QueuePane(Widget):
         lines = []
         for f in failures:
             did = ", ".join(f"{k}={v}" for k, v in (f.get("data_id") or {}).items())
+            where = f"{f['log_path']} " if f.get("log_path") else ""  # a bps job's own log
             lines.append(f"{f.get('task')} {{{did}}}\n    {f.get('exception_class') or 'error'}: {f.get('message')}\n"
-                         f"    log byte {f.get('offset')}")
+                         f"    log {where}byte {f.get('offset')}")
         self.app.push_screen(TextScreen(f"Failed quanta of {st['id']}", "\n".join(lines)))
-        if first.get("offset") is not None:
+        if first.get("log_path"):
+            offset = int(first["offset"]) if first.get("offset") is not None else None
+            self.post_message(OpenLog(f"{st['id']}:{first.get('task')}", first["log_path"], offset))
+        elif first.get("offset") is not None:
             self.post_message(OpenLog(st["id"], st["attempts"][-1]["log_path"], int(first["offset"])))
+
+    def action_job_logs(self) -> None:
+        """Pick one of a bps stage's job logs and open it in the Logs pane."""
+        st = self.selected()
+        bps = ((st or {}).get("attempts") or [{}])[-1].get("bps") if st else None
+        if not bps:
+            self.app.notify("Only bps stages have job logs; `l` opens this stage's log.", severity="warning")
+            return
+        from .joblogs import JobLogsScreen
+
+        failed = {f["log_path"] for f in progress_of(st).get("failures") or [] if f.get("log_path")}
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.post_message(OpenLog(f"{st['id']}:{Path(path).parent.name}", path))
+
+        self.app.push_screen(JobLogsScreen(st["id"], str(Path(bps["submit_dir"]) / "logs"), failed), chosen)
