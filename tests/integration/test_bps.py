@@ -3,8 +3,8 @@
 * the demo bias pipeline through bps gives the same datasets and the same arrays as the local backend;
 * a failure (demo knob) makes the stage ``failed`` with the failing task and data ID although ``bps submit``
   exits 0; restarting with the option fixed resubmits and runs only the failed quantum and what it blocked;
-* the supervisor and the app's link are killed during a bps stage; the next supervisor re-adopts it and it
-  finishes.
+* the app and the supervisor are SIGKILLed during a bps stage; the reopened app (a new supervisor) shows it
+  re-adopted, and it finishes.
 """
 
 from __future__ import annotations
@@ -135,12 +135,19 @@ def test_bps_failure_is_failed_and_restart_reruns_only_what_failed(demo_repo: Pa
         assert len(butler.query_datasets("bias", collections="u/bps/bias", explain=False)) == 4
 
 
-def test_bps_stage_survives_supervisor_kill(demo_repo: Path, tmp_path: Path, monkeypatch):
-    apply_env(fault_env(tmp_path), monkeypatch.setenv)
+def test_bps_stage_survives_app_and_supervisor_kill(demo_repo: Path, tmp_path: Path, monkeypatch):
+    from tests.faults.ptyapp import TmuxApp, pfstui_argv, queue_rows
+
+    env = fault_env(tmp_path)
+    apply_env(env, monkeypatch.setenv)
     plan = bps_plan(tmp_path, demo_repo, bias_stage("bias", backend="bps", config=["isr:demoDelay=1.0"]))
     session = Session(demo_repo, plan)
+    apps: list[TmuxApp] = []
     try:
-        start(session)
+        app = TmuxApp(pfstui_argv(demo_repo, plan), env, size=(160, 48)).start()
+        apps.append(app)
+        app.wait_screen(lambda text: "bias" in queue_rows(text, ["bias"]), timeout=60)
+        app.send_keys("r")
         state = session.wait(lambda s: session.stage(s, "bias")["status"] == "running", what="bias to run")
         attempt = session.stage(state, "bias")["attempts"][0]
         db = Path(attempt["bps"]["workdir"]) / "monitor.sqlite"
@@ -148,19 +155,27 @@ def test_bps_stage_survives_supervisor_kill(demo_repo: Path, tmp_path: Path, mon
         while not db.exists():  # jobs are running: the Parsl workflow has started
             assert time.monotonic() < deadline, "the bps workflow never started"
             time.sleep(0.2)
+        # The link drops: the app dies without cleaning up, and the supervisor with it.
+        app.kill(signal.SIGKILL)
+        assert app.wait_gone(10)
         session.kill_supervisor()
-        os.kill(attempt["pid"], 0)  # bps outlives its supervisor
-        with session.client() as c:  # a new client starts a new supervisor, which re-adopts bias
-            snap = c.request("status")
-        readopted = session.stage(snap["state"], "bias")
-        assert readopted["status"] == "running"
+        os.kill(attempt["pid"], 0)  # bps outlives both
+        # The operator reopens pfstui: a new supervisor re-adopts the same bps process, and it finishes.
+        app = TmuxApp(pfstui_argv(demo_repo, plan), env, size=(160, 48)).start()
+        apps.append(app)
+        screen = app.wait_screen(lambda text: queue_rows(text, ["bias"]).get("bias", ("",))[0] in ("running", "done"),
+                                 timeout=60)
+        state = session.state()
+        readopted = session.stage(state, "bias")
         assert [(a["pid"], a["start_time"]) for a in readopted["attempts"]] == [(attempt["pid"], attempt["start_time"])]
-        state = session.wait(session.finished, timeout=600, what="the re-adopted bias to finish")
-        stage = session.stage(state, "bias")
-        assert stage["status"] == "done", stage["attempts"][-1]
-        assert len(stage["attempts"]) == 1
+        screen = app.wait_screen(lambda text: queue_rows(text, ["bias"]).get("bias", ("",))[0] == "done", timeout=600)
+        assert "16/16" in queue_rows(screen, ["bias"])["bias"][1]
+        stage = session.stage(session.state(), "bias")
+        assert stage["status"] == "done" and len(stage["attempts"]) == 1, stage["attempts"][-1]
         assert tasks(stage) == {"isr": (12, 0, 0, 12), "cpBiasCombine": (4, 0, 0, 4)}
     finally:
+        for app in apps:
+            app.stop()
         session.shutdown()
 
 
