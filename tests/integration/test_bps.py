@@ -4,7 +4,9 @@
 * a failure (demo knob) makes the stage ``failed`` with the failing task and data ID although ``bps submit``
   exits 0; restarting with the option fixed resubmits and runs only the failed quantum and what it blocked;
 * the app and the supervisor are SIGKILLed during a bps stage; the reopened app (a new supervisor) shows it
-  re-adopted, and it finishes.
+  re-adopted, and it finishes;
+* kill reaches the Parsl worker pool's own process group; restart with unchanged options is `bps restart` in
+  the first submission's folder, and the jobs finished before the kill are not run again (memo_done).
 """
 
 from __future__ import annotations
@@ -179,29 +181,50 @@ def test_bps_stage_survives_app_and_supervisor_kill(demo_repo: Path, tmp_path: P
         session.shutdown()
 
 
-def test_bps_kill_reaches_the_worker_pool(demo_repo: Path, tmp_path: Path, monkeypatch):
-    apply_env(fault_env(tmp_path), monkeypatch.setenv)
-    plan = bps_plan(tmp_path, demo_repo, bias_stage("bias", backend="bps", config=["isr:demoDelay=5.0"]))
-    session = Session(demo_repo, plan)
-    from pfstui.core.bps import worker_pools
+def test_bps_kill_reaches_the_worker_pool_and_restart_skips_finished_jobs(demo_repo: Path, tmp_path: Path,
+                                                                          monkeypatch):
+    from pfstui.core.bps import _latest_states, worker_pools
 
+    apply_env(fault_env(tmp_path), monkeypatch.setenv)
+    plan = bps_plan(tmp_path, demo_repo, bias_stage("bias", backend="bps", config=["isr:demoDelay=3.0"],
+                                                    cluster=False))
+    session = Session(demo_repo, plan)
+    workdir: Path | None = None
     try:
         start(session)
         state = session.wait(lambda s: session.stage(s, "bias")["status"] == "running", what="bias to run")
         workdir = Path(session.stage(state, "bias")["attempts"][0]["bps"]["workdir"])
-        deadline = time.monotonic() + 120
-        while not worker_pools(workdir):
-            assert time.monotonic() < deadline, "no Parsl worker pool appeared"
+        db = workdir / "monitor.sqlite"
+        deadline = time.monotonic() + 300
+        while sum(st == "exec_done" for _l, st, _o in _latest_states(db)) < 2:
+            assert time.monotonic() < deadline, "no job finished"
             time.sleep(0.2)
+        assert worker_pools(workdir), "the Parsl worker pool runs in a process group of its own"
         with session.client() as c:
             c.request("kill", stage="bias")
-        state = session.wait(lambda s: session.stage(s, "bias")["status"] == "killed", timeout=60,
-                             what="bias to be killed")
+        session.wait(lambda s: session.stage(s, "bias")["status"] == "killed", timeout=60, what="bias to be killed")
+        finished_before = sum(st == "exec_done" for _l, st, _o in _latest_states(db))
         deadline = time.monotonic() + 30
         while worker_pools(workdir):
             assert time.monotonic() < deadline, "the worker pool outlived the kill"
             time.sleep(0.2)
+
+        # Restart with the same options: `bps restart` in the first submission's folder.
+        with session.client() as c:
+            c.request("restart", stage="bias")
+        state = session.wait(lambda s: session.stage(s, "bias")["status"] in ("done", "failed")
+                             and len(session.stage(s, "bias")["attempts"]) == 2, timeout=600,
+                             what="the restarted bias to finish")
+        stage = session.stage(state, "bias")
+        second = stage["attempts"][-1]
+        assert stage["status"] == "done", second
+        assert second["bps"]["mode"] == "restart" and second["bps"]["workdir"] == str(workdir)
+        assert second["argv"][-4:] == ["--wms-service-class", "lsst.ctrl.bps.parsl.ParslService", "--id",
+                                       str(workdir / "submit")]
+        memo = sum(st == "memo_done" for _l, st, _o in _latest_states(db))
+        assert memo >= finished_before >= 2, "jobs finished before the kill are not run again"
+        assert tasks(stage) == {"isr": (12, 0, 0, 12), "cpBiasCombine": (4, 0, 0, 4)}
     finally:
-        for pgid in worker_pools(workdir) if "workdir" in dir() else []:
+        for pgid in worker_pools(workdir) if workdir else []:
             os.killpg(pgid, signal.SIGKILL)
         session.shutdown()
