@@ -140,6 +140,24 @@ class RestartEditor(ModalScreen[dict | None]):
         self.dismiss(changed)
 
 
+#: Parsl job states that are over (the rest are pending, launched or running).
+_JOB_ENDED = {"exec_done", "memo_done", "failed", "dep_fail", "running_ended"}
+
+
+def bps_phase(attempt: dict[str, Any]) -> str:
+    """Where a running bps attempt is, in one word: graph (building the quantum graph), prepare, jobs, or
+    ingest (every job is over: the final job is putting the outputs in the registry, then pipetask report)."""
+    state = (attempt.get("quanta") or {}).get("bps") or {}
+    phase, jobs = state.get("phase"), state.get("jobs") or {}
+    if phase in (None, "acquire"):
+        return "graph"
+    if phase != "submit":
+        return "prepare"
+    if jobs and all(word in _JOB_ENDED for word in jobs):
+        return "ingest"
+    return "jobs"
+
+
 def _bps_lines(attempt: dict[str, Any]) -> list[str]:
     """What a bps attempt adds to a stage's details: where it runs, its jobs, and the exact submit file."""
     bps = attempt.get("bps")
@@ -275,7 +293,10 @@ class QueuePane(Widget):
         else:
             quanta = Text("")
         attempts = st.get("attempts") or []
-        return (st["id"], Text(st["status"], STATUS_STYLE.get(st["status"], "")), quanta, elapsed(st),
+        word = st["status"]
+        if word == "running" and attempts and attempts[-1].get("bps"):
+            word = f"running ({bps_phase(attempts[-1])})"
+        return (st["id"], Text(word, STATUS_STYLE.get(st["status"], "")), quanta, elapsed(st),
                 str(attempts[-1]["number"]) if attempts else "")
 
     def _refresh_times(self) -> None:
