@@ -158,7 +158,7 @@ class BpsTracker:
     def _save(self) -> None:
         self.attempt.quanta = {"progress": self.monitor.progress.to_dict(), "bps": self.monitor.state()}
 
-    def settled(self, st, tools, env: dict[str, str], kill_requested: bool) -> bool:
+    def settled(self, st, tools, env: dict[str, str], kill_requested: bool, journal=None) -> bool:
         """True once a finished attempt can be judged (its report is in, or there is none to wait for)."""
         from .bps import read_report, start_report
 
@@ -175,6 +175,8 @@ class BpsTracker:
                 return True
             if self.report_proc is None:
                 return True
+            if journal is not None:
+                journal(list(self.report_proc.args))
         if self.report_proc.poll() is None:
             return False
         from .bps import REPORT_FILE
@@ -367,7 +369,9 @@ class Supervisor:
                 if st is not None and st.finished:
                     self._bps_pools(attempt, signal.SIGKILL if stage.extra.get("kill_requested") else None)
                 if not tracker.settled(st, self._tools_(), self._stage_env(attempt),
-                                       bool(stage.extra.get("kill_requested"))):
+                                       bool(stage.extra.get("kill_requested")),
+                                       journal=lambda argv: self._journal("report", stage, attempt.number,
+                                                                          argv=argv)):
                     return  # pipetask report is still reading the outputs
             self._finish(stage, attempt, tracker, st)
             return

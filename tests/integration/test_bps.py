@@ -115,6 +115,12 @@ def test_bps_failure_is_failed_and_restart_reruns_only_what_failed(demo_repo: Pa
             assert b"visit: 12" in fh.readline()
         assert "isr" in first["detail"] and "visit=12" in first["detail"]
         assert tasks(stage) == {"isr": (11, 1, 0, 12), "cpBiasCombine": (3, 0, 1, 4)}
+        # every command run is journaled: bps submit, then the pipetask report that judged it
+        entries, _problems = session.journal()
+        mine = [e for e in entries if e.get("kind") == "command" and e.get("stage") == "bias"]
+        assert [e["event"] for e in mine] == ["start", "report", "end"]
+        assert mine[1]["argv"][1:3] == ["report", str(demo_repo)]
+        assert session.journal_problems(state) == []
 
         # Fix the option (drop the failure knob) and restart: a new submission that skips what exists.
         with session.client() as c:
