@@ -59,12 +59,12 @@ def encode(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
 
 
-def spawn_supervisor(session_dir: Path) -> None:
+def spawn_supervisor(session_dir: Path) -> subprocess.Popen[bytes]:
     """Start a detached supervisor for ``session_dir`` (its own session; output to supervisor.log)."""
     session_dir.mkdir(parents=True, exist_ok=True)
     log = open(session_dir / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
     try:
-        subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "pfstui.core.supervisor", str(session_dir)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
             cwd=str(session_dir), env=dict(os.environ),
@@ -87,8 +87,15 @@ class SupervisorClient:
 
     # --- connection ------------------------------------------------------------------------------------
     def connect(self) -> SupervisorClient:
+        """Connect, starting a supervisor when none answers.
+
+        An idle supervisor may be exiting just as we arrive: it still holds the session lock, so the one we
+        start gives way and exits, and then the old one is gone too.  So a spawned supervisor that has
+        exited without serving is spawned again (at most once a second) until the deadline.
+        """
         deadline = time.monotonic() + self.timeout
-        spawned = False
+        spawned: subprocess.Popen[bytes] | None = None
+        spawned_at = 0.0
         last: Exception | None = None
         while time.monotonic() < deadline:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -97,14 +104,17 @@ class SupervisorClient:
                 self._sock = sock
                 self.request("hello")
                 return self
-            except (FileNotFoundError, ConnectionRefusedError) as exc:
+            except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, BrokenPipeError,
+                    SupervisorError) as exc:
+                # SupervisorError here: the connection was accepted, then closed (a supervisor shutting down).
                 sock.close()
+                self._sock, self._buf = None, b""
                 last = exc
                 if not self.autostart:
                     break
-                if not spawned:
-                    spawn_supervisor(self.dir)
-                    spawned = True
+                now = time.monotonic()
+                if spawned is None or (spawned.poll() is not None and now - spawned_at >= 1.0):
+                    spawned, spawned_at = spawn_supervisor(self.dir), now
                 time.sleep(0.1)
         raise SupervisorError(
             f"cannot reach the supervisor of {self.dir} ({last}); see {self.dir / LOG_NAME}"

@@ -203,3 +203,31 @@ def test_supervisor_killed_readopts_running_stage(session, demo_repo: Path, tmp_
     bias = stage_of(state, "bias")
     assert len(bias["attempts"]) == 1, "nothing is run twice"
     assert bias["attempts"][0]["quanta"]["progress"]["tasks"]["isr"]["done"] == 12
+
+
+def test_client_respawns_when_an_exiting_supervisor_held_the_lock(tmp_path: Path, monkeypatch):
+    """An idle supervisor exiting just as a client arrives: the supervisor the client starts finds the lock
+    still held and gives way; the client must start another one once the lock is free, not time out."""
+    from pfstui.core.store import SessionStore
+
+    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PFSTUI_SUPERVISOR_IDLE", "5")
+    sdir = tmp_path / "state" / "sessions" / "race"
+    sdir.mkdir(parents=True)
+    lock = SessionStore(sdir).lock()
+    assert lock.try_acquire()  # "the exiting supervisor" still holds it
+    import threading
+
+    released = threading.Timer(1.5, lock.release)
+    released.start()
+    started = time.monotonic()
+    client = SupervisorClient(sdir, timeout=15).connect()
+    try:
+        assert time.monotonic() - started >= 1.5
+        assert client.request("hello")["session"] == str(sdir)
+        log = (sdir / "supervisor.log").read_text()
+        assert "another supervisor owns" in log, "the first one gave way to the lock holder"
+    finally:
+        client.request("shutdown")
+        client.close()
+        released.cancel()
