@@ -6,10 +6,15 @@ nq and the "write_atomic" crates document: write a uniquely named temp file in t
 cannot cross a file system), flush and fsync it, ``os.replace`` it over the target, then fsync the folder so the
 rename itself is durable.  The temp file is removed on any error, so the target is either the old or the new
 content, never a mix.
+
+``exclusive=True`` is the "create, never overwrite" variant (``pfstui plan new`` without ``--force``): the last
+step is a hard link of the fsynced temp file to the target, which the kernel refuses when the name exists, so a
+file that appeared between any check and the write is never clobbered; the temp name is then unlinked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "StateFileExistsError",
     "StateWriteError",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -33,7 +39,11 @@ _FIXES: dict[int, str] = {
     errno.EACCES: "permission denied; check the owner and mode of the folder or point PFSTUI_STATE_DIR elsewhere",
     errno.EPERM: "operation not permitted; check the owner and mode of the folder or point PFSTUI_STATE_DIR "
     "elsewhere",
+    errno.EEXIST: "the existing file is kept; choose another name or remove it first",
 }
+
+#: errnos of ``os.link`` meaning "this file system has no hard links" (FAT, some FUSE/SMB mounts).
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 
 
 class StateWriteError(OSError):
@@ -56,6 +66,14 @@ class StateWriteError(OSError):
         return self.message
 
 
+class StateFileExistsError(StateWriteError, FileExistsError):
+    """An ``exclusive=True`` write found the target already there; it was left untouched.
+
+    Also a ``FileExistsError``, so ``except FileExistsError`` catches it; callers with their own wording
+    (``PlanFileExistsError``) translate it.
+    """
+
+
 def fsync_dir(directory: Path | str) -> None:
     """fsync a folder so a rename or a new file in it is durable.  Silently skipped where unsupported."""
     try:
@@ -71,11 +89,14 @@ def fsync_dir(directory: Path | str) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o644, make_parents: bool = True) -> Path:
+def atomic_write_bytes(
+    path: Path | str, data: bytes, *, mode: int = 0o644, make_parents: bool = True, exclusive: bool = False
+) -> Path:
     """Replace ``path`` with ``data`` atomically and durably; returns the path.
 
     Raises :class:`StateWriteError` on any OS error; the target then still holds its previous content and no
-    temp file is left behind.
+    temp file is left behind.  With ``exclusive=True`` an existing ``path`` is never replaced, not even one
+    created while this call runs: :class:`StateFileExistsError` is raised instead.
     """
     target = Path(path)
     folder = target.parent
@@ -103,7 +124,10 @@ def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o644, make
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
+        if exclusive:
+            _publish_exclusive(tmp, target)
+        else:
+            os.replace(tmp, target)
         tmp = None
         fsync_dir(folder)
     except OSError as exc:
@@ -117,6 +141,38 @@ def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o644, make
             except OSError:
                 pass
     return target
+
+
+def _publish_exclusive(tmp: Path, target: Path) -> None:
+    """Give the complete, fsynced ``tmp`` the name ``target`` unless that name exists (then raise).
+
+    ``tmp`` is gone afterwards unless this raises (the caller removes it then).  ``os.link`` fails with EEXIST
+    when the name exists (even as a dangling symlink), atomically, on every POSIX file system with hard links.
+    Without hard links the name is first reserved with ``O_EXCL`` (also atomic) and then replaced by ``tmp``:
+    readers may briefly see an empty file there, but never a clobbered one.
+    """
+    try:
+        os.link(tmp, target)
+    except FileExistsError as exc:
+        raise StateFileExistsError(target, exc) from None
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+    else:
+        with contextlib.suppress(OSError):  # the content is published; a leftover temp name is only clutter
+            os.unlink(tmp)
+        return
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError as exc:
+        raise StateFileExistsError(target, exc) from None
+    os.close(fd)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(target)  # our own empty reservation: the name is free again
+        raise
 
 
 def atomic_write_text(path: Path | str, text: str, *, encoding: str = "utf-8", **kwargs: Any) -> Path:

@@ -56,7 +56,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,6 +78,7 @@ from pydantic import (
     model_validator,
 )
 
+from .atomic import StateFileExistsError, atomic_write_text
 from .visitlist import VisitListError, parse_integer_list
 
 __all__ = [
@@ -98,13 +98,13 @@ __all__ = [
     "ProfilesGroup",
     "Stage",
     "AnyStage",
-    "atomic_write_text",
     "default_env",
     "dump_plan",
     "expand_vars",
     "load_plan",
     "parse_plan",
     "stage_fingerprint",
+    "write_plan_text",
 ]
 
 PLAN_SCHEMA_VERSION = 1
@@ -1229,7 +1229,7 @@ def dump_plan(plan: Plan, path: str | os.PathLike[str] | None = None, *, overwri
         doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000
     )
     if path is not None:
-        atomic_write_text(Path(path), text, overwrite=overwrite)
+        write_plan_text(Path(path), text, overwrite=overwrite)
     return text
 
 
@@ -1265,48 +1265,15 @@ def stage_fingerprint(plan: Plan, stage: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def atomic_write_text(path: Path, text: str, *, overwrite: bool) -> None:
+def write_plan_text(path: Path, text: str, *, overwrite: bool) -> None:
     """Write ``text`` to ``path`` so readers see the old file or the whole new one, never a part.
 
-    With ``overwrite=False`` an existing file is never replaced (hard-link publish, which fails if the
-    name exists), and PlanFileExistsError is raised.
+    With ``overwrite=False`` an existing file is never replaced, not even one that appears while this
+    runs (``atomic``'s exclusive mode), and PlanFileExistsError is raised.
     """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise PlanFileExistsError(
-                    [PlanIssue(str(path), None, None, None, "file already exists", "choose another path or use --force to overwrite it")]
-                ) from None
-            except OSError:
-                # File systems without hard links: check, then rename (small race, same outcome).
-                if path.exists():
-                    raise PlanFileExistsError(
-                        [PlanIssue(str(path), None, None, None, "file already exists", "choose another path or use --force to overwrite it")]
-                    ) from None
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    except OSError:  # pragma: no cover - some file systems refuse fsync on directories
-        pass
-    finally:
-        os.close(dir_fd)
+        atomic_write_text(path, text, exclusive=not overwrite)
+    except StateFileExistsError:
+        raise PlanFileExistsError(
+            [PlanIssue(str(path), None, None, None, "file already exists", "choose another path or use --force to overwrite it")]
+        ) from None

@@ -1,0 +1,118 @@
+"""Plan templates: the rendered text is pinned, the two templates differ only where they should, and
+`plan new` never replaces a plan file it was not told to (not even one that appears while it works)."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from pfstui.core import templates
+from pfstui.core.plan import PlanFileExistsError, dump_plan, load_plan, parse_plan, write_plan_text
+from pfstui.core.templates import TEMPLATES, plan_new, render_template
+
+ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": "/opt/demo"}
+
+# sha256 of the rendered text, taken before the two templates were folded into one sequence builder and
+# checked against `pfstui plan new` for every template/--repo/--rerun/--force combination.  A change here means
+# every new plan file changes: review `render_template(...)` by eye, then update the hash.
+PINNED = {
+    ("pfs", None, "u/me"): "3e32d34b44d795c6014bc6e66c2784429649841112ac3a9520998d38fa3a1471",
+    ("pfs", "/data/repo", "u/me"): "8b579d29a93f3df352592e292451cbf27b15e6901b091e9e06da1191d84a10bc",
+    ("demo", None, "u/me"): "53ac3202c70cc26f1adc6957ccac2f0d97bcb63db05f8206a40fbeff5f1380a4",
+    ("demo", "/data/repo", "u/me"): "e17258b32c83aaa3852cddf98896221c123fd47c18f0e4253fbf66c4a5ee6439",
+}
+
+
+@pytest.mark.parametrize(("name", "repo", "rerun"), list(PINNED))
+def test_rendered_text_is_pinned_byte_for_byte(name: str, repo: str | None, rerun: str) -> None:
+    text = render_template(name, repo, rerun)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert digest == PINNED[(name, repo, rerun)], f"template {name!r} changed; its text is now:\n{text}"
+
+
+def _stages(name: str) -> list[dict]:
+    plan = parse_plan(render_template(name, "/data/repo", "u/me"), env=ENV)
+    return [s.model_dump(mode="json") for s in plan.stages]
+
+
+def test_the_two_templates_are_one_sequence_differing_only_in_their_own_values() -> None:
+    pfs, demo = _stages("pfs"), _stages("demo")
+    assert [s["name"] for s in pfs] == [s["name"] for s in demo]
+    differ = {
+        (a["name"], key)
+        for a, b in zip(pfs, demo)
+        for key in a.keys() | b.keys()
+        if a.get(key) != b.get(key) and not (key == "pipeline" and a[key].replace("/opt/drp_stella", "/opt/demo") == b[key])
+    }
+    # Same stages, kinds, `after` graph, inputs, outputs, targets, dataset types and clean globs: only the
+    # visits, profiles run and two tuned overrides are the demo's own (pipeline folders checked above).
+    assert differ == {
+        ("bootstrap", "query"),
+        ("bootstrap", "config"),
+        ("define-profiles", "profiles_run"),
+        ("define-profiles", "groups"),
+        ("fitFiberProfiles", "query"),
+        ("fitFiberProfiles", "config"),
+        ("fiberNorms", "query"),
+    }
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_comment_in_the_template_table_is_written(name: str) -> None:
+    """A note keyed by a misspelt stage or override name would silently vanish from the plan."""
+    row = templates._TEMPLATES[name]
+    text = render_template(name, "/data/repo", "u/me")
+    for stage, lines in row.notes.items():
+        block = "".join(f"  # {line}\n" for line in lines)
+        assert re.search(re.escape(block) + rf"  - name: {re.escape(stage)}\n", text), (stage, lines)
+    for key, note in {**templates._SHARED_CONFIG_NOTES, **row.config_notes}.items():
+        assert f'      # {note}\n      - "{key}=' in text, (key, note)
+
+
+def test_plan_new_writes_exactly_the_rendered_template(tmp_path: Path) -> None:
+    for name in TEMPLATES:
+        out = plan_new(name, tmp_path / "repo", "u/me", tmp_path / f"{name}.yaml")
+        expected = render_template(name, str((tmp_path / "repo").resolve()), "u/me")
+        assert out.read_bytes() == expected.encode("utf-8"), "".join(
+            difflib.unified_diff(expected.splitlines(True), out.read_text().splitlines(True))
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.yaml", "pfs.yaml"]
+
+
+def test_plan_new_never_clobbers_a_file_that_appears_while_it_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "plan.yaml"
+    real_validate = templates.validate_template_text
+
+    def validate_then_someone_else_writes(text: str, source: str):
+        plan = real_validate(text, source)
+        out.write_text("the colleague's plan\n")  # after plan_new's own existence check
+        return plan
+
+    monkeypatch.setattr(templates, "validate_template_text", validate_then_someone_else_writes)
+    with pytest.raises(PlanFileExistsError, match=r"plan\.yaml.*file already exists.*--force to overwrite it"):
+        plan_new("demo", "/r", "u/me", out)
+    assert out.read_text() == "the colleague's plan\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.yaml"]  # no temp file left
+    plan_new("demo", "/r", "u/me", out, force=True)  # --force does replace it
+    assert load_plan(out, env=ENV).rerun == "u/me"
+
+
+def test_dump_plan_and_write_plan_text_keep_their_exists_error(tmp_path: Path) -> None:
+    plan = parse_plan(render_template("demo", "/r", "u/me"), env=ENV)
+    out = tmp_path / "dump.yaml"
+    out.write_text("keep me\n")
+    with pytest.raises(PlanFileExistsError) as info:
+        dump_plan(plan, out, overwrite=False)
+    assert str(info.value) == f"{out}: file already exists (choose another path or use --force to overwrite it)"
+    with pytest.raises(PlanFileExistsError):
+        write_plan_text(out, "x", overwrite=False)
+    assert out.read_text() == "keep me\n"
+    dump_plan(plan, out)  # overwrite=True is the default
+    assert load_plan(out, env=ENV) == plan
+    assert [p.name for p in tmp_path.iterdir()] == ["dump.yaml"]
