@@ -57,6 +57,16 @@ def start(session: Session) -> None:
         c.request("run")
 
 
+def restart_and_wait(session: Session, **overrides: object) -> dict:
+    """Restart the bias stage (with the restart editor's ``overrides``) and wait for its second attempt to end."""
+    with session.client() as c:
+        c.request("restart", stage="bias", **overrides)
+    state = session.wait(lambda s: session.stage(s, "bias")["status"] in ("done", "failed")
+                         and len(session.stage(s, "bias")["attempts"]) == 2, timeout=600,
+                         what="the restarted bias to finish")
+    return session.stage(state, "bias")
+
+
 def tasks(stage: dict) -> dict[str, tuple[int, int, int, int]]:
     progress = stage["attempts"][-1]["quanta"]["progress"]
     return {k: (t["done"], t["failed"], t["blocked"], t["total"]) for k, t in progress["tasks"].items()}
@@ -123,12 +133,7 @@ def test_bps_failure_is_failed_and_restart_reruns_only_what_failed(demo_repo: Pa
         assert session.journal_problems(state) == []
 
         # Fix the option (drop the failure knob) and restart: a new submission that skips what exists.
-        with session.client() as c:
-            c.request("restart", stage="bias", overrides={"config": []})
-        state = session.wait(lambda s: session.stage(s, "bias")["status"] in ("done", "failed")
-                             and len(session.stage(s, "bias")["attempts"]) == 2, timeout=600,
-                             what="the restarted bias to finish")
-        stage = session.stage(state, "bias")
+        stage = restart_and_wait(session, overrides={"config": []})
         second = stage["attempts"][-1]
         assert stage["status"] == "done", second
         assert second["bps"]["mode"] == "submit"
@@ -216,12 +221,7 @@ def test_bps_kill_reaches_the_worker_pool_and_restart_skips_finished_jobs(demo_r
             time.sleep(0.2)
 
         # Restart with the same options: `bps restart` in the first submission's folder.
-        with session.client() as c:
-            c.request("restart", stage="bias")
-        state = session.wait(lambda s: session.stage(s, "bias")["status"] in ("done", "failed")
-                             and len(session.stage(s, "bias")["attempts"]) == 2, timeout=600,
-                             what="the restarted bias to finish")
-        stage = session.stage(state, "bias")
+        stage = restart_and_wait(session)
         second = stage["attempts"][-1]
         assert stage["status"] == "done", second
         assert second["bps"]["mode"] == "restart" and second["bps"]["workdir"] == str(workdir)
