@@ -31,6 +31,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .plan import (
     AnyStage,
@@ -376,3 +377,25 @@ def bps_submit_text(plan: Plan, stage: PipetaskStage, workdir: Path) -> str:
 
 def _comment_block(text: str) -> list[str]:
     return ["#   " + line if line else "#" for line in text.rstrip("\n").split("\n")]
+
+
+def with_overrides(stage: AnyStage, overrides: Mapping[str, Any] | None) -> AnyStage:
+    """``stage`` with the restart editor's ``overrides`` applied (validated by the stage's model)."""
+    if not overrides:
+        return stage
+    data = stage.model_dump()
+    data.update(overrides)
+    return type(stage).model_validate(data)
+
+
+def next_command(plan: Plan, name: str, overrides: Mapping[str, Any] | None, *, attempt_dir: Path,
+                 first_run: bool, tools: Tools | None = None) -> str:
+    """The exact command the next attempt of stage ``name`` runs, shell-quoted (a bps stage: with the
+    submit file it will write), for showing before it runs.  CommandError/ValidationError on bad input."""
+    tools = tools or Tools.discover()
+    stage = with_overrides(_resolve_stage(plan, name), overrides)
+    argv = build_argv(plan, stage, attempt_dir=attempt_dir, first_run=first_run, tools=tools)
+    text = shell_format(argv, head=_head_length(argv, stage, tools))
+    if isinstance(stage, PipetaskStage) and stage.backend == "bps":
+        text += "\n\n" + bps_submit_text(plan, stage, attempt_dir)
+    return text

@@ -333,13 +333,9 @@ class Supervisor:
     def _plan_stage(self, stage: Stage):
         if self.plan is None:
             raise scheduler.QueueError(self.plan_error or "no plan is loaded; load one with `pfstui run PLAN`")
-        pstage = self.plan.stage(stage.name)
-        overrides = stage.extra.get("overrides")
-        if overrides:
-            data = pstage.model_dump()
-            data.update(overrides)
-            pstage = type(pstage).model_validate(data)
-        return pstage
+        from .commands import with_overrides
+
+        return with_overrides(self.plan.stage(stage.name), stage.extra.get("overrides"))
 
     # --- the tick --------------------------------------------------------------------------------------
     def _tick(self) -> None:

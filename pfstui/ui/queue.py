@@ -445,6 +445,8 @@ class QueuePane(Widget):
         if not st:
             return
         lines = [f"status: {st['status']}", f"depends on: {', '.join(st.get('depends_on') or []) or '-'}"]
+        if st["status"] == "queued":
+            lines += ["", "next run:", *("  " + line for line in self._next_command(st).splitlines())]
         for a in st.get("attempts") or []:
             lines += ["", f"attempt {a['number']}: {a.get('status')}  exit {a.get('exit_code')}  {a.get('signal') or ''}",
                       f"  started {a.get('started_at')}  ended {a.get('ended_at') or '-'}",
@@ -457,6 +459,27 @@ class QueuePane(Widget):
             lines.append(f"  {label:<24} total {t.get('total')}  done {t.get('done')}  failed {t.get('failed')}  "
                          f"blocked {t.get('blocked')}")
         self.app.push_screen(TextScreen(f"Stage {st['id']}", "\n".join(lines)))
+
+    def _next_command(self, st: dict[str, Any]) -> str:
+        """The exact command the stage's next attempt will run (from the plan, with its edited options)."""
+        from pfstui.core.commands import next_command
+        from pfstui.core.plan import load_plan
+
+        state = (self.snapshot or {}).get("state") or {}
+        session = (self.snapshot or {}).get("session")
+        if not state.get("plan") or not session:
+            return "(no plan loaded)"
+        try:
+            plan = load_plan(state["plan"])
+            if state.get("repo"):
+                plan = plan.model_copy(update={"repository": state["repo"]})
+            pipeline = getattr(plan.stage(st["name"]), "pipeline", None)
+            number = len(st.get("attempts") or []) + 1
+            adir = Path(session) / "stages" / st["id"] / f"attempt-{number}"
+            return next_command(plan, st["name"], (st.get("extra") or {}).get("overrides"), attempt_dir=adir,
+                                first_run=pipeline is not None and pipeline not in (state.get("pipelines") or []))
+        except Exception as exc:  # noqa: BLE001 - shown, never raised: the plan may be mid-edit
+            return f"(cannot build it: {exc})"
 
     def action_open_log(self) -> None:
         st = self.selected()

@@ -86,3 +86,23 @@ async def test_bps_failure_opens_the_job_log(demo_repo: Path, tmp_path: Path, st
         assert f"submit file {attempt['bps']['submit_file']}:" in body
         assert "wmsServiceClass: lsst.ctrl.bps.parsl.ParslService" in body
         assert "isr:demoFailOn=visit:12,arm:r,spectrograph:1" in body
+
+
+async def test_queued_stage_details_show_the_exact_next_command(demo_repo: Path, tmp_path: Path,
+                                                                 state_env):  # noqa: F811
+    """Before a bps stage runs, its details show the exact `bps submit` and the submit file it will write."""
+    from pfstui.ui.confirm import TextScreen
+
+    app = PfsTuiApp(repo=str(demo_repo), plan=str(bps_plan(tmp_path, demo_repo)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(QueuePane)
+        await wait_until(pilot, lambda: len(pane.stages()) == 1)
+        pane.query_one("DataTable").focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextScreen), timeout=5)
+        body = app.screen.body
+        session = pane.snapshot["session"]
+        submit_file = f"{session}/stages/bias/attempt-1/bps-submit.yaml"
+        assert f"bps submit {submit_file}" in body.replace(" \\\n", " ")
+        assert f"{submit_file}:" in body and "dataQuery: instrument='PFS' AND visit.target_name = 'BIAS'" in body
+        assert "-c isr:demoFailOn=visit:12,arm:r,spectrograph:1" in body
