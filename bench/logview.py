@@ -23,11 +23,12 @@ Every figure is a ratio against a baseline measured in the same run:
 Big files go to a temporary folder (``--tmp``) that is removed at the end.  Figures are printed as measured,
 goals missed included.  On 2 cores the whole run takes about 2 minutes (plus writing the big file).
 
-``--gc-freeze`` runs (c) a second time with ``gc.freeze()`` called once the app has started (an app-wide
-setting the pfstui app may adopt: full GC passes over Textual's start-up objects are most of the slow keys).
+The follow app of (c) does what the pfstui app does once it has started in a terminal: it calls
+``pfstui.ui.app.settle_gc()`` (``gc.freeze()`` of the start-up objects, so full GC passes walk only what
+was made since).  ``--without-settle-gc`` runs (c) a second time without it, for comparison.
 
 Usage: python bench/logview.py [--size 2G] [--repeat 3] [--duration 30] [--rate 10000] [--logs 8]
-                               [--gc-freeze] [--skip-open] [--skip-tmux] [--skip-follow] [--tmp DIR]
+                               [--without-settle-gc] [--skip-open] [--skip-tmux] [--skip-follow] [--tmp DIR]
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ def run_open_tmux(path: Path, marker: str, tmp: Path) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
-def child_follow(folder: str, poll: float, gc_freeze: bool = False) -> None:
+def child_follow(folder: str, poll: float, settle_gc: bool = True) -> None:
     from textual.app import App
 
     from pfstui.ui.logview import LogsPanel
@@ -244,10 +245,10 @@ def child_follow(folder: str, poll: float, gc_freeze: bool = False) -> None:
             panel = self.query_one(LogsPanel)
             for i, p in enumerate(paths):
                 await panel.add_log(p, p.stem, activate=(i == 0))
-            if gc_freeze:  # what an app can do once started: GC passes then skip the start-up objects
-                import gc
+            if settle_gc:  # as PfsTuiApp does once started (after its first frame and deferred panes)
+                from pfstui.ui.app import settle_gc as settle
 
-                gc.freeze()
+                settle()
 
     prof_path = os.environ.get("PFSTUI_BENCH_PROFILE")
     if prof_path:  # profile the UI thread (developer aid)
@@ -259,10 +260,14 @@ def child_follow(folder: str, poll: float, gc_freeze: bool = False) -> None:
 
 
 def child_writer(folder: str, logs: int, rate: int, duration: float) -> None:
-    """Append ``rate`` lines/s to each log in 10 ms ticks; every tick's lines carry that tick's time."""
+    """Append ``rate`` lines/s to each log in 10 ms ticks; every tick's lines carry that tick's time.
+
+    The time is in the ``--long-log`` head and again in the message: the Logs pane shows heads compact
+    (``HH:MM:SS``), and the message is what the delay measurement then reads (same line length as the
+    lines before the compact display: 27 + 33 padding characters)."""
     paths = [Path(folder) / f"stage{i}.log" for i in range(logs)]
     fds = [os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) for p in paths]
-    tail = [f"(mp_graph_executor.py:757) - stage{i} quantum {{n}} " + "x" * 60 + "\n" for i in range(logs)]
+    tail = [f"(mp_graph_executor.py:757) - stage{i} at {{ts}} quantum {{n}} " + "x" * 27 + "\n" for i in range(logs)]
     t0 = time.time()
     written = 0
     tick = 0.01
@@ -276,7 +281,7 @@ def child_writer(folder: str, logs: int, rate: int, duration: float) -> None:
             head = f"INFO {ts} lsst.pipe.base.mp_graph_executor ()"
             for i, fd in enumerate(fds):
                 t = tail[i]
-                os.write(fd, "".join(head + t.format(n=written + k) for k in range(due)).encode())
+                os.write(fd, "".join(head + t.format(ts=ts, n=written + k) for k in range(due)).encode())
             written += due
         time.sleep(max(0.0, tick - (time.time() - now)))
     for fd in fds:
@@ -427,7 +432,7 @@ def follow_phase(kind: str, tmp: Path, args: argparse.Namespace) -> dict:
         argv = ["tail", "-f", *[str(folder / f"stage{i}.log") for i in range(args.logs)]]
     else:
         argv = [PY, str(HERE), "--child", "follow", str(folder), str(args.poll),
-                "freeze" if kind == "app-freeze" else "plain"]
+                "plain" if kind == "app-plain" else "settle"]
     app = kind != "tail"
     pty = PtyProc(argv, 200, 50, env=env, parse_ts=app)
     out: dict = {}
@@ -527,8 +532,8 @@ def main() -> int:
     parser.add_argument("--logs", type=int, default=8, help="logs followed in (c)")
     parser.add_argument("--poll", type=float, default=0.2, help="LogView poll interval (s)")
     parser.add_argument("--key-seconds", type=float, default=12.0, help="seconds of keypress timing in (c)")
-    parser.add_argument("--gc-freeze", action="store_true",
-                        help="in (c), also run the app with gc.freeze() after start-up and print those figures")
+    parser.add_argument("--without-settle-gc", action="store_true",
+                        help="in (c), also run the app without the pfstui app's settle_gc() and print those figures")
     parser.add_argument("--skip-tmux", action="store_true")
     parser.add_argument("--skip-follow", action="store_true")
     parser.add_argument("--skip-open", action="store_true")
@@ -541,7 +546,7 @@ def main() -> int:
         if kind in ("open-headless", "open-tui"):
             child_open(rest[0], rest[1], rest[2], headless=(kind == "open-headless"))
         elif kind == "follow":
-            child_follow(rest[0], float(rest[1]), gc_freeze=len(rest) > 2 and rest[2] == "freeze")
+            child_follow(rest[0], float(rest[1]), settle_gc=not (len(rest) > 2 and rest[2] == "plain"))
         elif kind == "writer":
             child_writer(rest[0], int(rest[1]), int(rest[2]), float(rest[3]))
         return 0
@@ -611,8 +616,8 @@ def main() -> int:
             print(f"    tail -f: {base['bytes_per_s'] / 1024:10.1f} KiB/s to the terminal "
                   f"(the writer produced {base['written_bytes_per_s'] / 1024:.0f} KiB/s), CPU {base['cpu_pct']:.1f}%")
             report_follow("pfstui", follow_phase("app", tmp, args), base)
-            if args.gc_freeze:
-                report_follow("pfstui with gc.freeze() after start-up", follow_phase("app-freeze", tmp, args), base)
+            if args.without_settle_gc:
+                report_follow("pfstui without settle_gc()", follow_phase("app-plain", tmp, args), base)
     return 0
 
 

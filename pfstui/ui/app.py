@@ -3,14 +3,21 @@
 The app is a view: the queue lives in the session supervisor (a separate process that outlives the app),
 the repository behind the Butler gateway (used only from worker threads: its import takes over a second
 and never sits on the first frame's path), logs are read straight from the stage log files.
+
+Start-up time (bench/ui.py, against a bare Textual app): the panes not shown first are imported, built
+and mounted after the first frame (``_mount_deferred``).  Their modules are imported inside functions,
+and the messages of panes that may not be loaded yet (``OpenLog`` from the queue, ``RegistryChanged``
+from the certify pane) are handled by their handler names (``on_open_log``, ``on_registry_changed``),
+which need no import.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
-from importlib import resources
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +28,38 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from .certify import CertifyPane, RegistryChanged
-from .collections import CollectionsPane
-from .queue import OpenLog, QueuePane
 from .session import LinkStatus, QueueFailed, QueueReply, QueueRequest, QueueUpdated, SupervisorLink
 
+
 def theme_css(name: str = "pfstui.tcss") -> str:
-    """The stylesheet: installed as the ``pfstui.themes`` package, or ``themes/`` of a source checkout."""
+    """The stylesheet: installed as the ``pfstui.themes`` package, or ``themes/`` of a source checkout.
+
+    Located with ``find_spec`` rather than ``importlib.resources`` (whose import, zipfile and all, was a
+    measurable part of the start-up); the package is a plain folder in both layouts.
+    """
+    from importlib.util import find_spec
+
     try:
-        return resources.files("pfstui.themes").joinpath(name).read_text()
-    except (ModuleNotFoundError, FileNotFoundError):
-        return (Path(__file__).resolve().parents[2] / "themes" / name).read_text()
+        spec = find_spec("pfstui.themes")
+    except ModuleNotFoundError:
+        spec = None
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(folder) / name
+        if path.is_file():
+            return path.read_text()
+    return (Path(__file__).resolve().parents[2] / "themes" / name).read_text()
+
+
+def settle_gc() -> None:
+    """Take the objects made so far (Textual's DOM, stylesheets, modules) out of the GC's generations.
+
+    Why: a full collection walks every tracked object; with the start-up objects frozen it walks only what
+    was made since.  Following 8 busy logs, full passes fell from 30-60 ms of CPU to 5-15 ms, and a key
+    press that lands on one no longer waits that long (bench/logview.py, keypress-to-repaint).  Called
+    once the app has started (see ``_mount_deferred``); ``gc.unfreeze()`` on exit.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 CSS = theme_css()
@@ -80,26 +108,26 @@ class PfsTuiApp(App):
     def compose(self) -> ComposeResult:
         initial = "queue" if self.plan else "collections"
 
-        self._deferred: list[tuple[str, Widget]] = []
+        self._deferred: list[tuple[str, Callable[[], Widget]]] = []
 
-        def lazy(pane: str, widget: Widget):
-            # Panes not shown first are mounted after the first frame (see _mount_deferred).
+        def lazy(pane: str, make: Callable[[], Widget]) -> Widget:
+            # Panes not shown first are imported, built and mounted after the first frame (_mount_deferred).
             if pane == initial:
-                return widget
-            self._deferred.append((pane, widget))
+                return make()
+            self._deferred.append((pane, make))
             return Static("", classes="pane-note")
 
         yield Header()
         with TabbedContent(id="panes", initial=initial):
             with TabPane("1 Collections", id="collections"):
                 if self.repo:
-                    yield lazy("collections", CollectionsPane(self._gateway))
+                    yield lazy("collections", self._collections_pane)
                 else:
                     yield Static("No repository: start pfstui with --repo REPO (or try `pfstui demo`).",
                                  classes="pane-note")
             with TabPane("2 Queue", id="queue"):
                 if self.plan:
-                    yield lazy("queue", QueuePane(read_only=self.read_only, plan_stage_options=self._plan_stage_options))
+                    yield lazy("queue", self._queue_pane)
                 else:
                     yield Static("No plan: start pfstui with --plan PLAN (write one with "
                                  "`pfstui plan new --template pfs -o plan.yaml`).", classes="pane-note")
@@ -107,26 +135,49 @@ class PfsTuiApp(App):
                 yield Static("Open a stage's log from the Queue pane (l).", id="logs-note", classes="pane-note")
             with TabPane("4 Certify", id="certify"):
                 if self.repo:
-                    yield lazy("certify", CertifyPane(self._gateway, read_only=self.read_only))
+                    yield lazy("certify", self._certify_pane)
                 else:
                     yield Static("No repository: start pfstui with --repo REPO.", classes="pane-note")
         yield Footer()
 
+    def _collections_pane(self) -> Widget:
+        from .collections import CollectionsPane
+
+        return CollectionsPane(self._gateway)
+
+    def _queue_pane(self) -> Widget:
+        from .queue import QueuePane
+
+        return QueuePane(read_only=self.read_only, plan_stage_options=self._plan_stage_options)
+
+    def _certify_pane(self) -> Widget:
+        from .certify import CertifyPane
+
+        return CertifyPane(self._gateway, read_only=self.read_only)
+
     async def _mount_deferred(self) -> None:
         """Mount the panes that are not shown first, once the first frame is on screen."""
         try:
-            await self._mount_deferred_panes()
+            if self.focused is None:
+                self._focus_active_pane()
+            deferred, self._deferred = self._deferred, []
+            await self._mount_panes(deferred)
         finally:
             self._deferred_done.set()
+        if self.is_running and not self.is_headless:
+            # In a real terminal only: tests run many apps in one process and must get their garbage back.
+            settle_gc()
+            self._gc_frozen = True
 
-    async def _mount_deferred_panes(self) -> None:
-        if self.focused is None:
-            self._focus_active_pane()
-        deferred, self._deferred = self._deferred, []
-        for pane_id, widget in deferred:
+    async def _mount_panes(self, deferred: list[tuple[str, Callable[[], Widget]]]) -> None:
+        """Build (importing their modules) and mount deferred panes in their TabPanes."""
+        for pane_id, make in deferred:
             if not self.is_running:
                 return
             try:
+                widget = make()
+                if self._exit or not self.is_running:  # closing (the module imports took a while)
+                    return
                 pane = self.query_one(f"#{pane_id}", TabPane)
                 await pane.remove_children()
                 await pane.mount(widget)
@@ -199,18 +250,21 @@ class PfsTuiApp(App):
     def on_unmount(self) -> None:
         if self.link is not None:
             self.link.stop.set()
+        if getattr(self, "_gc_frozen", False):
+            gc.unfreeze()
+            self._gc_frozen = False
 
     @on(LinkStatus)
     def _link_status(self, message: LinkStatus) -> None:
         self.link_text = "● connected" if message.connected else "○ supervisor unreachable"
         self._update_subtitle()
         if not message.connected:
-            for pane in self.query(QueuePane):
+            for pane in self.query("QueuePane"):
                 pane.query_one("#queue-status", Static).update(Text(message.text, style="red"))
 
     @on(QueueUpdated)
     def _queue_updated(self, message: QueueUpdated) -> None:
-        for pane in self.query(QueuePane):
+        for pane in self.query("QueuePane"):
             pane.update_snapshot(message.snapshot)
         self._announce(message.snapshot)
 
@@ -234,6 +288,7 @@ class PfsTuiApp(App):
         from .certify import CertifyPane
         from .collections import CollectionsPane
         from .logview import LogsPanel, LogView
+        from .queue import QueuePane
 
         ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
         for cls in (QueuePane, CollectionsPane, CertifyPane, LogView, LogsPanel):
@@ -242,6 +297,8 @@ class PfsTuiApp(App):
 
     def _apply_keymap(self) -> None:
         keymap = dict(self.settings.keymap)
+        if not keymap:
+            return  # nothing to check: the panes' modules need not be imported before the first frame
         unknown = sorted(set(keymap) - self.known_binding_ids())
         if unknown:
             self.notify(f"config.yaml keymap: unknown binding id(s) {', '.join(unknown)}; press ? for the ids",
@@ -295,13 +352,13 @@ class PfsTuiApp(App):
     def _failed(self, message: QueueFailed) -> None:
         self.notify(message.error, title=f"{message.request.cmd} refused", severity="error", timeout=8, markup=False)
 
-    @on(RegistryChanged)
-    def _registry_changed(self, message: RegistryChanged) -> None:
-        for pane in self.query(CollectionsPane):
+    # Handled by name, not with @on(...): the message classes live in pane modules imported after the
+    # first frame.  on_registry_changed: certify.RegistryChanged; on_open_log: queue.OpenLog.
+    def on_registry_changed(self, message: Any) -> None:
+        for pane in self.query("CollectionsPane"):
             pane.refresh_all()
 
-    @on(OpenLog)
-    async def _open_log(self, message: OpenLog) -> None:
+    async def on_open_log(self, message: Any) -> None:
         await self.open_log(message.stage_id, message.path, message.offset)
 
     async def open_log(self, stage_id: str, path: str, offset: int | None = None) -> None:

@@ -120,7 +120,10 @@ class CertifyPane(Widget):
             yield DataTable(id="journal-table", cursor_type="row")
 
     def on_mount(self) -> None:
-        table = self.query_one("#journal-table", DataTable)
+        tables = self.query("#journal-table").results(DataTable)
+        table = next(tables, None)
+        if table is None:  # the app closed while this pane was being mounted (after the first frame)
+            return
         table.add_column("When", key="ts", width=19)
         table.add_column("Action", key="action", width=10)
         table.add_column("Undo", key="undo", width=4)

@@ -77,7 +77,9 @@ class CollectionsPane(Widget):
                          id="collection-detail-body")
 
     def on_mount(self) -> None:
-        tree = self.query_one(Tree)
+        tree = next(self.query(Tree).results(Tree), None)
+        if tree is None:  # the app closed while this pane was being mounted (after the first frame)
+            return
         tree.show_root = False
         # After the first frame: the worker imports the Butler (over a second of CPU under the GIL).
         self.set_timer(0.15, self.load)

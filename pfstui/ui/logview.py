@@ -17,6 +17,8 @@ watches several at once over SSH.  So:
   ERROR or failed quantum, ``g`` go to line (``-N`` from the end), ``enter`` structured view of a record
   (``--log-file X.json`` records and text heads), level colours through component classes
   (``logview--error`` etc., themable in TCSS).
+* ``--long-log`` record heads are shown compact (``HH:MM:SS L logger: message``, :func:`compact_line`);
+  ``c`` shows the full lines; the record view (``enter``) always has every field.
 * :class:`LogsPanel`: tabs of LogViews plus a split of 2 or 4 at once (``s`` cycles 1/2/4); hidden views
   keep their watcher (cheap) but do not repaint until shown.
 
@@ -24,9 +26,12 @@ Use: ``yield LogsPanel()`` in a pane, then ``await panel.add_log(path, title)`` 
 ``await panel.remove_log(path)`` when done; or mount a single ``LogView(path, title)``.
 Every Binding has an ``id`` (``logs.*``) so the app can rebind keys with ``set_keymap``.
 
-Measured (bench/logview.py): on a busy 2-core machine most slow key presses coincide with a full GC pass
-over Textual's objects; an app can call ``gc.freeze()`` once started to take its start-up objects out of
-those passes.
+Measured (bench/logview.py, keypress-to-repaint while following 8 busy logs): the slow key presses were
+full GC passes.  Each repainted row used to become cyclic garbage (Textual's strips cache themselves when
+divided at their own width; see :class:`_NoCache`) and the row caches were rings of GC-tracked lists (see
+:class:`_LRU`); with both gone, and the app freezing its start-up objects (``pfstui.ui.app.settle_gc``),
+full passes are rare and short.  A cursor move repaints its two rows and the status row only, and batches
+of new lines wait ``_INPUT_GRACE`` after a key so its repaint goes out first.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import json
 import re
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
@@ -48,9 +54,8 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.cache import LRUCache
 from textual.containers import Container, Vertical, VerticalScroll
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
@@ -74,7 +79,7 @@ from ..core.logindex import (
     search,
 )
 
-__all__ = ["LogPrompt", "LogView", "LogsPanel", "RecordScreen"]
+__all__ = ["LogPrompt", "LogView", "LogsPanel", "RecordScreen", "compact_line"]
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _MISSING = object()
@@ -84,6 +89,31 @@ _LEVEL_LOOKBACK = 64
 _MAX_CELLS = 4000
 _LEVEL_STYLE = {"CRITICAL": "critical", "ERROR": "error", "WARNING": "warning", "DEBUG": "debug", "TRACE": "debug",
                 "VERBOSE": "debug"}
+#: A ``--long-log`` record head, ``LEVEL asctime name (MDC label)(file:line) - message`` (the layout that
+#: ``pfstui.core.logparse`` parses, daf_butler ``cliLog``): its prefix up to the message.
+_LONG_PREFIX = re.compile(
+    r"(CRITICAL|FATAL|ERROR|WARNING|WARN|INFO|VERBOSE|DEBUG|TRACE) (\S+) (\S+) \(.*?\)\([^()]*?:\d+\) - "
+)
+
+
+def compact_line(text: str) -> str:
+    """A ``--long-log`` record head shortened for the screen: ``HH:MM:SS L logger: message``.
+
+    Why: the long prefix (``INFO 2026-11-25T12:00:00.123+00:00 lsst.pipe.base.mp_graph_executor
+    (isr:{instrument: 'PFS', ...})(mp_graph_executor.py:757) - ``) fills most of an 80-column terminal
+    before the message starts.  The level stays as its letter (and the row's colour), the logger as its
+    last component; the date, MDC label and source line are dropped here and shown in the record view
+    (``enter``).  Any other line (default format, JSON, continuation lines) is returned unchanged.
+    """
+    if text[:1] not in "CFEWIVDT":
+        return text
+    m = _LONG_PREFIX.match(text)
+    if m is None:
+        return text
+    level, when, name = m.group(1, 2, 3)
+    if len(when) >= 19 and when[10] in "T " and when[13] == ":":
+        when = when[11:19]
+    return f"{when} {level[0]} {name.rpartition('.')[2]}: {text[m.end():]}"
 
 
 class _Row(NamedTuple):
@@ -94,6 +124,68 @@ class _Row(NamedTuple):
     width: int
     fast: str | None
     style: Style
+
+
+class _NoCache:
+    """Stands in for a ``Strip``'s divide cache on the lines a LogView hands to the compositor.
+
+    Why: Textual's compositor calls ``strip.divide([width])`` on every line it paints, and a strip
+    divided at its own width caches ``[self]`` in itself — a reference cycle.  Each repainted row thus
+    became cyclic garbage that only a full GC pass frees; following 8 busy logs, those passes (30-60 ms
+    of CPU each, every few seconds) were most of the slow key presses.  Without the cycle a replaced row
+    is freed at once by reference counting.  Dividing at the full width is trivial, so nothing is lost.
+    """
+
+    __slots__ = ()
+
+    def get(self, key: object, default: object = None) -> object:
+        return default
+
+    def __setitem__(self, key: object, value: object) -> None:
+        pass
+
+
+_NO_CACHE = _NoCache()
+
+#: After a key press in a log view, batches of new lines wait this long (seconds): the key's own repaint
+#: goes out first, in a frame of its own, instead of sharing it with the repaint of every followed view.
+_INPUT_GRACE = 0.06
+
+
+class _LRU:
+    """A small LRU of rendered rows / row levels (UI thread only).
+
+    Why not ``textual.cache.LRUCache``: it links its entries in a ring of Python lists, one GC-tracked
+    object per entry, and ``clear()`` turns the ring into cyclic garbage; an ``OrderedDict`` keeps its
+    links in C, so a busy view adds nothing for the garbage collector to walk.
+    """
+
+    __slots__ = ("_data", "_maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._maxsize = maxsize
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            value = self._data[key]
+        except KeyError:
+            return default
+        self._data.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        data = self._data
+        data[key] = value
+        data.move_to_end(key)
+        if len(data) > self._maxsize:
+            data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        self._data.clear()
 
 
 def _sanitize(text: str) -> str:
@@ -266,6 +358,7 @@ class LogView(ScrollView, can_focus=True):
         Binding("end,G", "bottom", "End", show=False, id="logs.bottom"),
         Binding("left,h", "scroll_cols(-8)", "Left", show=False, id="logs.left"),
         Binding("right,l", "scroll_cols(8)", "Right", show=False, id="logs.right"),
+        Binding("c", "toggle_compact", "Full/compact", show=False, id="logs.compact"),
     ]
 
     class Updated(Message, bubble=False):
@@ -302,6 +395,7 @@ class LogView(ScrollView, can_focus=True):
         *,
         poll_interval: float = 0.2,
         follow: bool = True,
+        compact: bool = True,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -311,6 +405,8 @@ class LogView(ScrollView, can_focus=True):
         self.title = title or self.path.name
         self.poll_interval = poll_interval
         self._follow = follow
+        #: Show ``--long-log`` heads shortened (see :func:`compact_line`); ``c`` toggles.
+        self._compact = compact
         self._index: LogIndex | None = None
         self._problem: str | None = None
         self._generation = -1
@@ -322,8 +418,9 @@ class LogView(ScrollView, can_focus=True):
         self._max_width = 0
         self._width_scheduled = False
         self._style_cache: dict[str, Style] | None = None
-        self._strips: LRUCache[Any, _Row] = LRUCache(512)
-        self._levels: LRUCache[Any, str | None] = LRUCache(2048)
+        self._rows_styles: dict[str, Style] | None = None  # the styles the cached rows were made with
+        self._strips = _LRU(512)
+        self._levels = _LRU(2048)
         self._stop = threading.Event()
         self._pending = threading.Event()
         self._first_paint = threading.Event()  # set once rows are painted: background work may start
@@ -497,11 +594,23 @@ class LogView(ScrollView, can_focus=True):
 
     # -- applying batches (UI thread) ------------------------------------------------------------
 
+    #: Monotonic time of the last key press in any log view (see _INPUT_GRACE).
+    _input_at: ClassVar[float] = 0.0
+
+    def on_key(self, event: events.Key) -> None:
+        LogView._input_at = time.monotonic()
+
     def on_log_view_updated(self, event: Updated) -> None:
         event.stop()
         if not self.region:
             self._pending.clear()
             self._stale = True  # hidden: catch up when shown
+            return
+        wait = LogView._input_at + _INPUT_GRACE - time.monotonic()
+        if wait > 0:
+            # A key was just pressed: let its repaint go first.  The batch stays pending (the watcher
+            # posts no other meanwhile), so nothing is lost, only coalesced.
+            self.set_timer(wait, self._apply_batch)
             return
         self._apply_batch()
 
@@ -671,8 +780,23 @@ class LogView(ScrollView, can_focus=True):
         status = " · ".join(parts)
         if status != self._status:
             self._status = status
-            self.border_subtitle = status
+            self._show_status(status)
             self.post_message(self.StatusChanged(self, status))
+
+    def _show_status(self, status: str) -> None:
+        """Put ``status`` in the bottom border, repainting only that row.
+
+        ``border_subtitle = ...`` repaints the whole view; a cursor move changes the status ("line N") and
+        two rows, so it would repaint every row.  Same conversion as Textual's setter; falls back to it if
+        the (textual 8.x) private attribute is missing or the view has no size yet.
+        """
+        outer = self.outer_size
+        if not hasattr(self, "_border_subtitle") or not self.is_mounted or not outer.height:
+            self.border_subtitle = status
+            return
+        self._border_subtitle = self.render_str(status).expand_tabs(4).split()[0]
+        ox, oy = self.content_offset
+        self.refresh(Region(-ox, outer.height - 1 - oy, outer.width, 1))
 
     # -- rendering -------------------------------------------------------------------------------
 
@@ -714,18 +838,20 @@ class LogView(ScrollView, can_focus=True):
     def _render_row(self, row: int) -> _Row:
         """The styled content of a row, cached by the bytes it shows (rows shift; lines do not)."""
         key, text = self._row_info(row)
+        styles = self._styles()  # first: a change of styles drops the cached rows
         cached = self._strips.get(key)
         if cached is not None:
             return cached
         text = _sanitize(text)
         if len(text) > _MAX_CELLS:
             text = text[:_MAX_CELLS] + "…"
-        styles = self._styles()
         level = self._effective_level(row, text)
         if is_failed_quantum(text):
             style = styles["failed"]
         else:
             style = styles.get(_LEVEL_STYLE.get(level or "", "base"), styles["base"])
+        if self._compact:
+            text = compact_line(text)
         segments = self._highlight(text, style, styles)
         width = cell_len(text)
         if width > self._max_width:
@@ -752,6 +878,11 @@ class LogView(ScrollView, can_focus=True):
             styles["match"] = self.get_component_rich_style("logview--match", partial=True)
             styles["cursor"] = self.get_component_rich_style("logview--cursor", partial=True)
             self._style_cache = styles
+            if styles != self._rows_styles:
+                # The rows cached so far carry the old styles.  A style update that changes no colour
+                # (the -following class, focus) keeps them: no row is rendered again for it.
+                self._strips.clear()
+                self._rows_styles = styles
         return styles
 
     def _highlight(self, text: str, style: Style, styles: dict[str, Style]) -> list[Segment]:
@@ -772,6 +903,13 @@ class LogView(ScrollView, can_focus=True):
         if pos < len(text):
             out.append(Segment(text[pos:], style))
         return out
+
+    def render_lines(self, crop):  # type: ignore[no-untyped-def]
+        strips = super().render_lines(crop)
+        for strip in strips:
+            # See _NoCache: no self-referencing divide cache, so a replaced row is freed at once.
+            strip._divide_cache = _NO_CACHE  # type: ignore[assignment]
+        return strips
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -838,8 +976,7 @@ class LogView(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._style_cache = None
-        self._strips.clear()
+        self._style_cache = None  # recomputed on the next render; the rows are dropped if they changed
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -914,6 +1051,19 @@ class LogView(ScrollView, can_focus=True):
 
     def action_toggle_follow(self) -> None:
         self._set_follow(not self._follow)
+
+    @property
+    def compact(self) -> bool:
+        """Whether ``--long-log`` heads are shown shortened (:func:`compact_line`)."""
+        return self._compact
+
+    def action_toggle_compact(self) -> None:
+        """Full ``--long-log`` lines or compact ones (``c``); the rows are re-rendered, the cursor stays."""
+        self._compact = not self._compact
+        self._strips.clear()
+        self._max_width = 0
+        self._set_virtual_size(self.rows)
+        self.refresh()
 
     def on_click(self, event: events.Click) -> None:
         if self._snap is None:

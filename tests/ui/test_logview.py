@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import time
 from pathlib import Path
 
 from textual.app import App, ComposeResult
 
-from pfstui.ui.logview import LogPrompt, LogsPanel, LogView, RecordScreen
+from pfstui.ui.logview import LogPrompt, LogsPanel, LogView, RecordScreen, compact_line
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "logs"
 SIZE = (120, 30)
@@ -65,7 +66,7 @@ async def test_last_line_is_on_screen_at_once(tmp_path):
         await wait_for(pilot, lambda: view.rows > 0 and "still writing" in screen_rows(view)[-1])
         assert time.monotonic() - start < 2.0
         rows = screen_rows(view)
-        assert rows[-2].rstrip() == lines[-1]
+        assert rows[-2].rstrip() == compact_line(lines[-1])  # --long-log heads are shown compact
         assert view.follow
         # Far less than the file was read to show it.
         assert view.index.bytes_read < path.stat().st_size
@@ -179,7 +180,7 @@ async def test_jump_to_next_and_previous_error_and_goto(tmp_path):
         await pilot.press("n")
         await wait_for(pilot, lambda: view.cursor == 699)
         assert view.row_text(view.cursor) == lines[699]
-        assert lines[699][:50] in "".join(screen_rows(view))
+        assert compact_line(lines[699])[:50] in "".join(screen_rows(view))
         await pilot.press("right_square_bracket")
         await wait_for(pilot, lambda: view.cursor == 1399)
         await pilot.press("N")
@@ -272,6 +273,73 @@ async def test_record_view_of_text_lines(tmp_path):
         await pilot.press("g", *"1", "enter", "enter")
         assert isinstance(app.screen, RecordScreen) and app.screen.kind == "long"
         assert app.screen.fields["levelname"] == "INFO" and app.screen.fields["lineno"] > 0
+
+
+def test_compact_line_shortens_long_log_heads_only():
+    head = ("INFO 2026-11-25T12:00:00.123+00:00 lsst.isr (isr:{instrument: 'PFS', visit: (1)})(module.py:123)"
+            " - Processing visit 1")
+    assert compact_line(head) == "12:00:00 I isr: Processing visit 1"
+    assert compact_line(head.replace("INFO", "ERROR", 1)).startswith("12:00:00 E isr: ")
+    assert compact_line("WARNING 2026-11-25T12:00:01.5+00:00 lsst.a.b ()(x.py:1) - m - n") == "12:00:01 W b: m - n"
+    for other in ("lsst.isr INFO: Processing visit 1",  # default format
+                  '{"levelname": "INFO", "message": "x"}',  # --log-file X.json
+                  "Traceback (most recent call last):", "INFO something that is not a head", ""):
+        assert compact_line(other) == other
+
+
+async def test_compact_and_full_lines(tmp_path):
+    path = tmp_path / "run.log"
+    shutil.copy(DATA / "v30_long_j1_fail.log", path)
+    raw = path.read_text().splitlines()
+    app = OneLog(path, follow=False)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        await wait_for(pilot, lambda: view.rows == 123)
+        await pilot.press("home")
+        assert view.compact and screen_rows(view)[0].rstrip() == compact_line(raw[0]) != raw[0]
+        assert len(screen_rows(view)[0].rstrip()) < len(raw[0])
+        await pilot.press("c")
+        await pilot.pause()
+        assert not view.compact and screen_rows(view)[0].startswith(raw[0][: SIZE[0] - 4])
+        assert view.row_text(0) == raw[0]  # the row's text is the file's line either way
+        await pilot.press("c", "enter")  # compact again; the record view has every field of the line
+        assert view.compact and isinstance(app.screen, RecordScreen)
+        assert app.screen.fields["asctime"] in raw[0] and app.screen.fields["filename"] in raw[0]
+
+
+async def test_cursor_move_repaints_the_status_row(tmp_path):
+    path = tmp_path / "a.log"
+    make_log(path, 500)
+    app = OneLog(path, follow=False)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        await wait_for(pilot, lambda: view.rows == 500 and view.index.indexed)
+        await pilot.press("home", "down", "down")
+        await pilot.pause()
+        shown = "\n".join(s.text for s in app.screen._compositor.render_strips())
+        assert "PAUSED · line 3" in shown and view.border_subtitle == view.status
+
+
+async def test_repainted_rows_are_not_left_as_cyclic_garbage(tmp_path):
+    """Each painted row used to become a reference cycle (only full GC passes freed it): slow keys."""
+    path = tmp_path / "a.log"
+    make_log(path, 2000)
+    app = OneLog(path)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        await wait_for(pilot, lambda: view.rows == 2000)
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(5):
+                view.refresh()
+                await pilot.pause()
+            gc.collect()
+            rows = [o for o in gc.garbage if type(o).__name__ == "Strip" and "mp_graph_executor: line" in o.text]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        assert rows == []
 
 
 async def test_level_colours(tmp_path):
