@@ -93,6 +93,7 @@ class PfsTuiApp(App):
         self.link: SupervisorLink | None = None
         self.link_text = "no plan"
         self._plan_model = None
+        self._plan_stamp: tuple[int, int] | None = None
         if self.plan and self.session_dir is None:
             from ..core.paths import session_dir as _session_dir
 
@@ -212,11 +213,20 @@ class PfsTuiApp(App):
         return self._load_plan().repository
 
     def _load_plan(self):
-        if self._plan_model is None and self.plan:
+        """The plan's model, read again whenever the file changed (a stage added with `a`, an edit)."""
+        if not self.plan:
+            return self._plan_model
+        try:
+            st = os.stat(self.plan)
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if self._plan_model is None or stamp != self._plan_stamp:
             from ..core.plan import load_plan
             from ..core.supervisor import stage_env
 
             self._plan_model = load_plan(self.plan, env=stage_env())
+            self._plan_stamp = stamp
         return self._plan_model
 
     def _plan_stage_options(self, name: str) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from pfstui.core.protocol import SupervisorClient
 from pfstui.ui.addstage import AddStageScreen
 from pfstui.ui.app import PfsTuiApp
 from pfstui.ui.queue import QueuePane
+from tests.ui import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -51,30 +51,6 @@ defaults:
     return plan, text
 
 
-async def wait_until(pilot, predicate, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError("condition not met in time")
-
-
-@pytest.fixture
-def state_env(tmp_path, monkeypatch, tool_env):
-    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("PFSTUI_SUPERVISOR_IDLE", "10")
-    monkeypatch.setenv("PFSTUI_DEMO_DIR", tool_env["PFSTUI_DEMO_DIR"])
-    monkeypatch.setenv("PATH", tool_env["PATH"])
-    yield
-    for sdir in (tmp_path / "state" / "sessions").glob("*"):
-        try:
-            SupervisorClient(sdir, autostart=False, timeout=2).connect().request("shutdown")
-        except Exception:
-            pass
-
-
 async def open_add_stage(app: PfsTuiApp, pilot) -> AddStageScreen:
     pane = app.query_one(QueuePane)
     await wait_until(pilot, lambda: len(pane.stages()) == 2)
@@ -96,6 +72,7 @@ async def test_add_a_template_stage_to_the_queue(demo_repo: Path, tmp_path: Path
     plan, original = write_plan(tmp_path, demo_repo)
     app = PfsTuiApp(repo=str(demo_repo), plan=str(plan))
     async with app.run_test(size=(100, 30)) as pilot:
+        assert app._plan_stage_options("bias")["kind"] == "pipetask"  # the app has read the plan once
         screen = await open_add_stage(app, pilot)
         options = screen.query_one("#addstage-list")
         # the demo template's stages, each with what it does on one line
@@ -118,6 +95,8 @@ async def test_add_a_template_stage_to_the_queue(demo_repo: Path, tmp_path: Path
         table = pane.query_one("DataTable")
         assert str(table.get_cell("dark", "status")) == "queued"
         await wait_until(pilot, lambda: any("Added stage dark" in n.message for n in app._notifications))
+        # the restart editor of the new stage starts from its options: the app read the changed plan again
+        assert app._plan_stage_options("dark")["pipeline"].endswith("/pipelines/dark.yaml")
 
     text = plan.read_text()
     head, tail = original.split("\n# processes: 1 keeps the demo quick\n")

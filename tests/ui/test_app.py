@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from pfstui.ui.app import PfsTuiApp
 from pfstui.ui.collections import CollectionsPane
 from pfstui.ui.queue import QueuePane
+from tests.ui import wait_until
 
 
 def certify_a_bias(repo: Path) -> None:
@@ -28,16 +28,6 @@ def certify_a_bias(repo: Path) -> None:
         refs = [butler.put(np.zeros((2, 2)), dt, instrument="PFS", arm=a, spectrograph=s, run=run)
                 for a in "br" for s in (1, 2)]
         butler.registry.certify("PFS/calib", refs, Timespan(Time("2025-01-01T00:00:00", scale="tai"), None))
-
-
-async def wait_until(pilot, predicate, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError("condition not met in time")
 
 
 async def test_collections_show_validity_ranges(demo_repo: Path):
@@ -92,22 +82,6 @@ stages:
     begin: 2000-01-01T00:00:00
 """)
     return plan
-
-
-@pytest.fixture
-def state_env(tmp_path, monkeypatch, tool_env):
-    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("PFSTUI_SUPERVISOR_IDLE", "10")
-    monkeypatch.setenv("PFSTUI_DEMO_DIR", tool_env["PFSTUI_DEMO_DIR"])
-    monkeypatch.setenv("PATH", tool_env["PATH"])
-    yield
-    from pfstui.core.protocol import SupervisorClient
-
-    for sdir in (tmp_path / "state" / "sessions").glob("*"):
-        try:
-            SupervisorClient(sdir, autostart=False, timeout=2).connect().request("shutdown")
-        except Exception:
-            pass
 
 
 @pytest.mark.integration

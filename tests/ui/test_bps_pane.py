@@ -9,7 +9,7 @@ import pytest
 
 from pfstui.ui.app import PfsTuiApp
 from pfstui.ui.queue import QueuePane
-from tests.ui.test_app import state_env, wait_until  # noqa: F401 - state_env is a fixture
+from tests.ui import wait_until
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("lsst.ctrl.bps.parsl", reason="the bps extra is not installed (pip install '.[bps]')")
@@ -37,7 +37,7 @@ stages:
     return plan
 
 
-async def test_bps_failure_opens_the_job_log(demo_repo: Path, tmp_path: Path, state_env):  # noqa: F811
+async def test_bps_failure_opens_the_job_log(demo_repo: Path, tmp_path: Path, state_env):
     from pfstui.ui.confirm import TextScreen
     from pfstui.ui.joblogs import JobLogsScreen
     from pfstui.ui.logview import LogsPanel
@@ -89,7 +89,7 @@ async def test_bps_failure_opens_the_job_log(demo_repo: Path, tmp_path: Path, st
 
 
 async def test_queued_stage_details_show_the_exact_next_command(demo_repo: Path, tmp_path: Path,
-                                                                 state_env):  # noqa: F811
+                                                                 state_env):
     """Before a bps stage runs, its details show the exact `bps submit` and the submit file it will write."""
     from pfstui.ui.confirm import TextScreen
 

@@ -13,7 +13,8 @@ from pfstui.ui.app import PfsTuiApp
 from pfstui.ui.certify import CertifyPane
 from pfstui.ui.confirm import ConfirmScreen
 
-from .test_app import certify_a_bias, wait_until
+from . import wait_until
+from .test_app import certify_a_bias
 
 
 def second_bias_run(repo: Path) -> str:
