@@ -46,6 +46,7 @@ from .logparse import (
     StageProgress,
     TaskException,
     TaskQuantaGenerated,
+    EmptyQuery,
     GraphSummary,
     scan_file,
 )
@@ -76,6 +77,9 @@ _SERVICE_JOBS = ("pipetaskInit", "finalJob")
 _PHASE_RE = re.compile(r"Starting (acquire|cluster|transform|prepare|submit) stage")
 _TASK_RE = re.compile(r"parsl\.dataflow\.dflow \w+: Task (\d+) (completed|failed)")
 _ERROR_RE = re.compile(r"^(?:[\w.]+ (?:ERROR|CRITICAL): |[\w.]*(?:Error|Exception): )(.+)$")
+#: bps relays the graph build's output through this logger; ``Error: X`` there is pipetask's own message.
+_QGRAPH_ERROR_RE = re.compile(r"^lsst\.ctrl\.bps\.pre_transform \w+: Error: (.+)$")
+_LOGGER_LINE_RE = re.compile(r"^[\w.]+ [A-Z]+: ")
 
 
 class BpsError(Exception):
@@ -356,6 +360,8 @@ class BpsMonitor:
         self.log_path = Path(log_path) if log_path else None
         self.phase: str | None = None
         self.error: str | None = None
+        self.graph_error: str | None = None
+        self._plain: list[str] = []
         self.jobs: dict[str, int] = {}
         self._log_offset = 0
         self._sizes: dict[Path, int] = {}
@@ -381,9 +387,27 @@ class BpsMonitor:
         for line in data[:end].decode("utf-8", errors="replace").splitlines():
             if m := _PHASE_RE.search(line):
                 self.phase = m[1]
-            elif (m := _ERROR_RE.match(line)) and "parsl" not in line.split(" ", 1)[0]:
-                self.error = m[1].strip()[:500]
+            elif m := _QGRAPH_ERROR_RE.match(line):
+                self.graph_error = m[1].strip()[:500]
+            elif _LOGGER_LINE_RE.match(line):
+                self._plain = []
+                if (m := _ERROR_RE.match(line)) and "parsl" not in line.split(" ", 1)[0]:
+                    self.error = m[1].strip()[:500]
+            elif line.strip() and not line.startswith((" ", "\t", "Traceback")):
+                # bps's last words (the exception it exits with) come as plain lines after its log lines.
+                self._plain.append(line.strip())
         return True
+
+    def failure_detail(self) -> str | None:
+        """Why bps itself failed, the most specific first: the graph build's own error, then bps's."""
+        parts = [self.graph_error, " ".join(self._plain[:2])[:500], self.error]
+        out = self.submit_dir / "quantumGraphGeneration.out"
+        if self.graph_error and out.exists():
+            events, _ = scan_file(out, 0, final=True)
+            query = next((ev for ev in events if isinstance(ev, EmptyQuery)), None)
+            if query is not None:
+                parts.insert(0, query.message)
+        return "; ".join(dict.fromkeys(p.rstrip(". ") for p in parts if p)) or None
 
     def _read_totals(self) -> None:
         out = self.submit_dir / "quantumGraphGeneration.out"
@@ -475,7 +499,7 @@ class BpsMonitor:
         self.progress = sp
 
     def state(self) -> dict[str, Any]:
-        return {"phase": self.phase, "jobs": dict(self.jobs), "error": self.error}
+        return {"phase": self.phase, "jobs": dict(self.jobs), "error": self.failure_detail()}
 
 
 def verdict(report: dict[str, TaskReport] | None, returncode: int | None, error: str | None) -> tuple[bool, str]:

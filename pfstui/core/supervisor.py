@@ -192,7 +192,7 @@ class BpsTracker:
     def verdict(self, returncode: int | None) -> tuple[bool, str]:
         from .bps import verdict
 
-        return verdict(self.report, returncode, self.monitor.error)
+        return verdict(self.report, returncode, self.monitor.failure_detail())
 
 
 class Supervisor:

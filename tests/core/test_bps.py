@@ -164,3 +164,35 @@ def test_condor_site_builds_a_condor_provider():
     bad = Condor(BpsConfig({"computeSite": "condor", "site": {"condor": dict(site, max_blocks="many")}}))
     with pytest.raises(RuntimeError, match="max_blocks='many' must be a int"):
         bad.get_executors()
+
+
+def test_why_bps_failed_comes_from_the_graph_build_and_bps_last_words(tmp_path: Path):
+    """An empty graph: `bps submit` exits 1; the detail says why, from the graph build's own output."""
+    (tmp_path / "submit").mkdir()
+    (tmp_path / "submit" / "quantumGraphGeneration.out").write_text(
+        "ERROR 2026-11-25T13:32:53.032+00:00 lsst.pipe.base.quantum_graph_builder ()"
+        "(all_dimensions_quantum_graph_builder.py:233) - Initial data ID query returned no rows, so QuantumGraph"
+        " will be empty.\nTo reproduce this query for debugging purposes, run:\n\n"
+        "Error: QuantumGraph was empty; ERROR logs above should provide details.\n")
+    log = tmp_path / "stage.log"
+    log.write_text(
+        "lsst.ctrl.bps.drivers INFO: Starting acquire stage (generating and/or reading quantum graph)\n"
+        "lsst.ctrl.bps.pre_transform INFO: Error: QuantumGraph was empty; ERROR logs above should provide details.\n"
+        "lsst.ctrl.bps.drivers INFO: Submission process completed: Took 2.0989 seconds\n"
+        "Traceback (most recent call last):\n  File \"bps\", line 1, in <module>\n"
+        "Generating quantum graph failed with non-zero exit code (1)\n"
+        f"Check {tmp_path}/submit/quantumGraphGeneration.out for more details.\n")
+    monitor = bps.BpsMonitor(tmp_path, log)
+    monitor.update(final=True)
+    detail = monitor.failure_detail()
+    assert detail.startswith("Initial data ID query returned no rows, so QuantumGraph will be empty; "
+                             "QuantumGraph was empty; ERROR logs above should provide details; "
+                             "Generating quantum graph failed with non-zero exit code (1) Check ")
+    assert bps.verdict(None, 1, detail)[1].startswith("bps exited with code 1: Initial data ID query")
+    # a run whose jobs failed but bps itself did not: no bps-level reason (the report gives the quanta)
+    log.write_text("parsl.dataflow.dflow ERROR: Task 5 failed after 1 retry attempts\n"
+                   "parsl.app.errors.BashExitFailure: bash_app isr failed with unix exit code 1\n"
+                   "lsst.ctrl.bps.drivers INFO: Submit stage completed: Took 43.27 seconds\n")
+    monitor = bps.BpsMonitor(tmp_path / "elsewhere", log)
+    monitor.update(final=True)
+    assert monitor.failure_detail() is None
