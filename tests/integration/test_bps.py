@@ -1,6 +1,7 @@
 """The ``bps`` backend end to end (issue 8): real ``bps submit`` with the Parsl local site, on a demo repo.
 
-* the demo bias pipeline through bps gives the same datasets and the same arrays as the local backend;
+* the demo bias pipeline through bps gives the same datasets and the same arrays as the local backend, and
+  pause/resume reach bps and its worker pool;
 * a failure (demo knob) makes the stage ``failed`` with the failing task and data ID although ``bps submit``
   exits 0; restarting with the option fixed resubmits and runs only the failed quantum and what it blocked;
 * the app and the supervisor are SIGKILLed during a bps stage; the reopened app (a new supervisor) shows it
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from tests.faults import Session, apply_env, fault_env, write_plan
@@ -67,6 +69,21 @@ def restart_and_wait(session: Session, **overrides: object) -> dict:
     return session.stage(state, "bias")
 
 
+def pool_processes(attempt: dict) -> list[psutil.Process]:
+    """Every process of the Parsl worker pools of a bps attempt (the pools and their running jobs)."""
+    from pfstui.core.bps import worker_pools
+
+    groups = set(worker_pools(attempt["bps"]["workdir"]))
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) in groups:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
 def tasks(stage: dict) -> dict[str, tuple[int, int, int, int]]:
     progress = stage["attempts"][-1]["quanta"]["progress"]
     return {k: (t["done"], t["failed"], t["blocked"], t["total"]) for k, t in progress["tasks"].items()}
@@ -74,11 +91,36 @@ def tasks(stage: dict) -> dict[str, tuple[int, int, int, int]]:
 
 def test_bps_outputs_equal_local(demo_repo: Path, tmp_path: Path, monkeypatch):
     apply_env(fault_env(tmp_path), monkeypatch.setenv)
-    plan = bps_plan(tmp_path, demo_repo, bias_stage("local") + bias_stage("viabps", backend="bps"))
+    # demoDelay only sleeps (same outputs); it leaves time to pause the bps stage while its jobs run
+    plan = bps_plan(tmp_path, demo_repo, bias_stage("local")
+                    + bias_stage("viabps", backend="bps", config=["isr:demoDelay=1.0"], after="local"))
     session = Session(demo_repo, plan)
+    from pfstui.core.bps import worker_pools
+
     try:
         start(session)
+        state = session.wait(lambda s: session.stage(s, "viabps")["status"] == "running", timeout=120,
+                             what="the bps stage to run")
+        attempt = session.stage(state, "viabps")["attempts"][0]
+        deadline = time.monotonic() + 120
+        while not any(p.name() == "pipetask" or "run-qbb" in p.cmdline() for p in pool_processes(attempt)):
+            assert time.monotonic() < deadline, "no job started"
+            time.sleep(0.2)
+        # pause reaches bps and the worker pool with its running jobs; resume lets them go on
+        with session.client() as c:
+            c.request("pause", stage="viabps")
+        time.sleep(0.5)
+        stopped = []
+        for proc in [psutil.Process(attempt["pid"]), *pool_processes(attempt)]:
+            try:
+                stopped.append(proc.status())
+            except psutil.NoSuchProcess:  # a job that ended just before the pause
+                pass
+        assert len(stopped) >= 3 and set(stopped) == {psutil.STATUS_STOPPED}, stopped
+        with session.client() as c:
+            c.request("resume", stage="viabps")
         state = session.wait(session.finished, timeout=600, what="both bias stages to finish")
+        assert not worker_pools(attempt["bps"]["workdir"]), "the pool ends with the stage"
         local, viabps = session.stage(state, "local"), session.stage(state, "viabps")
         assert local["status"] == "done", local["attempts"][-1]
         assert viabps["status"] == "done", viabps["attempts"][-1]
