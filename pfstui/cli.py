@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
@@ -195,13 +196,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(_needs_subcommands(argv))
     args = parser.parse_args(argv)
+    return run_guarded(args, _user_errors)
+
+
+def run_guarded(args: argparse.Namespace, user_errors: Callable[[], tuple[type[BaseException], ...]]) -> int:
+    """Run ``args.func``: a user error is one line on stderr (exit 2), anything else one line naming a file
+    that holds the traceback (exit 1); never a traceback on screen.  ``user_errors`` is called only when
+    something went wrong, so their modules are not imported on the way in."""
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("pfstui: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into messages
-        if isinstance(exc, _user_errors()):
+        if isinstance(exc, user_errors()):
             print(f"pfstui: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         fd, path = tempfile.mkstemp(prefix="pfstui-error-", suffix=".txt")
@@ -209,7 +217,6 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc(file=fh)
         print(f"pfstui: unexpected error: {type(exc).__name__}: {exc} (traceback in {path})", file=sys.stderr)
         return 1
-
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

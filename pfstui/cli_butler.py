@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import traceback
 from typing import Any
 
@@ -302,22 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one Butler subcommand; user errors are one line on stderr (exit 2), never a traceback."""
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("pfstui: interrupted", file=sys.stderr)
-        return 130
-    except USER_ERRORS as exc:
-        print(f"pfstui: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into messages
-        fd, path = tempfile.mkstemp(prefix="pfstui-error-", suffix=".txt")
-        with os.fdopen(fd, "w") as fh:
-            traceback.print_exc(file=fh)
-        print(f"pfstui: unexpected error: {type(exc).__name__}: {exc} (traceback in {path})", file=sys.stderr)
-        return 1
+    from .cli import run_guarded
 
+    return run_guarded(build_parser().parse_args(argv), lambda: USER_ERRORS)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
