@@ -9,7 +9,6 @@ report the stage running and never signal those processes; the stage is ``lost``
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import psutil
@@ -17,6 +16,7 @@ import pytest
 
 from pfstui.core.store import Attempt, SessionStore
 from tests.faults import Session, apply_env, certify_stage, fault_env, pipetask_stage, write_plan
+from tests.ui import wait_until
 from tests.faults.ptyapp import file_lines
 
 pytestmark = pytest.mark.integration
@@ -24,12 +24,6 @@ pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parents[1] / "data" / "logs" / "bias-v30-longlog.log"
 
 
-async def wait_until(pilot, predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def test_reused_pid_is_lost_never_running_and_offered_for_restart(demo_repo: Path, tmp_path: Path,
@@ -93,7 +87,7 @@ async def test_reused_pid_is_lost_never_running_and_offered_for_restart(demo_rep
         async with app.run_test(size=(120, 40)) as pilot:
             pane = app.query_one(QueuePane)
             table = pane.query_one("DataTable")
-            await wait_until(pilot, lambda: len(pane.stages()) == 2, what="the queue")
+            await wait_until(pilot, lambda: len(pane.stages()) == 2, timeout=60, what="the queue")
             assert str(table.get_cell("bias", "status")) == "lost"
             assert "5/16" in str(table.get_cell("bias", "quanta"))
             # its last output is one key away

@@ -25,6 +25,7 @@ from tests.faults import (
     stage_identity,
     write_plan,
 )
+from tests.ui import wait_until
 from tests.faults.ptyapp import file_lines
 
 pytestmark = pytest.mark.integration
@@ -108,12 +109,6 @@ def test_supervisor_killed_readopts_running_stages_and_collects_exit_status(demo
         session.shutdown()
 
 
-async def wait_until(pilot, predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def file_text_lines(path: Path) -> list[str]:
@@ -145,7 +140,7 @@ async def test_app_keeps_following_through_supervisor_death_and_reopen(demo_repo
         app = PfsTuiApp(repo=str(demo_repo), plan=str(session.plan))
         async with app.run_test(size=(120, 40)) as pilot:
             pane = app.query_one(QueuePane)
-            await wait_until(pilot, lambda: shown(pane, "bias") == "running", what="bias shown running")
+            await wait_until(pilot, lambda: shown(pane, "bias") == "running", timeout=60, what="bias shown running")
             await app.open_log("bias", str(log))
             view = app.query_one(LogsPanel).view_for(log)
             await wait_until(pilot, lambda: view.rows > 0 and view.rows == file_lines(log), timeout=20,
@@ -163,7 +158,7 @@ async def test_app_keeps_following_through_supervisor_death_and_reopen(demo_repo
         app = PfsTuiApp(repo=str(demo_repo), plan=str(session.plan))
         async with app.run_test(size=(120, 40)) as pilot:
             pane = app.query_one(QueuePane)
-            await wait_until(pilot, lambda: shown(pane, "bias") is not None, what="the queue")
+            await wait_until(pilot, lambda: shown(pane, "bias") is not None, timeout=60, what="the queue")
             await app.open_log("bias", str(log))
             view = app.query_one(LogsPanel).view_for(log)
             await wait_until(pilot, lambda: view.rows > 0 and view.rows == file_lines(log), timeout=20,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import shutil
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 
 from pfstui.ui.logview import LogPrompt, LogsPanel, LogView, RecordScreen, compact_line
+from tests.ui import wait_until
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "logs"
 SIZE = (120, 30)
@@ -48,12 +50,8 @@ def screen_rows(view: LogView) -> list[str]:
     return [view.render_line(y).text for y in range(view._page())]
 
 
-async def wait_for(pilot, predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
+#: The views here answer fast: wait 5 s by default.
+wait_for = functools.partial(wait_until, timeout=5.0)
 
 
 async def test_last_line_is_on_screen_at_once(tmp_path):
