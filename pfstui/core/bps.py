@@ -361,6 +361,7 @@ class BpsMonitor:
         self.phase: str | None = None
         self.error: str | None = None
         self.graph_error: str | None = None
+        self._empty_query: str | None = None  # None: not read yet
         self._plain: list[str] = []
         self.jobs: dict[str, int] = {}
         self._log_offset = 0
@@ -402,11 +403,13 @@ class BpsMonitor:
         """Why bps itself failed, the most specific first: the graph build's own error, then bps's."""
         parts = [self.graph_error, " ".join(self._plain[:2])[:500], self.error]
         out = self.submit_dir / "quantumGraphGeneration.out"
-        if self.graph_error and out.exists():
+        if self.graph_error and self._empty_query is None and out.exists():
+            # The graph build has ended when bps relays its error: read its output once.
             events, _ = scan_file(out, 0, final=True)
             query = next((ev for ev in events if isinstance(ev, EmptyQuery)), None)
-            if query is not None:
-                parts.insert(0, query.message)
+            self._empty_query = query.message if query is not None else ""
+        if self._empty_query:
+            parts.insert(0, self._empty_query)
         return "; ".join(dict.fromkeys(p.rstrip(". ") for p in parts if p)) or None
 
     def _read_totals(self) -> None:
