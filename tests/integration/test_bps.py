@@ -22,7 +22,7 @@ import numpy as np
 import psutil
 import pytest
 
-from tests.faults import Session, apply_env, fault_env, write_plan
+from tests.faults import Session, apply_env, fault_env, pipetask_stage, write_plan
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("lsst.ctrl.bps.parsl", reason="the bps extra is not installed (pip install '.[bps]')")
@@ -34,11 +34,8 @@ BPS_SITES = "bps_sites:\n  local: {class: lsst.ctrl.bps.parsl.sites.Local, cores
 
 def bias_stage(name: str, *, backend: str = "local", config: list[str] = (), cluster: bool = True,
                after: str | None = None) -> str:
-    text = (f"  - name: {name}\n    kind: pipetask\n    pipeline: ${{PFSTUI_DEMO_DIR}}/pipelines/bias.yaml\n"
-            f"    inputs: [PFS/raw/sps, PFS/calib]\n    output: {name}\n    query: \"{QUERY}\"\n"
-            f"    config: {json.dumps(list(config))}\n")
-    if after:
-        text += f"    after: [{after}]\n"
+    text = pipetask_stage(name, "bias.yaml", "PFS/raw/sps, PFS/calib", name, QUERY, list(config),
+                          after=[after] if after else None)
     if backend == "bps":
         text += "    backend: bps\n    bps:\n      site: local\n"
         if cluster:
