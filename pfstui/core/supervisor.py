@@ -158,8 +158,10 @@ class BpsTracker:
     def _save(self) -> None:
         self.attempt.quanta = {"progress": self.monitor.progress.to_dict(), "bps": self.monitor.state()}
 
-    def settled(self, st, tools, env: dict[str, str], kill_requested: bool, journal=None) -> bool:
-        """True once a finished attempt can be judged (its report is in, or there is none to wait for)."""
+    def settled(self, st, tools, env, kill_requested: bool, journal=None) -> bool:
+        """True once a finished attempt can be judged (its report is in, or there is none to wait for).
+
+        Called at every tick until then; ``env`` (a callable) is built only when the report is started."""
         from .bps import read_report, start_report
 
         if st is None or st.state == runner.RunState.LOST or kill_requested or st.returncode != 0:
@@ -169,7 +171,7 @@ class BpsTracker:
                 return True
             try:
                 self.report_proc = start_report(tools.command("pipetask"), self.repo, self.monitor.workdir,
-                                                self.attempt.cwd, env)
+                                                self.attempt.cwd, env())
             except Exception as exc:  # noqa: BLE001 - judged below as "no report"
                 _log(f"{self.stage_name}: cannot start pipetask report: {exc}")
                 return True
@@ -364,7 +366,7 @@ class Supervisor:
             if isinstance(tracker, BpsTracker):
                 if st is not None and st.finished:
                     self._bps_pools(attempt, signal.SIGKILL if stage.extra.get("kill_requested") else None)
-                if not tracker.settled(st, self._tools_(), self._stage_env(attempt),
+                if not tracker.settled(st, self._tools_(), lambda: self._stage_env(attempt),
                                        bool(stage.extra.get("kill_requested")),
                                        journal=lambda argv: self._journal("report", stage, attempt.number,
                                                                           argv=argv)):
