@@ -41,7 +41,7 @@ BASE_NS = 1735689600 * 10**9  # 2025-01-01T00:00:00 TAI
 COLD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from pfstui.core.gateway import ButlerGateway
+from pfstui.butler.gateway import ButlerGateway
 gw = ButlerGateway(sys.argv[1], read_only=True)
 rows = gw.collections(limit=50)
 t1 = time.perf_counter()
@@ -144,7 +144,7 @@ def main() -> int:
 
         from lsst.daf.butler import CollectionType
 
-        from pfstui.core.gateway import ButlerGateway
+        from pfstui.butler.gateway import ButlerGateway
 
         warm_c, warm_a, legacy, full = [], [], [], []
         with ButlerGateway(str(repo), read_only=True) as gw:

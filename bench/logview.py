@@ -136,7 +136,7 @@ def child_open(path: str, marker: str, result: str, headless: bool) -> None:
 
     from textual.app import App
 
-    from pfstui.ui.logview import LogView
+    from pfstui.ui.panes.logs import LogView
 
     state: dict[str, float | int | None] = {"paint": None, "indexed": None}
 
@@ -233,7 +233,7 @@ def run_open_tmux(path: Path, marker: str, tmp: Path) -> dict:
 def child_follow(folder: str, poll: float, settle_gc: bool = True) -> None:
     from textual.app import App
 
-    from pfstui.ui.logview import LogsPanel
+    from pfstui.ui.panes.logs import LogsPanel
 
     paths = sorted(Path(folder).glob("stage*.log"))
 

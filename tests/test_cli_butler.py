@@ -1,6 +1,6 @@
 """``pfstui certify|decertify|clean|calibs|journal|undo|remove-runs|remove-collections`` as an operator runs them.
 
-Most cases call :func:`pfstui.cli_butler.main` in-process (fast); one runs the real ``python -m`` process to
+Most cases call :func:`pfstui.cli.butler.main` in-process (fast); one runs the real ``python -m`` process to
 check that bad input is a single stderr line without a traceback.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pfstui import cli_butler
+import pfstui.cli.butler as cli_butler
 from tests.core.test_gateway import CHAIN, NEW_RUN, OLD_RUN
 
 
@@ -54,7 +54,14 @@ def test_subcommands_register_on_the_pfstui_parser():
     assert args.func is cli_butler.cmd_certify and args.id == [["instrument=PFS", "arm=r"], ["instrument=PFS", "arm=b"]]
     for name in ("decertify", "clean", "calibs", "journal", "undo", "remove-runs", "remove-collections"):
         assert parser.parse_args([name, *(["x"] * {"journal": 0, "undo": 1, "decertify": 3, "clean": 3}.get(name, 2))])
-    assert all(issubclass(t, BaseException) for t in cli_butler.USER_ERRORS)
+    from pfstui.butler.gateway import GatewayError
+    from pfstui.butler.pfs import ActionError
+    from pfstui.errors import UserError
+    from pfstui.infra.atomic import StateWriteError
+    from pfstui.infra.journal import JournalError
+    from pfstui.values.tai import DateError
+
+    assert all(issubclass(t, UserError) for t in (GatewayError, ActionError, DateError, JournalError, StateWriteError))
 
 
 def test_certify_dry_run_confirmation_and_apply(repo: Path, capsys):
@@ -159,7 +166,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(repo: Path, capsys, ar
 
 
 def test_bad_input_in_a_real_process_has_no_traceback(repo: Path, tmp_path: Path):
-    proc = subprocess.run([sys.executable, "-m", "pfstui.cli_butler", "certify", str(repo), CHAIN, "PFS/calib",
+    proc = subprocess.run([sys.executable, "-m", "pfstui.cli.butler", "certify", str(repo), CHAIN, "PFS/calib",
                            "bias", "--id", "instrument=PFS", "visit=11"], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=120,
                           env={**__import__("os").environ, "PFSTUI_STATE_DIR": str(tmp_path / "s")})

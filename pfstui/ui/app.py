@@ -28,7 +28,14 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from .session import LinkStatus, QueueFailed, QueueReply, QueueRequest, QueueUpdated, SupervisorLink
+from pfstui.ui.link import (
+    LinkStatus,
+    QueueFailed,
+    QueueReply,
+    QueueRequest,
+    QueueUpdated,
+    SupervisorLink,
+)
 
 
 def theme_css(name: str = "pfstui.tcss") -> str:
@@ -95,10 +102,10 @@ class PfsTuiApp(App):
         self._plan_model = None
         self._plan_stamp: tuple[int, int] | None = None
         if self.plan and self.session_dir is None:
-            from ..core.paths import session_dir as _session_dir
+            from pfstui.infra.paths import session_dir as _session_dir
 
             self.session_dir = _session_dir(repo or self._plan_repo(), self.plan)
-        from ..core.config import load_settings
+        from pfstui.config import load_settings
 
         self.settings, self.settings_problem = load_settings()
         self._statuses: dict[str, str] = {}
@@ -142,17 +149,17 @@ class PfsTuiApp(App):
         yield Footer()
 
     def _collections_pane(self) -> Widget:
-        from .collections import CollectionsPane
+        from pfstui.ui.panes.collections import CollectionsPane
 
         return CollectionsPane(self._gateway)
 
     def _queue_pane(self) -> Widget:
-        from .queue import QueuePane
+        from pfstui.ui.panes.queue import QueuePane
 
         return QueuePane(read_only=self.read_only, plan_stage_options=self._plan_stage_options)
 
     def _certify_pane(self) -> Widget:
-        from .certify import CertifyPane
+        from pfstui.ui.panes.certify import CertifyPane
 
         return CertifyPane(self._gateway, read_only=self.read_only)
 
@@ -222,8 +229,8 @@ class PfsTuiApp(App):
         except OSError:
             stamp = None
         if self._plan_model is None or stamp != self._plan_stamp:
-            from ..core.plan import load_plan
-            from ..core.supervisor import stage_env
+            from pfstui.plan.model import load_plan
+            from pfstui.plan.variables import stage_env
 
             self._plan_model = load_plan(self.plan, env=stage_env())
             self._plan_stamp = stamp
@@ -236,14 +243,14 @@ class PfsTuiApp(App):
             return {}
 
     def _gateway(self):
-        from ..core.gateway import ButlerGateway
+        from pfstui.butler.gateway import ButlerGateway
 
         return ButlerGateway(self.repo, read_only=self.read_only)
 
     # --- supervisor link -----------------------------------------------------------------------------------
     @work(thread=True, group="link", exit_on_error=False)
     def start_link(self) -> None:
-        from ..core.protocol import SupervisorClient, SupervisorError
+        from pfstui.queue.protocol import SupervisorClient, SupervisorError
 
         assert self.session_dir is not None
         try:
@@ -295,10 +302,10 @@ class PfsTuiApp(App):
 
     # --- keys, help, palette -------------------------------------------------------------------------------
     def known_binding_ids(self) -> set[str]:
-        from .certify import CertifyPane
-        from .collections import CollectionsPane
-        from .logview import LogsPanel, LogView
-        from .queue import QueuePane
+        from pfstui.ui.panes.certify import CertifyPane
+        from pfstui.ui.panes.collections import CollectionsPane
+        from pfstui.ui.panes.logs import LogsPanel, LogView
+        from pfstui.ui.panes.queue import QueuePane
 
         ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
         for cls in (QueuePane, CollectionsPane, CertifyPane, LogView, LogsPanel):
@@ -372,7 +379,7 @@ class PfsTuiApp(App):
         await self.open_log(message.stage_id, message.path, message.offset)
 
     async def open_log(self, stage_id: str, path: str, offset: int | None = None) -> None:
-        from .logview import LogsPanel
+        from pfstui.ui.panes.logs import LogsPanel
 
         # Pane switching must not race the panes still being mounted after the first frame.
         with contextlib.suppress(TimeoutError):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pfstui.core import actions as A
-from pfstui.core.gateway import ButlerGateway, GatewayError, NotFoundError, ReadOnlyError
-from pfstui.core.journal import Journal
+import pfstui.butler.actions as A
+from pfstui.butler.gateway import ButlerGateway, GatewayError, NotFoundError, ReadOnlyError
+from pfstui.infra.journal import Journal
 from tests.core.test_gateway import CHAIN, NEW_RUN, OLD_RUN
 
 BIN = Path(sys.executable).parent

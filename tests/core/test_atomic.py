@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pfstui.core import atomic
-from pfstui.core.atomic import StateWriteError, atomic_write_bytes, atomic_write_json, atomic_write_text
+import pfstui.infra.atomic as atomic
+from pfstui.infra.atomic import StateWriteError, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def _only(folder: Path) -> list[str]:
@@ -173,7 +173,7 @@ def test_exclusive_does_not_write_through_a_dangling_symlink(tmp_path: Path) -> 
 RACER = """
 import sys, time
 from pathlib import Path
-from pfstui.core.atomic import StateFileExistsError, atomic_write_text
+from pfstui.infra.atomic import StateFileExistsError, atomic_write_text
 go = Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.001)

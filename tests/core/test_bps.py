@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pfstui.core import bps
-from pfstui.core.commands import Tools, build_argv, plan_show
-from pfstui.core.plan import PlanError, parse_plan
+import pfstui.bps.submit as bps
+from pfstui.plan.argv import Tools, build_argv, plan_show
+from pfstui.plan.model import PlanError, parse_plan
 
 DEMO = Path(__file__).resolve().parents[2] / "pfstui" / "demo" / "pipelines"
 
@@ -151,9 +151,9 @@ def test_condor_site_builds_a_condor_provider():
     from lsst.ctrl.bps import BpsConfig
     from parsl.providers import CondorProvider
 
-    from pfstui.core.bpssites import Condor
+    from pfstui.bps.sites import Condor
 
-    site = {"class": "pfstui.core.bpssites.Condor", "cores_per_slot": 4, "mem_per_slot": 16, "max_blocks": 3,
+    site = {"class": "pfstui.bps.sites.Condor", "cores_per_slot": 4, "mem_per_slot": 16, "max_blocks": 3,
             "walltime": "02:00:00", "scheduler_options": 'requirements = (OpSys == "LINUX")'}
     condor = Condor(BpsConfig({"computeSite": "condor", "site": {"condor": site}}))
     executor = condor.get_executors()[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import pfstui.demo
-from pfstui.core.commands import (
+from pfstui.plan.argv import (
     CommandError,
     ToolNotFoundError,
     Tools,
@@ -22,8 +22,8 @@ from pfstui.core.commands import (
     shell_join,
     shell_quote,
 )
-from pfstui.core.plan import PipetaskStage, Plan, load_plan, parse_plan
-from pfstui.core.templates import render_template
+from pfstui.plan.model import PipetaskStage, Plan, load_plan, parse_plan
+from pfstui.plan.templates import render_template
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": DEMO_DIR}

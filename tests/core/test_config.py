@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from pfstui.core.config import Settings, load_settings
+from pfstui.config import Settings, load_settings
 
 
 def test_defaults_when_missing(tmp_path: Path):

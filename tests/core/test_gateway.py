@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import pfstui.core.gateway as gateway_module
-from pfstui.core.gateway import (
+import pfstui.butler.gateway as gateway_module
+from pfstui.butler.gateway import (
     Association,
     ButlerGateway,
     GatewayError,
@@ -198,7 +198,7 @@ def test_bad_repository_is_a_repo_error(tmp_path: Path):
 
 
 def test_the_butler_is_imported_lazily():
-    code = ("import sys; from pfstui.core.gateway import ButlerGateway; import pfstui.core.actions, pfstui.cli_butler; "
+    code = ("import sys; from pfstui.butler.gateway import ButlerGateway; import pfstui.butler.actions, pfstui.cli.butler; "
             "ButlerGateway('/nonexistent'); print('lsst.daf.butler' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

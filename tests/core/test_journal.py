@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pfstui.core.atomic import StateWriteError
-from pfstui.core.journal import Journal, JournalError, new_entry_id
+from pfstui.infra.atomic import StateWriteError
+from pfstui.infra.journal import Journal, JournalError, new_entry_id
 
 
 def test_append_adds_identity_fields_and_reads_back(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_concurrent_appenders_never_interleave_or_collide(tmp_path: Path) -> Non
     writer = textwrap.dedent(
         """
         import sys
-        from pfstui.core.journal import Journal
+        from pfstui.infra.journal import Journal
         j = Journal(sys.argv[1])
         for i in range(100):
             j.append({"action": "probe", "writer": sys.argv[2], "i": i, "pad": "x" * 500})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pfstui.core.logindex import (
+from pfstui.logfile.index import (
     ATTENTION_RE,
     BACK_BYTES,
     FilterError,

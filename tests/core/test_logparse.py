@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pfstui.core.logparse import (
+from pfstui.pipetask_log.parser import (
     CliError,
     EmptyQuery,
     FailedJobs,

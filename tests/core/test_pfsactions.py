@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pfstui.core.pfsactions import ActionError, certify_detector_maps, define_profiles
+from pfstui.butler.pfs import ActionError, certify_detector_maps, define_profiles
 from pfstui.demo.storage import DetectorMap
 
 

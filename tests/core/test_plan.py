@@ -11,7 +11,7 @@ import pydantic
 import pytest
 
 import pfstui.demo
-from pfstui.core.plan import (
+from pfstui.plan.model import (
     CertifyStage,
     DefineProfilesStage,
     PipetaskStage,
@@ -23,7 +23,7 @@ from pfstui.core.plan import (
     parse_plan,
     stage_fingerprint,
 )
-from pfstui.core.templates import TEMPLATES, plan_new, render_template
+from pfstui.plan.templates import TEMPLATES, plan_new, render_template
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": DEMO_DIR, "HOME": "/home/me"}
@@ -120,7 +120,11 @@ def test_dollar_escapes_and_relative_repository(tmp_path: Path) -> None:
 
 
 def test_default_environment_provides_the_demo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI registers the demo's folder once; plans read afterwards (default environment) find it."""
+    from pfstui.cli.demo import ensure_demo_env
+
     monkeypatch.delenv("PFSTUI_DEMO_DIR", raising=False)
+    ensure_demo_env()
     text = BASE.replace("${DRP_STELLA_DIR}/pipelines/bias.yaml", "${PFSTUI_DEMO_DIR}/pipelines/bias.yaml").replace(
         "$DRP_STELLA_DIR/pipelines/dark.yaml", "${PFSTUI_DEMO_DIR}/pipelines/dark.yaml"
     )

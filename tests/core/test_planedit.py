@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 import pfstui.demo
-from pfstui.core.plan import PlanError, load_plan
-from pfstui.core.planedit import (
+from pfstui.plan.model import PlanError, load_plan
+from pfstui.plan.edit import (
     NEW_STAGE_SOURCE,
     PlanEditError,
     append_stage,
@@ -22,7 +22,7 @@ from pfstui.core.planedit import (
     stage_text_for,
     unique_stage_name,
 )
-from pfstui.core.templates import render_template, validate_template_text
+from pfstui.plan.templates import render_template, validate_template_text
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": DEMO_DIR, "HOME": "/home/me"}

@@ -16,8 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pfstui.core import runner
-from pfstui.core.runner import HandleError, LaunchError, ProcessHandle, RunState
+import pfstui.process.runner as runner
+from pfstui.process.runner import HandleError, LaunchError, ProcessHandle, RunState
 
 PY = sys.executable
 
@@ -153,7 +153,7 @@ def test_stale_status_from_an_earlier_attempt_is_not_reused(tmp_path: Path, hand
 LAUNCHER = textwrap.dedent(
     """
     import json, sys, time
-    from pfstui.core.runner import launch
+    from pfstui.process.runner import launch
     tmp = sys.argv[1]
     handle = launch([sys.executable, "-c", "import time; time.sleep(1.5); print('stage done', flush=True)"],
                     cwd=tmp, log_path=tmp + "/stage.log", status_path=tmp + "/stage.status.json")
@@ -300,7 +300,7 @@ def test_adopt_roundtrips_through_json_and_rejects_damage(tmp_path: Path, handle
 
 
 def test_attempt_in_the_state_document_readopts_the_stage(tmp_path: Path, handles: list[ProcessHandle]) -> None:
-    from pfstui.core.store import Attempt, QueueState, SessionStore, Stage
+    from pfstui.queue.store import Attempt, QueueState, SessionStore, Stage
 
     handle = _launch(tmp_path, handles, ["sleep", "30"])
     store = SessionStore(tmp_path / "session")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pfstui.core import scheduler as s
-from pfstui.core.store import QueueState, Stage
+import pfstui.queue.rules as s
+from pfstui.queue.store import QueueState, Stage
 
 
 def make(*specs, parallel=1, paused=False) -> QueueState:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pfstui.core import paths
-from pfstui.core.atomic import StateWriteError
-from pfstui.core.store import (
+import pfstui.infra.paths as paths
+from pfstui.infra.atomic import StateWriteError
+from pfstui.queue.store import (
     SCHEMA_VERSION,
     Attempt,
     QueueState,
@@ -187,7 +187,7 @@ def test_lock_is_exclusive_within_and_across_processes(tmp_path: Path) -> None:
     probe = textwrap.dedent(
         """
         import sys
-        from pfstui.core.store import SessionLock
+        from pfstui.queue.store import SessionLock
         print(SessionLock(sys.argv[1]).try_acquire())
         """
     )
@@ -207,7 +207,7 @@ def test_lock_is_freed_when_its_holder_dies(tmp_path: Path) -> None:
     holder = textwrap.dedent(
         """
         import sys, time
-        from pfstui.core.store import SessionLock
+        from pfstui.queue.store import SessionLock
         lock = SessionLock(sys.argv[1]); assert lock.try_acquire(); print("held", flush=True); time.sleep(30)
         """
     )

@@ -15,9 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pfstui.core import paths
-from pfstui.core.journal import Journal
-from pfstui.core.protocol import SupervisorClient
+import pfstui.infra.paths as paths
+from pfstui.infra.journal import Journal
+from pfstui.queue.protocol import SupervisorClient
 
 pytestmark = pytest.mark.integration
 
@@ -208,7 +208,7 @@ def test_supervisor_killed_readopts_running_stage(session, demo_repo: Path, tmp_
 def test_client_respawns_when_an_exiting_supervisor_held_the_lock(tmp_path: Path, monkeypatch):
     """An idle supervisor exiting just as a client arrives: the supervisor the client starts finds the lock
     still held and gives way; the client must start another one once the lock is free, not time out."""
-    from pfstui.core.store import SessionStore
+    from pfstui.queue.store import SessionStore
 
     monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("PFSTUI_SUPERVISOR_IDLE", "5")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pfstui.core import templates
-from pfstui.core.plan import PlanFileExistsError, dump_plan, load_plan, parse_plan, write_plan_text
-from pfstui.core.templates import TEMPLATES, plan_new, render_template
+import pfstui.plan.templates as templates
+from pfstui.plan.model import PlanFileExistsError, dump_plan, load_plan, parse_plan, write_plan_text
+from pfstui.plan.templates import TEMPLATES, plan_new, render_template
 
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": "/opt/demo"}
 

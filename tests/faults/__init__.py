@@ -96,8 +96,7 @@ class Session:
     """One (repository, plan) session folder, read the way an auditor would: from the files on disk."""
 
     def __init__(self, repo: Path | str, plan: Path | str) -> None:
-        from pfstui.core import paths
-
+        import pfstui.infra.paths as paths
         self.repo = Path(repo)
         self.plan = Path(plan).absolute()
         self.dir = paths.session_dir(str(repo), str(self.plan))
@@ -139,7 +138,7 @@ class Session:
 
     # --- processes -------------------------------------------------------------------------------------------
     def client(self, *, autostart: bool = True, timeout: float = 15.0):
-        from pfstui.core.protocol import SupervisorClient
+        from pfstui.queue.protocol import SupervisorClient
 
         return SupervisorClient(self.dir, autostart=autostart, timeout=timeout).connect()
 
@@ -148,12 +147,12 @@ class Session:
         found = []
         for proc in psutil.process_iter(["pid", "cmdline", "status"]):
             cmd = proc.info.get("cmdline") or []
-            if "pfstui.core.supervisor" in cmd and str(self.dir) in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            if "pfstui.queue.supervisor" in cmd and str(self.dir) in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
                 found.append(proc.info["pid"])
         return found
 
     def shutdown(self) -> None:
-        from pfstui.core.protocol import SupervisorClient
+        from pfstui.queue.protocol import SupervisorClient
 
         try:
             SupervisorClient(self.dir, autostart=False, timeout=3).connect().request("shutdown")
@@ -171,7 +170,7 @@ class Session:
 
     # --- audits --------------------------------------------------------------------------------------------
     def journal(self) -> tuple[list[dict[str, Any]], list[str]]:
-        from pfstui.core.journal import Journal
+        from pfstui.infra.journal import Journal
 
         entries, problems = Journal(self.journal_path).entries()
         return [e.to_dict() for e in entries], [str(p) for p in problems]

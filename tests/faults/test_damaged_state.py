@@ -81,7 +81,7 @@ def future(raw: bytes) -> bytes:
 async def test_damaged_state_file_is_kept_named_and_the_last_good_state_used(session: Session, damage, keep_prev,
                                                                               reason: str, fix: str):
     from pfstui.ui.app import PfsTuiApp
-    from pfstui.ui.queue import QueuePane
+    from pfstui.ui.panes.queue import QueuePane
 
     path = session.dir / "state.json"
     prev = session.dir / "state.json.prev"
@@ -121,8 +121,8 @@ async def test_damaged_state_file_is_kept_named_and_the_last_good_state_used(ses
 FAULTY_SUPERVISOR = r"""
 import errno, os, sys
 from pathlib import Path
-import pfstui.core.atomic as atomic
-import pfstui.core.journal as journal
+import pfstui.infra.atomic as atomic
+import pfstui.infra.journal as journal
 flag = Path(sys.argv[2])
 
 class FaultyOs:
@@ -144,7 +144,7 @@ class FaultyOs:
         return os.write(fd, data)
 
 atomic.os = journal.os = FaultyOs()
-from pfstui.core.supervisor import main
+from pfstui.queue.supervisor import main
 sys.exit(main([sys.argv[1]]))
 """
 
@@ -202,8 +202,8 @@ def test_full_or_read_only_disk_is_reported_and_nothing_is_overwritten(session: 
 WRITER = r"""
 import os, signal, sys
 from pathlib import Path
-from pfstui.core.store import QueueState, SessionStore, Stage
-import pfstui.core.atomic as atomic
+from pfstui.queue.store import QueueState, SessionStore, Stage
+import pfstui.infra.atomic as atomic
 store = SessionStore(sys.argv[1])
 mode = sys.argv[2]
 def state(i):
@@ -243,7 +243,7 @@ while True:
 
 
 def load_clean(directory: Path):
-    from pfstui.core.store import SessionStore
+    from pfstui.queue.store import SessionStore
 
     result = SessionStore(directory).load_report()
     assert result.problem is None, str(result.problem)

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pfstui.core.store import Attempt, SessionStore
+from pfstui.queue.store import Attempt, SessionStore
 from tests.faults import Session, apply_env, certify_stage, fault_env, pipetask_stage, write_plan
 from tests.ui import wait_until
 from tests.faults.ptyapp import file_lines
@@ -29,9 +29,9 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "logs" / "bias-v30-longlog
 async def test_reused_pid_is_lost_never_running_and_offered_for_restart(demo_repo: Path, tmp_path: Path,
                                                                         monkeypatch):
     from pfstui.ui.app import PfsTuiApp
-    from pfstui.ui.confirm import ConfirmScreen
-    from pfstui.ui.logview import LogsPanel
-    from pfstui.ui.queue import QueuePane, RestartEditor
+    from pfstui.ui.screens.confirm import ConfirmScreen
+    from pfstui.ui.panes.logs import LogsPanel
+    from pfstui.ui.panes.queue import QueuePane, RestartEditor
 
     env = fault_env(tmp_path)
     apply_env(env, monkeypatch.setenv)

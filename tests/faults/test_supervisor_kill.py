@@ -120,8 +120,8 @@ async def test_app_keeps_following_through_supervisor_death_and_reopen(demo_repo
                                                                        monkeypatch):
     """The app watching a running stage: supervisor SIGKILLed under it, then the app closed and reopened."""
     from pfstui.ui.app import PfsTuiApp
-    from pfstui.ui.logview import LogsPanel
-    from pfstui.ui.queue import QueuePane
+    from pfstui.ui.panes.logs import LogsPanel
+    from pfstui.ui.panes.queue import QueuePane
 
     env = fault_env(tmp_path)
     apply_env(env, monkeypatch.setenv)

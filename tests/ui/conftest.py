@@ -13,7 +13,7 @@ def state_env(tmp_path, monkeypatch, tool_env):
     monkeypatch.setenv("PFSTUI_DEMO_DIR", tool_env["PFSTUI_DEMO_DIR"])
     monkeypatch.setenv("PATH", tool_env["PATH"])
     yield
-    from pfstui.core.protocol import SupervisorClient
+    from pfstui.queue.protocol import SupervisorClient
 
     for sdir in (tmp_path / "state" / "sessions").glob("*"):
         try:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pfstui.core import paths
-from pfstui.core.planedit import backup_path
-from pfstui.core.protocol import SupervisorClient
-from pfstui.ui.addstage import AddStageScreen
+import pfstui.infra.paths as paths
+from pfstui.plan.edit import backup_path
+from pfstui.queue.protocol import SupervisorClient
+from pfstui.ui.screens.add_stage import AddStageScreen
 from pfstui.ui.app import PfsTuiApp
-from pfstui.ui.queue import QueuePane
+from pfstui.ui.panes.queue import QueuePane
 from tests.ui import wait_until
 
 pytestmark = pytest.mark.integration

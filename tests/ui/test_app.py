@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from pfstui.ui.app import PfsTuiApp
-from pfstui.ui.collections import CollectionsPane
-from pfstui.ui.queue import QueuePane
+from pfstui.ui.panes.collections import CollectionsPane
+from pfstui.ui.panes.queue import QueuePane
 from tests.ui import wait_until
 
 
@@ -119,8 +119,8 @@ async def test_queue_runs_the_plan_and_shows_progress(demo_repo: Path, tmp_path:
 async def test_read_only_refuses_every_queue_mutation(demo_repo: Path, tmp_path: Path, state_env):
     plan = write_plan(tmp_path, demo_repo)
     # a writable app loads the plan first, then a read-only one watches
-    from pfstui.core import paths
-    from pfstui.core.protocol import SupervisorClient
+    import pfstui.infra.paths as paths
+    from pfstui.queue.protocol import SupervisorClient
 
     sdir = paths.session_dir(str(demo_repo), str(plan))
     with SupervisorClient(sdir) as client:
@@ -141,7 +141,7 @@ async def test_read_only_refuses_every_queue_mutation(demo_repo: Path, tmp_path:
 
 @pytest.mark.integration
 async def test_failed_stage_jumps_to_the_failing_quantum_line(demo_repo: Path, tmp_path: Path, state_env):
-    from pfstui.ui.logview import LogView
+    from pfstui.ui.panes.logs import LogView
 
     plan = write_plan(tmp_path, demo_repo, '"isr:demoFailOn=visit:12,arm:r,spectrograph:1"')
     app = PfsTuiApp(repo=str(demo_repo), plan=str(plan))
@@ -154,7 +154,7 @@ async def test_failed_stage_jumps_to_the_failing_quantum_line(demo_repo: Path, t
         pane.query_one("DataTable").move_cursor(row=0)
         await pilot.press("x")  # the failed quanta, and the log opened at the first one
         await pilot.press("escape")
-        from pfstui.ui.logview import LogsPanel
+        from pfstui.ui.panes.logs import LogsPanel
 
         await wait_until(pilot, lambda: bool(app.query(LogsPanel)) and app.query_one(LogsPanel).active_view, timeout=10)
         view = app.query_one(LogsPanel).active_view

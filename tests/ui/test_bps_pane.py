@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pfstui.ui.app import PfsTuiApp
-from pfstui.ui.queue import QueuePane
+from pfstui.ui.panes.queue import QueuePane
 from tests.ui import wait_until
 
 pytestmark = pytest.mark.integration
@@ -38,9 +38,9 @@ stages:
 
 
 async def test_bps_failure_opens_the_job_log(demo_repo: Path, tmp_path: Path, state_env):
-    from pfstui.ui.confirm import TextScreen
-    from pfstui.ui.joblogs import JobLogsScreen
-    from pfstui.ui.logview import LogsPanel
+    from pfstui.ui.screens.confirm import TextScreen
+    from pfstui.ui.screens.job_logs import JobLogsScreen
+    from pfstui.ui.panes.logs import LogsPanel
 
     app = PfsTuiApp(repo=str(demo_repo), plan=str(bps_plan(tmp_path, demo_repo)))
     async with app.run_test(size=(160, 48)) as pilot:
@@ -91,7 +91,7 @@ async def test_bps_failure_opens_the_job_log(demo_repo: Path, tmp_path: Path, st
 async def test_queued_stage_details_show_the_exact_next_command(demo_repo: Path, tmp_path: Path,
                                                                  state_env):
     """Before a bps stage runs, its details show the exact `bps submit` and the submit file it will write."""
-    from pfstui.ui.confirm import TextScreen
+    from pfstui.ui.screens.confirm import TextScreen
 
     app = PfsTuiApp(repo=str(demo_repo), plan=str(bps_plan(tmp_path, demo_repo)))
     async with app.run_test(size=(120, 40)) as pilot:

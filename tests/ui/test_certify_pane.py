@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pfstui.ui.app import PfsTuiApp
-from pfstui.ui.certify import CertifyPane
-from pfstui.ui.confirm import ConfirmScreen
+from pfstui.ui.panes.certify import CertifyPane
+from pfstui.ui.screens.confirm import ConfirmScreen
 
 from . import wait_until
 from .test_app import certify_a_bias

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
-from pfstui.ui.logview import LogPrompt, LogsPanel, LogView, RecordScreen, compact_line
+from pfstui.ui.panes.logs import LogPrompt, LogsPanel, LogView, RecordScreen, compact_line
 from tests.ui import wait_until
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "logs"
@@ -208,7 +208,7 @@ async def test_jump_within_a_filter(tmp_path):
 
 async def test_before_the_index_is_built_lines_come_from_the_end(tmp_path, monkeypatch):
     """Index held back (as for a multi-GB log): scroll up reads further back, jumps and go-to still work."""
-    from pfstui.core.logindex import LogIndex
+    from pfstui.logfile.index import LogIndex
 
     real_step = LogIndex.index_step
     monkeypatch.setattr(LogIndex, "index_step", lambda self, max_bytes=0: time.sleep(0.01) or False)

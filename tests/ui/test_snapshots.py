@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pfstui.ui.app import PfsTuiApp
-from pfstui.ui.queue import QueuePane
+from pfstui.ui.panes.queue import QueuePane
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SIZES = [(80, 24), (160, 48)]

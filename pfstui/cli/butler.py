@@ -1,0 +1,300 @@
+"""``pfstui certify|decertify|clean|calibs|journal|undo|remove-runs|remove-collections``: the scriptable Butler tool.
+
+Why: these mirror drp_stella's butlerCertify.py / butlerDecertify.py / butlerCleanRun.py /
+butlerListCalibrations.py and ``butler remove-runs|remove-collections`` argument for argument, so an operator's
+scripts keep working, but each one prints exactly what it will change before writing, refuses conflicts up
+front, asks for confirmation on a terminal (``--yes`` skips it, ``--dry-run`` only previews, and a
+non-terminal stdin without ``--yes`` is refused), journals every change and can undo certify/decertify.
+
+:func:`add_subcommands` is wired into ``pfstui.cli.main``; every :class:`~pfstui.errors.UserError` is printed
+as one line (exit 2) by :func:`pfstui.cli.guard.run_guarded`.  :func:`main` runs these subcommands on their own (tests, ``python -m``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from pfstui.butler.actions import (
+    ConflictError,
+    Preview,
+    apply,
+    find_entry,
+    preview_certify,
+    preview_clean,
+    preview_decertify,
+    preview_remove_collections,
+    preview_remove_runs,
+    preview_undo,
+)
+from pfstui.butler.gateway import ButlerGateway, GatewayError, data_id_text
+from pfstui.cli.guard import run_guarded
+from pfstui.infra.journal import default_journal
+
+__all__ = ["add_subcommands", "ConfirmationError", "main"]
+
+
+class ConfirmationError(GatewayError):
+    """Confirmation was needed but cannot be asked (stdin is not a terminal)."""
+
+
+EXIT_REFUSED = 1
+
+
+# --- shared plumbing -----------------------------------------------------------------------------------------
+def _gateway(args: argparse.Namespace, repo: str | None = None) -> ButlerGateway:
+    return ButlerGateway(repo or args.repo, read_only=bool(getattr(args, "read_only", False)))
+
+
+def _confirm(preview: Preview) -> bool:
+    if not sys.stdin.isatty():
+        raise ConfirmationError(f"stdin is not a terminal, so pfstui cannot ask before applying {preview.action}; "
+                                "pass --yes to apply, or --dry-run to only preview")
+    warn = "" if preview.undoable else " This cannot be undone."
+    try:
+        answer = input(f"Apply {preview.action}?{warn} [y/N] ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _run(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -> int:
+    """Print the preview, then refuse, stop (dry run), confirm, or apply and report the journal entry."""
+    for line in preview.lines():
+        print(line)
+    if preview.blocked:
+        if args.dry_run:
+            print(f"pfstui: would be refused: {preview.blocker_text()}", file=sys.stderr)
+            return EXIT_REFUSED
+        raise ConflictError(f"{preview.action} refused, nothing written: {preview.blocker_text()}")
+    if preview.is_noop:
+        return 0
+    if args.dry_run:
+        print("Dry run: nothing written.")
+        return 0
+    gw.check_writable(preview.action)
+    if not args.yes and not _confirm(preview):
+        print("Cancelled; nothing written.")
+        return EXIT_REFUSED
+    result = apply(gw, preview, journal=default_journal())
+    print(result.summary[:1].upper() + result.summary[1:] + ".")
+    if result.entry is not None:
+        hint = f" (undo with: pfstui undo {result.entry.id})" if result.entry.get("undoable") else ""
+        print(f"Journal entry {result.entry.id}{hint}")
+    return 0
+
+
+def _add_write_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", "-n", action="store_true", help="print what would change and write nothing")
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="apply without asking (needed when stdin is not a terminal)")
+
+
+def _add_dates(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--begin-date", metavar="D",
+                   help="TAI ISO start of validity, e.g. 2025-03-01T00:00:00 (open if omitted)")
+    p.add_argument("--end-date", metavar="D", help="TAI ISO end of validity (exclusive; open if omitted)")
+
+
+def _add_id(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id", nargs="*", action="append", metavar="K=V",
+                   help="one data ID per --id, e.g. --id instrument=PFS arm=r spectrograph=2 (repeatable)")
+
+
+# --- commands ------------------------------------------------------------------------------------------------
+def cmd_certify(args: argparse.Namespace) -> int:
+    with _gateway(args) as gw:
+        preview = preview_certify(gw, args.input, args.target, args.dataset_type, begin=args.begin_date,
+                                  end=args.end_date, data_ids=args.id or [], search_all_inputs=args.search_all_inputs)
+        return _run(gw, preview, args)
+
+
+def cmd_decertify(args: argparse.Namespace) -> int:
+    with _gateway(args) as gw:
+        preview = preview_decertify(gw, args.collection, args.dataset_type, begin=args.begin_date,
+                                    end=args.end_date, data_ids=args.id or [])
+        return _run(gw, preview, args)
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    with _gateway(args) as gw:
+        preview = preview_clean(gw, args.glob, args.dataset_types, where=args.where or "", data_ids=args.id or [])
+        return _run(gw, preview, args)
+
+
+def cmd_remove_runs(args: argparse.Namespace) -> int:
+    with _gateway(args) as gw:
+        return _run(gw, preview_remove_runs(gw, args.glob, unlink=args.unlink), args)
+
+
+def cmd_remove_collections(args: argparse.Namespace) -> int:
+    with _gateway(args) as gw:
+        preview = preview_remove_collections(gw, args.glob, remove_from_parents=args.remove_from_parents)
+        return _run(gw, preview, args)
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    journal = default_journal()
+    entry = find_entry(journal, args.entry)
+    repo = entry.data.get("repository")
+    if not repo:
+        raise GatewayError(f"journal entry {entry.id} names no repository; it cannot be undone")
+    with _gateway(args, str(repo)) as gw:
+        return _run(gw, preview_undo(gw, entry, journal=journal), args)
+
+
+def cmd_calibs(args: argparse.Namespace) -> int:
+    """Validity ranges as a table (butlerListCalibrations.py), streamed page by page from the gateway."""
+    with ButlerGateway(args.repo, read_only=True) as gw:
+        rows: list[list[str]] = []
+        collections: set[str] = set()
+        for page in gw.associations(args.collection, args.dataset_type):
+            for a in page:
+                collections.add(a.collection)
+                rows.append([a.dataset_type, data_id_text(a.data_id), a.begin or "-", a.end or "-", a.run,
+                             a.collection, a.dataset_id])
+    if not rows:
+        what = f"{args.dataset_type} " if args.dataset_type else ""
+        print(f"No {what}validity ranges in {args.collection}.")
+        return 0
+    header = ["Type", "Data ID", "Begin (TAI)", "End (TAI)", "Run", "Collection", "Dataset"]
+    if len(collections) == 1:
+        header.pop(5)
+        for r in rows:
+            r.pop(5)
+    _table(header, rows)
+    return 0
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(fmt.format(*header).rstrip())
+    print(fmt.format(*("-" * w for w in widths)).rstrip())
+    for r in rows:
+        print(fmt.format(*r).rstrip())
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    journal = default_journal()
+    entries, problems = journal.entries()
+    undone = {e.data.get("undoes"): e.id for e in entries if e.data.get("undoes")}
+    shown = entries if args.all else [e for e in entries if e.data.get("kind") == "butler"]
+    if args.repo:
+        want = str(ButlerGateway(args.repo).repo)
+        shown = [e for e in shown if e.data.get("repository") == want]
+    shown = shown[-args.limit:] if args.limit > 0 else shown
+    if args.json:
+        for e in shown:
+            print(json.dumps(e.to_dict(), ensure_ascii=False))
+    elif not shown:
+        print(f"No Butler actions in the journal {journal.path}.")
+    else:
+        for e in shown:
+            print(_journal_line(e, undone))
+    if problems:
+        print(f"pfstui: {len(problems)} unreadable journal line(s) skipped ({problems[0]})", file=sys.stderr)
+    return 0
+
+
+def _journal_line(e, undone: dict[str, str]) -> str:
+    d = e.data
+    if e.id in undone:
+        status = f"undone by {undone[e.id]}"
+    elif d.get("undoable"):
+        status = "undoable"
+    else:
+        status = "final"
+    summary = d.get("summary") or d.get("action") or ""
+    return (f"{e.id}  {e.ts[:19]}Z  {e.user}@{e.host}  {d.get('action', d.get('kind', '?')):<18}  "
+            f"[{status}]  {summary}  ({d.get('repository', '')})")
+
+
+# --- registration --------------------------------------------------------------------------------------------
+def add_subcommands(sub: Any) -> None:
+    """Register the Butler subcommands on ``pfstui``'s subparsers (``parser.add_subparsers()``)."""
+    p = sub.add_parser("certify", help="certify calibrations with a validity range (as butlerCertify.py), safely",
+                       description="Certify DATASET_TYPE from INPUT into the CALIBRATION collection TARGET. A "
+                       "CHAINED input means its first child unless --search-all-inputs. Prints what will change "
+                       "and refuses overlapping ranges before anything is written.")
+    p.add_argument("repo")
+    p.add_argument("input", help="collection holding the new calibrations (e.g. u/me/bias, the -o of pipetask run)")
+    p.add_argument("target", help="CALIBRATION collection (created if missing), e.g. PFS/calib")
+    p.add_argument("dataset_type", help="e.g. bias, dark, fiberFlat")
+    _add_dates(p)
+    _add_id(p)
+    p.add_argument("--search-all-inputs", action="store_true", help="search the whole input chain, not its first child")
+    _add_write_flags(p)
+    p.set_defaults(func=cmd_certify)
+
+    p = sub.add_parser("decertify", help="clear a validity window (as butlerDecertify.py), with a preview and undo",
+                       description="Remove DATASET_TYPE's validity in [begin, end) from COLLECTION; ranges that stick "
+                       "out are trimmed or split. Without --id every data ID is affected.")
+    p.add_argument("repo")
+    p.add_argument("collection", help="CALIBRATION collection, e.g. PFS/calib")
+    p.add_argument("dataset_type")
+    _add_dates(p)
+    _add_id(p)
+    _add_write_flags(p)
+    p.set_defaults(func=cmd_decertify)
+
+    p = sub.add_parser("clean", help="delete datasets and files from RUN collections (as butlerCleanRun.py)",
+                       description="Delete DATASET_TYPE datasets (registry entries and files) from every RUN "
+                       "collection matching GLOB (quote it: 'u/me/bias/*'). Only RUN collections match. Not undoable.")
+    p.add_argument("repo")
+    p.add_argument("glob", help="RUN collection glob, e.g. 'u/me/bias/*'")
+    p.add_argument("dataset_types", nargs="+", metavar="TYPE", help="dataset types to delete, e.g. biasProc")
+    p.add_argument("--where", help="query expression restricting the datasets, e.g. \"visit IN (11, 12)\"")
+    _add_id(p)
+    _add_write_flags(p)
+    p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("calibs", help="list validity ranges (as butlerListCalibrations.py)")
+    p.add_argument("repo")
+    p.add_argument("collection", help="CALIBRATION collection or a chain containing one")
+    p.add_argument("dataset_type", nargs="?", help="only this dataset type")
+    p.set_defaults(func=cmd_calibs)
+
+    p = sub.add_parser("journal", help="list the journaled Butler actions (newest last) and whether they can be undone")
+    p.add_argument("--limit", type=int, default=20, help="show the last N entries (0 = all; default 20)")
+    p.add_argument("--all", action="store_true", help="include non-Butler entries (launches, kills, ...)")
+    p.add_argument("--repo", help="only entries for this repository")
+    p.add_argument("--json", action="store_true", help="print the raw entries as JSON lines")
+    p.set_defaults(func=cmd_journal)
+
+    p = sub.add_parser("undo", help="undo a journaled certify/decertify (or an undo) exactly")
+    p.add_argument("entry", help="journal entry id (or a unique prefix/suffix, or 'last')")
+    _add_write_flags(p)
+    p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser("remove-runs", help="remove RUN collections and their datasets (as butler remove-runs)")
+    p.add_argument("repo")
+    p.add_argument("glob", help="RUN collection name or glob")
+    p.add_argument("--unlink", action="store_true", help="also remove the runs from the chains that contain them")
+    _add_write_flags(p)
+    p.set_defaults(func=cmd_remove_runs)
+
+    p = sub.add_parser("remove-collections", help="remove CHAINED/TAGGED/CALIBRATION collections "
+                       "(as butler remove-collections)")
+    p.add_argument("repo")
+    p.add_argument("glob", help="collection name or glob")
+    p.add_argument("--remove-from-parents", action="store_true", help="also unlink them from their parent chains")
+    _add_write_flags(p)
+    p.set_defaults(func=cmd_remove_collections)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pfstui", description="pfstui's Butler subcommands")
+    parser.add_argument("--read-only", action="store_true", help="refuse every change to the repository")
+    add_subcommands(parser.add_subparsers(title="commands", metavar="COMMAND", required=True))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one Butler subcommand; user errors are one line on stderr (exit 2), never a traceback."""
+    return run_guarded(build_parser().parse_args(argv))
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""``pfstui demo``: build the demo repository and open the app on it.
+
+Only the CLI knows that the demo exists: it points ``$PFSTUI_DEMO_DIR`` at the demo's folder (as EUPS sets
+``$DRP_STELLA_DIR``), so demo plans find their pipelines, and every process started from here inherits it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from pfstui.cli.guard import CliError
+
+__all__ = ["add_subcommands", "default_demo_repo", "demo_plan", "ensure_demo_env"]
+
+
+def _demo_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "demo"
+
+
+def ensure_demo_env() -> None:
+    """Set PFSTUI_DEMO_DIR (as EUPS sets $DRP_STELLA_DIR) so demo plans find their pipelines."""
+    os.environ.setdefault("PFSTUI_DEMO_DIR", str(_demo_dir()))
+
+
+def default_demo_repo() -> Path:
+    base = os.environ.get("PFSTUI_DATA_DIR")
+    if not base:
+        from platformdirs import user_data_dir
+
+        base = user_data_dir("pfstui")
+    return Path(base) / "demo-repo"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pfstui.demo.builder import DemoRepoError, ensure_demo_repo
+
+    repo = Path(args.repo).expanduser() if args.repo else default_demo_repo()
+    if not args.build_only:
+        print(f"Preparing the demo repository at {repo} ...", flush=True)
+    try:
+        report = ensure_demo_repo(repo, fresh=args.fresh)
+    except DemoRepoError as exc:
+        raise CliError(str(exc)) from None
+    for line in report.lines():
+        print(line)
+    if args.build_only:
+        return 0
+    ensure_demo_env()
+    plan = demo_plan(report.repo)
+    print(f"Demo plan: {plan} (the queue opens paused: press r in the Queue pane to run it)")
+    from pfstui.cli.app import run_app
+
+    return run_app(repo=str(report.repo), plan=str(plan), read_only=False, demo=True)
+
+
+def demo_plan(repo: Path) -> Path:
+    """The demo plan beside the demo repository, written from the demo template when missing."""
+    import getpass
+
+    from pfstui.plan.templates import plan_new
+
+    path = Path(repo).parent / f"{Path(repo).name}-plan.yaml"
+    if not path.exists():
+        plan_new("demo", str(repo), f"u/{getpass.getuser()}", path)
+    return path
+
+
+def add_subcommands(sub) -> None:
+    p = sub.add_parser("demo", help="build the demo repository (if missing) and open the app on it")
+    p.add_argument("--repo", help="where the demo repository lives (default: the user's data dir)")
+    p.add_argument("--fresh", action="store_true", help="rebuild the demo repository from scratch")
+    p.add_argument("--build-only", action="store_true", help="build it, print what was made, and exit")
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,41 @@
+"""The one place where an error becomes a message: :func:`run_guarded` runs a subcommand.
+
+A :class:`~pfstui.errors.UserError` is one line on stderr (exit 2); anything else is one line naming a
+file that holds the traceback (exit 1).  Never a traceback on screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import traceback
+
+from pfstui.errors import UserError
+
+__all__ = ["CliError", "EXIT_USAGE", "run_guarded"]
+
+EXIT_USAGE = 2
+
+
+class CliError(UserError):
+    """A user-facing error of the command line itself: printed as one line, exit status 2."""
+
+
+def run_guarded(args: argparse.Namespace) -> int:
+    """Run ``args.func`` and turn what it raises into one line (see the module docstring)."""
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("pfstui: interrupted", file=sys.stderr)
+        return 130
+    except UserError as exc:
+        print(f"pfstui: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - the one place that turns unexpected errors into messages
+        fd, path = tempfile.mkstemp(prefix="pfstui-error-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            traceback.print_exc(file=fh)
+        print(f"pfstui: unexpected error: {type(exc).__name__}: {exc} (traceback in {path})", file=sys.stderr)
+        return 1

@@ -1,0 +1,67 @@
+"""The ``pfstui`` command: the app, the demo, and headless subcommands for scripts and tests.
+
+Every subcommand reports bad input as one line naming the problem and the fix (exit status 2) and
+never shows a traceback; an unexpected error is summarised in one line with the path of a file that
+holds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pfstui import __version__
+from pfstui.cli import demo as cli_demo
+from pfstui.cli import pfs as cli_pfs
+from pfstui.cli.app import run_app
+from pfstui.cli.guard import run_guarded
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    cli_demo.ensure_demo_env()
+    return run_app(repo=args.repo, plan=args.plan, read_only=args.read_only, demo=False)
+
+
+# --- parser --------------------------------------------------------------------------------------------
+def build_parser(want_subcommands: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pfstui",
+        description="Build Subaru PFS calibration products with the LSST middleware: a terminal UI and its tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"pfstui {__version__}")
+    parser.add_argument("--repo", help="Butler repository to open")
+    parser.add_argument("--plan", help="calibration plan (YAML) to load into the queue")
+    parser.add_argument("--read-only", action="store_true", help="refuse every change to the repository and queue")
+    parser.set_defaults(func=cmd_app)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    cli_demo.add_subcommands(sub)
+    cli_pfs.add_subcommands(sub)
+
+    if want_subcommands:
+        import pfstui.cli.butler as cli_butler
+        import pfstui.cli.queue as cli_queue
+
+        cli_queue.add_subcommands(sub)
+        cli_butler.add_subcommands(sub)
+    return parser
+
+
+QUEUE_COMMANDS = {"plan", "run", "status", "queue"}
+BUTLER_COMMANDS = {"certify", "decertify", "clean", "calibs", "journal", "undo", "remove-runs", "remove-collections"}
+
+
+def _needs_subcommands(argv: list[str]) -> bool:
+    """Opening the app needs none of the headless subcommands: skip their imports (start-up time)."""
+    return any(a in QUEUE_COMMANDS | BUTLER_COMMANDS or a in ("-h", "--help") for a in argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    cli_demo.ensure_demo_env()  # before any plan is read or process started: they inherit it
+    parser = build_parser(_needs_subcommands(argv))
+    args = parser.parse_args(argv)
+    return run_guarded(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Operator settings: ``<config dir>/config.yaml`` (``PFSTUI_CONFIG_DIR`` or the XDG config folder).
+
+Example::
+
+    theme: light            # dark (default) or light
+    bell: failures          # failures (default), always, never: ring the terminal bell when a stage ends
+    ssh_fps: 15             # frame rate over SSH (SSH_CONNECTION set); default 20
+    keymap:                 # rebind keys by binding id (see `?` in the app for the ids)
+      queue.kill: ctrl+k
+      pane.logs: l,3
+
+A bad file never stops the app: the defaults are used and the message names the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+from pfstui.errors import UserError
+from pfstui.infra.paths import config_dir
+
+CHOICES = {"theme": ("dark", "light"), "bell": ("failures", "always", "never")}
+
+
+class SettingsError(UserError, ValueError):
+    """One bad field: the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings. Plain dataclass (no pydantic) so reading them stays off the first frame's path."""
+
+    theme: Literal["dark", "light"] = "dark"
+    bell: Literal["failures", "always", "never"] = "failures"
+    ssh_fps: int = 20
+    keymap: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Settings:
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise SettingsError(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
+        for key, choices in CHOICES.items():
+            if key in data and data[key] not in choices:
+                raise SettingsError(f"{key}: {data[key]!r} is not one of {', '.join(choices)}")
+        fps = data.get("ssh_fps", 20)
+        if not isinstance(fps, int) or isinstance(fps, bool) or not 1 <= fps <= 120:
+            raise SettingsError(f"ssh_fps: {fps!r} must be a whole number from 1 to 120")
+        keymap = data.get("keymap") or {}
+        if not isinstance(keymap, dict) or not all(isinstance(k, str) and isinstance(v, str | int)
+                                                   for k, v in keymap.items()):
+            raise SettingsError("keymap: write 'binding.id: key' lines, e.g. queue.kill: ctrl+k")
+        return cls(theme=data.get("theme", "dark"), bell=data.get("bell", "failures"), ssh_fps=fps,
+                   keymap={k: str(v) for k, v in keymap.items()})
+
+
+def config_path() -> Path:
+    return config_dir() / "config.yaml"
+
+
+def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
+    """The settings and, when the file was unusable, a one-line message (the defaults are then used)."""
+    path = path or config_path()
+    try:
+        raw = path.read_text()
+    except FileNotFoundError:
+        return Settings(), None
+    except OSError as exc:
+        return Settings(), f"cannot read {path}: {exc.strerror}; using the default settings"
+    import yaml
+
+    try:
+        data = yaml.safe_load(raw) or {}
+        if not isinstance(data, dict):
+            raise ValueError("the file must hold 'key: value' settings")
+        return Settings.from_dict(data), None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        return Settings(), f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}); using the defaults"
+    except SettingsError as exc:
+        return Settings(), f"{path}: {exc}; fix it or remove the line (defaults used)"
+    except ValueError as exc:
+        return Settings(), f"{path}: {exc}; using the defaults"

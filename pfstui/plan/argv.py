@@ -1,0 +1,402 @@
+"""Turn plan stages into the exact argv each one runs, and show them as shell commands.
+
+Why argv lists: stages run as detached subprocesses without a shell, so collection names, queries and
+config overrides are passed as single argv items and are never re-parsed (the tutorial's unbalanced
+quotes cannot happen).  ``shell_join`` exists only for display and for ``plan show``, whose output
+can be pasted into a shell and runs the same commands.
+
+Which program runs what:
+
+========================  ==================================================================
+stage kind                command
+========================  ==================================================================
+pipetask                  ``pipetask --long-log --log-level L --log-file A/<stage>.log.json run ...``
+certify (plain)           ``butler certify-calibrations REPO IN OUT TYPE [--begin-date] [--end-date]``
+certify (data IDs or      ``pfstui certify REPO IN OUT TYPE [...] [--id K=V ...]... [--search-all-inputs] --yes``
+search_all_inputs)
+certify-candidates        ``pfstui certify-detectormaps REPO COLL TARGET --instrument I [...]``
+define-profiles           ``pfstui define-profiles REPO INSTRUMENT NAME --bright L [--dark L]... [--update]``
+clean                     ``pfstui clean REPO GLOB TYPE... [--where EXPR] --yes``
+decertify                 ``pfstui decertify REPO COLL TYPE [...] [--id K=V ...]... --yes``
+========================  ==================================================================
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pfstui.errors import UserError
+from pfstui.plan.model import (
+    AnyStage,
+    CertifyCandidatesStage,
+    CertifyStage,
+    CleanStage,
+    DecertifyStage,
+    DefineProfilesStage,
+    PipetaskStage,
+    Plan,
+    load_plan,
+)
+
+__all__ = [
+    "CommandError",
+    "ToolNotFoundError",
+    "Tools",
+    "build_argv",
+    "describe",
+    "log_file",
+    "plan_show",
+    "shell_format",
+    "shell_join",
+    "shell_quote",
+    "summary_file",
+]
+
+
+class CommandError(UserError):
+    """A stage's command cannot be built; the message says why and what to do."""
+
+
+class ToolNotFoundError(CommandError):
+    """``pipetask`` or ``butler`` is not installed where pfstui can find it."""
+
+
+_TOOL_HINTS = {
+    "pipetask": "install lsst-ctrl-mpexec in this environment or set up the LSST/PFS stack (`setup drp_stella`)",
+    "butler": "install lsst-daf-butler in this environment or set up the LSST/PFS stack (`setup drp_stella`)",
+    "bps": "install pfstui with its BPS extra (`pip install '.[bps]'`) or set up ctrl_bps and ctrl_bps_parsl",
+}
+
+
+@dataclass(frozen=True)
+class Tools:
+    """Where the programs are: each is an argv prefix, or None when it was not found.
+
+    Found next to ``sys.executable`` first (the venv's ``bin``, without resolving symlinks, so the venv
+    and not its base interpreter is used), then on ``PATH``.  ``pfstui`` falls back to
+    ``[sys.executable, "-m", "pfstui"]``.
+    """
+
+    pipetask: tuple[str, ...] | None
+    butler: tuple[str, ...] | None
+    pfstui: tuple[str, ...]
+    #: Where the programs were looked for (for error messages).
+    searched: str = ""
+    bps: tuple[str, ...] | None = None
+
+    @classmethod
+    def discover(cls, *, python: str | None = None, path: str | None = None) -> Tools:
+        python = python or sys.executable
+        bindir = Path(python).parent
+
+        def find(name: str) -> tuple[str, ...] | None:
+            local = bindir / name
+            if local.is_file() and os.access(local, os.X_OK):
+                return (str(local),)
+            found = shutil.which(name, path=path)
+            return (found,) if found else None
+
+        pfstui = find("pfstui") or (python, "-m", "pfstui")
+        return cls(pipetask=find("pipetask"), butler=find("butler"), pfstui=pfstui, searched=f"{bindir} and PATH",
+                   bps=find("bps"))
+
+    def command(self, name: str) -> list[str]:
+        """The argv prefix for ``name`` ('pipetask', 'butler', 'bps' or 'pfstui'); ToolNotFoundError if missing."""
+        prefix = getattr(self, name)
+        if prefix is None:
+            where = f" (looked in {self.searched})" if self.searched else ""
+            raise ToolNotFoundError(f"{name} not found{where}; {_TOOL_HINTS.get(name, 'install it')}")
+        return list(prefix)
+
+
+def log_file(attempt_dir: Path | str, stage_name: str) -> Path:
+    """Where pipetask writes its JSON log records for one attempt of a stage."""
+    return Path(attempt_dir) / f"{stage_name}.log.json"
+
+
+def summary_file(attempt_dir: Path | str, stage_name: str) -> Path:
+    """Where pipetask writes its ``--summary`` Report JSON for one attempt of a stage."""
+    return Path(attempt_dir) / f"{stage_name}.summary.json"
+
+
+def _dates(begin: str | None, end: str | None) -> list[str]:
+    out: list[str] = []
+    if begin is not None:
+        out += ["--begin-date", begin]
+    if end is not None:
+        out += ["--end-date", end]
+    return out
+
+
+def _ids(data_ids: Sequence[Mapping[str, object]]) -> list[str]:
+    out: list[str] = []
+    for data_id in data_ids:
+        out.append("--id")
+        out += [f"{k}={v}" for k, v in data_id.items()]
+    return out
+
+
+def _resolve_stage(plan: Plan, stage: AnyStage | str) -> AnyStage:
+    if isinstance(stage, str):
+        try:
+            return plan.stage(stage)
+        except KeyError as exc:
+            raise CommandError(exc.args[0]) from None
+    return stage
+
+
+def build_argv(
+    plan: Plan,
+    stage: AnyStage | str,
+    *,
+    attempt_dir: Path | str,
+    first_run: bool,
+    tools: Tools | None = None,
+) -> list[str]:
+    """The exact argv that runs ``stage`` (a stage model or its name).
+
+    ``first_run`` (decided by the caller from its session store) switches on
+    ``--register-dataset-types`` for a pipetask stage with ``register_dataset_types: auto``;
+    ``true`` always adds it and ``false`` never does.  ``attempt_dir`` receives the pipetask JSON log
+    and ``--summary`` file; it must exist before the command runs (pipetask does not create it).
+    ``tools`` defaults to ``Tools.discover()``.
+    """
+    stage = _resolve_stage(plan, stage)
+    tools = tools or Tools.discover()
+    repo = plan.repository
+    if isinstance(stage, PipetaskStage) and stage.backend == "bps":
+        from pfstui.bps.submit import SUBMIT_FILE, submit_argv
+
+        # The submit file (written by the caller with pfstui.bps.submit.write_submit) carries everything else.
+        return submit_argv(tools.command("bps"), Path(attempt_dir) / SUBMIT_FILE)
+    if isinstance(stage, PipetaskStage):
+        argv = tools.command("pipetask")
+        argv += ["--long-log", "--log-level", plan.defaults.log_level]
+        argv += ["--log-file", str(log_file(attempt_dir, stage.name)), "run"]
+        register = stage.register_dataset_types
+        if register is True or (register == "auto" and first_run):
+            argv.append("--register-dataset-types")
+        argv += ["-j", str(stage.processes or plan.defaults.processes)]
+        argv += ["-b", repo, "--instrument", plan.instrument]
+        argv += ["-i", ",".join(stage.inputs), "-o", plan.collection(stage.output)]
+        argv += ["-p", stage.pipeline, "-d", stage.query]
+        for item in stage.config:
+            argv += ["-c", item]
+        for item in stage.config_files:
+            argv += ["-C", item]
+        if stage.skip_existing_in:
+            argv += ["--skip-existing-in", ",".join(plan.collection(c) for c in stage.skip_existing_in)]
+        if stage.clobber_outputs:
+            argv.append("--clobber-outputs")
+        fail_fast = plan.defaults.fail_fast if stage.fail_fast is None else stage.fail_fast
+        if fail_fast:
+            argv.append("--fail-fast")
+        argv += ["--summary", str(summary_file(attempt_dir, stage.name))]
+        argv += list(stage.extra_options)
+        return argv
+    if isinstance(stage, CertifyStage):
+        source = plan.collection(stage.input)
+        if not stage.data_ids and not stage.search_all_inputs:
+            argv = tools.command("butler")
+            argv += ["certify-calibrations", repo, source, stage.target, stage.dataset_type]
+            return argv + _dates(stage.begin, stage.end)
+        argv = tools.command("pfstui")
+        argv += ["certify", repo, source, stage.target, stage.dataset_type]
+        argv += _dates(stage.begin, stage.end) + _ids(stage.data_ids)
+        if stage.search_all_inputs:
+            argv.append("--search-all-inputs")
+        return argv + ["--yes"]
+    if isinstance(stage, CertifyCandidatesStage):
+        argv = tools.command("pfstui")
+        argv += ["certify-detectormaps", repo, plan.collection(stage.collection), stage.target]
+        return argv + ["--instrument", stage.instrument] + _dates(stage.begin, stage.end)
+    if isinstance(stage, DefineProfilesStage):
+        argv = tools.command("pfstui")
+        argv += ["define-profiles", repo, stage.instrument, stage.profiles_run]
+        for group in stage.groups:
+            argv += ["--bright", group.bright]
+            if group.dark is not None:
+                argv += ["--dark", group.dark]
+        if stage.update:
+            argv.append("--update")
+        return argv
+    if isinstance(stage, CleanStage):
+        argv = tools.command("pfstui")
+        argv += ["clean", repo, plan.collection(stage.glob), *stage.dataset_types]
+        if stage.where is not None:
+            argv += ["--where", stage.where]
+        return argv + ["--yes"]
+    if isinstance(stage, DecertifyStage):
+        argv = tools.command("pfstui")
+        argv += ["decertify", repo, stage.collection, stage.dataset_type]
+        return argv + _dates(stage.begin, stage.end) + _ids(stage.data_ids) + ["--yes"]
+    raise CommandError(f"stage '{getattr(stage, 'name', stage)}' has an unknown kind")  # pragma: no cover
+
+
+_DOUBLE_QUOTE_UNSAFE = set('"$`\\!\n')
+
+
+def shell_quote(arg: str) -> str:
+    """Quote one argument for a POSIX shell, readably.
+
+    Like ``shlex.quote``, but an argument whose only problem is single quotes (a data query such as
+    ``instrument='PFS'``) is put in double quotes, as operators write it, when that is safe: no
+    ``"``, ``$``, backquote, backslash, ``!`` (bash history) or newline inside.
+    """
+    quoted = shlex.quote(arg)
+    if quoted == arg or "'" not in arg or any(c in _DOUBLE_QUOTE_UNSAFE for c in arg):
+        return quoted
+    return f'"{arg}"'
+
+
+def shell_join(argv: Sequence[str]) -> str:
+    """One shell-quoted line (``shlex.join`` with readable quoting); ``shlex.split`` gives ``argv`` back."""
+    return " ".join(shell_quote(a) for a in argv)
+
+
+_OPTION_RE = re.compile(r"^(-[A-Za-z]|--[A-Za-z][-A-Za-z0-9]*)$")
+
+
+def shell_format(argv: Sequence[str], *, head: int = 1, indent: str = "    ") -> str:
+    """Like ``shell_join`` but with a `` \\``-continued line before each option (after the first
+    ``head`` items, which stay on the first line): readable, and still pasteable into a shell."""
+    parts: list[list[str]] = [[]]
+    for i, arg in enumerate(argv):
+        if i >= head and _OPTION_RE.match(arg) and parts[-1]:
+            parts.append([])
+        parts[-1].append(shell_quote(arg))
+    return (" \\\n" + indent).join(" ".join(p) for p in parts)
+
+
+def _head_length(argv: Sequence[str], stage: AnyStage, tools: Tools) -> int:
+    """How many argv items make up "program [global options] subcommand" (kept on one line)."""
+    if isinstance(stage, PipetaskStage) and stage.backend == "bps":
+        return len(argv)
+    if isinstance(stage, PipetaskStage):
+        return len(tools.command("pipetask")) + 6  # --long-log --log-level L --log-file F run
+    if isinstance(stage, CertifyStage) and argv[: len(tools.butler or ())] == list(tools.butler or ()):
+        return len(tools.command("butler")) + 1
+    return len(tools.pfstui) + 1
+
+
+def _window(begin: str | None, end: str | None) -> str:
+    return f"{begin or 'open'} … {end or 'open'}"
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def describe(stage: AnyStage, plan: Plan | None = None) -> str:
+    """A one-line human summary of a stage; with ``plan``, rerun-relative names are shown in full."""
+
+    def coll(name: str) -> str:
+        return plan.collection(name) if plan is not None else name
+
+    if isinstance(stage, PipetaskStage):
+        via = f" via bps ({stage.bps.site if stage.bps else 'local'} site)" if stage.backend == "bps" else ""
+        return f"run {Path(stage.pipeline).name}{via} on {stage.query} → {coll(stage.output)}"
+    if isinstance(stage, CertifyStage):
+        text = f"certify {stage.dataset_type} from {coll(stage.input)} into {stage.target}, {_window(stage.begin, stage.end)}"
+        if stage.data_ids:
+            text += f", {_n(len(stage.data_ids), 'data ID')}"
+        return text
+    if isinstance(stage, CertifyCandidatesStage):
+        return (
+            f"certify detectorMap_candidate from {coll(stage.collection)} as detectorMap_calib into "
+            f"{stage.target}, {_window(stage.begin, stage.end)}"
+        )
+    if isinstance(stage, DefineProfilesStage):
+        return f"define fiber-profiles run {stage.profiles_run} ({stage.instrument}): {_n(len(stage.groups), 'group')}"
+    if isinstance(stage, CleanStage):
+        text = f"delete {', '.join(stage.dataset_types)} from RUN collections {coll(stage.glob)}"
+        if stage.where:
+            text += f" where {stage.where}"
+        return text
+    if isinstance(stage, DecertifyStage):
+        text = f"decertify {stage.dataset_type} in {stage.collection}, {_window(stage.begin, stage.end)}"
+        if stage.data_ids:
+            text += f", {_n(len(stage.data_ids), 'data ID')}"
+        return text
+    return str(stage)  # pragma: no cover
+
+
+def _comment(text: str) -> str:
+    """A single comment line: newlines in a query must not end the comment and become a command."""
+    return "# " + " ".join(text.split())
+
+
+def plan_show(
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    tools: Tools | None = None,
+    attempt_dir: str | os.PathLike[str] = ".",
+    first_run: bool = True,
+) -> str:
+    """Every stage's exact command, in dependency order, each after a ``# <stage>`` comment line.
+
+    The text can be pasted into a shell.  Commands are shown as on a first run (``first_run``) with
+    logs and summaries in ``attempt_dir`` (default: the current folder).  PlanError on a bad plan.
+    """
+    plan = load_plan(path, env=env)
+    tools = tools or Tools.discover()
+    stages = plan.ordered_stages()
+    lines = [
+        _comment(f"Plan {path}: {_n(len(stages), 'stage')}, repository {plan.repository}, rerun {plan.rerun}"),
+        _comment("(commands as on a first run; run them in this order)"),
+    ]
+    for number, stage in enumerate(stages, 1):
+        argv = build_argv(plan, stage, attempt_dir=Path(attempt_dir), first_run=first_run, tools=tools)
+        after = f" after {', '.join(stage.after)}" if stage.after else ""
+        lines.append("")
+        lines.append(_comment(f"{stage.name} ({stage.kind}, {number}/{len(stages)}{after}): {describe(stage, plan)}"))
+        lines.append(shell_format(argv, head=_head_length(argv, stage, tools)))
+        if isinstance(stage, PipetaskStage) and stage.backend == "bps":
+            lines.extend(_comment_block(bps_submit_text(plan, stage, Path(attempt_dir))))
+    return "\n".join(lines) + "\n"
+
+
+def bps_submit_text(plan: Plan, stage: PipetaskStage, workdir: Path) -> str:
+    """The submit file a bps stage's ``bps submit`` reads, as it will be written (``workdir`` = its folder)."""
+    import yaml
+
+    from pfstui.bps.submit import SUBMIT_FILE, submit_config
+
+    config = submit_config(plan, stage, workdir=workdir.absolute())
+    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1 << 16)
+    return f"{workdir / SUBMIT_FILE}:\n" + body
+
+
+def _comment_block(text: str) -> list[str]:
+    return ["#   " + line if line else "#" for line in text.rstrip("\n").split("\n")]
+
+
+def with_overrides(stage: AnyStage, overrides: Mapping[str, Any] | None) -> AnyStage:
+    """``stage`` with the restart editor's ``overrides`` applied (validated by the stage's model)."""
+    if not overrides:
+        return stage
+    data = stage.model_dump()
+    data.update(overrides)
+    return type(stage).model_validate(data)
+
+
+def next_command(plan: Plan, name: str, overrides: Mapping[str, Any] | None, *, attempt_dir: Path,
+                 first_run: bool, tools: Tools | None = None) -> str:
+    """The exact command the next attempt of stage ``name`` runs, shell-quoted (a bps stage: with the
+    submit file it will write), for showing before it runs.  CommandError/ValidationError on bad input."""
+    tools = tools or Tools.discover()
+    stage = with_overrides(_resolve_stage(plan, name), overrides)
+    argv = build_argv(plan, stage, attempt_dir=attempt_dir, first_run=first_run, tools=tools)
+    text = shell_format(argv, head=_head_length(argv, stage, tools))
+    if isinstance(stage, PipetaskStage) and stage.backend == "bps":
+        text += "\n\n" + bps_submit_text(plan, stage, attempt_dir)
+    return text

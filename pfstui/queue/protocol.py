@@ -1,0 +1,179 @@
+"""The supervisor protocol: JSON lines over a Unix socket in the session folder, and its client.
+
+Request:  ``{"id": 1, "cmd": "restart", "args": {"stage": "dark"}}``
+Reply:    ``{"id": 1, "ok": true, "result": {...}}`` or ``{"id": 1, "ok": false, "error": "one line"}``
+Event:    ``{"event": "state", "version": N, "state": {...}, ...}`` (to subscribed clients, after each change)
+
+Commands: hello, status, subscribe, load_plan{path, repo?}, run, pause_queue, resume_queue,
+pause{stage}, resume{stage}, kill{stage}, restart{stage, overrides?}, skip{stage}, set_parallel{parallel},
+shutdown.  Mutations are serialised by the supervisor (one event loop), so two clients never race.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pfstui.errors import UserError
+
+VERSION = 1
+SOCKET_NAME = "supervisor.sock"
+LOG_NAME = "supervisor.log"
+
+
+class ProtocolError(Exception):
+    """A malformed request or reply."""
+
+
+class SupervisorError(UserError):
+    """The supervisor refused a request, or could not be reached; the message says why."""
+
+
+def socket_path(session_dir: Path | str) -> Path:
+    """Where the supervisor of ``session_dir`` listens.
+
+    ``<session>/supervisor.sock`` when that path fits a Unix socket address (108 bytes on Linux);
+    otherwise a short path in a private per-user folder, named after a hash of the session folder.
+    """
+    session_dir = Path(session_dir).absolute()
+    path = session_dir / SOCKET_NAME
+    if len(os.fsencode(path)) < 100:
+        return path
+    import hashlib
+    import tempfile
+
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"pfstui-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    if base.stat().st_uid != os.getuid() or base.stat().st_mode & 0o077:
+        raise SupervisorError(f"{base} must be a private folder of yours (mode 700); remove it and retry")
+    digest = hashlib.sha256(os.fsencode(session_dir)).hexdigest()[:20]
+    return base / f"{digest}.sock"
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+
+def spawn_supervisor(session_dir: Path) -> subprocess.Popen[bytes]:
+    """Start a detached supervisor for ``session_dir`` (its own session; output to supervisor.log)."""
+    session_dir.mkdir(parents=True, exist_ok=True)
+    log = open(session_dir / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pfstui.queue.supervisor", str(session_dir)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+            cwd=str(session_dir), env=dict(os.environ),
+        )
+    finally:
+        log.close()
+
+
+class SupervisorClient:
+    """A blocking client (use it from a worker thread in the UI). Starts the supervisor when needed."""
+
+    def __init__(self, session_dir: Path | str, *, autostart: bool = True, timeout: float = 10.0) -> None:
+        self.dir = Path(session_dir)
+        self.autostart = autostart
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._buf = b""
+        self._next_id = 0
+        self._events: list[dict[str, Any]] = []
+
+    # --- connection ------------------------------------------------------------------------------------
+    def connect(self) -> SupervisorClient:
+        """Connect, starting a supervisor when none answers.
+
+        An idle supervisor may be exiting just as we arrive: it still holds the session lock, so the one we
+        start gives way and exits, and then the old one is gone too.  So a spawned supervisor that has
+        exited without serving is spawned again (at most once a second) until the deadline.
+        """
+        deadline = time.monotonic() + self.timeout
+        spawned: subprocess.Popen[bytes] | None = None
+        spawned_at = 0.0
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(socket_path(self.dir)))
+                self._sock = sock
+                self.request("hello")
+                return self
+            except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, BrokenPipeError,
+                    SupervisorError) as exc:
+                # SupervisorError here: the connection was accepted, then closed (a supervisor shutting down).
+                sock.close()
+                self._sock, self._buf = None, b""
+                last = exc
+                if not self.autostart:
+                    break
+                now = time.monotonic()
+                if spawned is None or (spawned.poll() is not None and now - spawned_at >= 1.0):
+                    spawned, spawned_at = spawn_supervisor(self.dir), now
+                time.sleep(0.1)
+        raise SupervisorError(
+            f"cannot reach the supervisor of {self.dir} ({last}); see {self.dir / LOG_NAME}"
+        )
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> SupervisorClient:
+        return self.connect() if self._sock is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- messages --------------------------------------------------------------------------------------
+    def _read_message(self, timeout: float | None) -> dict[str, Any] | None:
+        assert self._sock is not None
+        while b"\n" not in self._buf:
+            self._sock.settimeout(timeout)
+            try:
+                chunk = self._sock.recv(1 << 16)
+            except TimeoutError:
+                return None
+            if not chunk:
+                raise SupervisorError("the supervisor closed the connection")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError as exc:
+            raise ProtocolError(f"bad message from the supervisor: {exc}") from None
+
+    def request(self, cmd: str, **args: Any) -> Any:
+        if self._sock is None:
+            self.connect()
+        self._next_id += 1
+        rid = self._next_id
+        assert self._sock is not None
+        self._sock.sendall(encode({"id": rid, "cmd": cmd, "args": args}))
+        while True:
+            msg = self._read_message(self.timeout)
+            if msg is None:
+                raise SupervisorError(f"no reply from the supervisor to {cmd!r} within {self.timeout:.0f} s")
+            if "event" in msg:
+                self._events.append(msg)
+                continue
+            if msg.get("id") != rid:
+                continue
+            if not msg.get("ok"):
+                raise SupervisorError(msg.get("error") or "request refused")
+            return msg.get("result")
+
+    def events(self, timeout: float | None = None) -> Iterator[dict[str, Any] | None]:
+        """Yield events as they come (after ``subscribe``); yields None when ``timeout`` passes quietly."""
+        while True:
+            while self._events:
+                yield self._events.pop(0)
+            yield self._read_message(timeout)

@@ -1,0 +1,376 @@
+"""Certify pane: certify, decertify and clean forms with inline validation, a preview of the exact
+effect (from the gateway), one confirmation, and the action journal with undo.
+
+Nothing here decides what a change does: previews and applies come from `pfstui.butler.actions`, run in
+worker threads; this pane only collects input, shows the preview and asks once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
+
+from pfstui.ui.screens.confirm import ConfirmScreen
+
+ACTIONS = [("Certify", "certify"), ("Decertify", "decertify"), ("Clean", "clean")]
+FIELDS = {
+    "certify": ["input", "target", "dataset_type", "begin", "end", "data_ids", "search_all"],
+    "decertify": ["collection", "dataset_type", "begin", "end", "data_ids"],
+    "clean": ["glob", "dataset_types", "where"],
+}
+ORDER = ["input", "collection", "glob", "target", "dataset_type", "dataset_types", "begin", "end", "data_ids",
+         "where", "search_all"]
+#: (short label, placeholder with an example)
+LABELS = {
+    "input": ("Input", "collection holding the product, e.g. u/me/bias"),
+    "target": ("Target", "CALIBRATION collection, e.g. PFS/calib"),
+    "collection": ("Collection", "CALIBRATION collection, e.g. PFS/calib"),
+    "dataset_type": ("Dataset type", "e.g. bias, dark, fiberFlat"),
+    "begin": ("Begin (TAI)", "2025-03-01T00:00:00 (empty: open)"),
+    "end": ("End (TAI)", "2050-12-31T23:59:59 (empty: open)"),
+    "data_ids": ("Data IDs", "instrument=PFS arm=r spectrograph=2 ; … (empty: all)"),
+    "glob": ("RUN glob", "u/me/bias/*"),
+    "dataset_types": ("Types", "biasProc (space separated)"),
+    "where": ("Where", "optional: instrument='PFS' AND visit IN (11, 12)"),
+}
+
+
+class RegistryChanged(Message):
+    """The repository was changed (the Collections pane refreshes)."""
+
+
+def split_data_ids(text: str) -> list[dict[str, str]]:
+    from pfstui.butler.actions import parse_data_id
+
+    return [parse_data_id(part) for part in text.split(";") if part.strip()]
+
+
+class CertifyPane(Widget):
+    BINDINGS = [
+        Binding("ctrl+e", "preview", "Preview", id="certify.preview"),
+        Binding("ctrl+y", "apply", "Apply", id="certify.apply"),
+        Binding("ctrl+z", "undo", "Undo selected", id="certify.undo"),
+        Binding("ctrl+j", "refresh_journal", "Journal", id="certify.journal", show=False),
+    ]
+
+    @dataclass
+    class Previewed(Message):
+        preview: object
+        form: dict | None = None  #: the form values it was computed from (None for an undo)
+        then_apply: bool = False
+
+    @dataclass
+    class Failed(Message):
+        text: str
+
+    @dataclass
+    class Applied(Message):
+        summary: str
+
+    @dataclass
+    class JournalLoaded(Message):
+        entries: list
+
+    @dataclass
+    class Names(Message):
+        collections: list
+        dataset_types: list
+
+    def __init__(self, gateway_factory, *, read_only: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._gateway_factory = gateway_factory
+        self._gateway = None
+        self.read_only = read_only
+        self.preview = None
+        self._preview_form: dict | None = None
+        self.journal_entries: list = []
+
+    # --- layout ----------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="certify-form"):
+            if self.read_only:
+                yield Static("[b yellow]Read-only mode[/]: previews work, applying and undo are disabled "
+                             "(restart pfstui without --read-only to change the repository).", id="certify-ro")
+            yield Select(ACTIONS, value="certify", allow_blank=False, id="certify-action")
+            for name in ORDER:
+                if name == "search_all":
+                    yield Checkbox("Search all inputs (not only the newest RUN of a chain)", id="f-search_all")
+                    continue
+                label, hint = LABELS[name]
+                with Horizontal(id=f"row-{name}", classes="field-row"):
+                    yield Label(label, classes="field-label")
+                    yield Input(id=f"f-{name}", placeholder=hint,
+                                value="PFS/calib" if name in ("target", "collection") else "")
+                yield Static("", id=f"e-{name}", classes="field-error")
+            with Horizontal(id="certify-buttons"):
+                yield Button("Preview (ctrl+e)", id="b-preview", variant="primary")
+                yield Button("Apply… (ctrl+y)", id="b-apply", variant="warning", disabled=True)
+            yield Static("Fill the form and preview: nothing is written before you confirm.", id="certify-preview")
+        with Vertical(id="certify-journal"):
+            yield Static("[b]Journal[/b] (newest first; ctrl+z undoes the selected entry)", classes="status-line")
+            yield DataTable(id="journal-table", cursor_type="row")
+
+    def on_mount(self) -> None:
+        tables = self.query("#journal-table").results(DataTable)
+        table = next(tables, None)
+        if table is None:  # the app closed while this pane was being mounted (after the first frame)
+            return
+        table.add_column("When", key="ts", width=19)
+        table.add_column("Action", key="action", width=10)
+        table.add_column("Undo", key="undo", width=4)
+        table.add_column("What", key="summary")
+        self._show_fields("certify")
+        self.set_timer(0.3, self.load_names)  # after the first frame (the Butler import is heavy)
+        self.load_journal()
+
+    def focus_main(self) -> None:
+        self.query_one("#certify-action", Select).focus()
+
+    def gateway(self):
+        if self._gateway is None:
+            self._gateway = self._gateway_factory()
+        return self._gateway
+
+    def action_kind(self) -> str:
+        return str(self.query_one("#certify-action", Select).value)
+
+    def _show_fields(self, kind: str) -> None:
+        wanted = set(FIELDS[kind])
+        for name in {f for fs in FIELDS.values() for f in fs}:
+            for prefix in ("row-", "f-"):
+                for w in self.query(f"#{prefix}{name}"):
+                    w.display = name in wanted
+            for w in self.query(f"#e-{name}"):
+                w.display = False  # shown again by validation when there is something to say
+        self._set_preview(None, "Fill the form and preview: nothing is written before you confirm.")
+
+    @on(Select.Changed, "#certify-action")
+    def _action_changed(self, event: Select.Changed) -> None:
+        if self.preview is None or self._preview_form is None or self._preview_form["kind"] != str(event.value):
+            self._show_fields(str(event.value))
+
+    # --- inline validation -------------------------------------------------------------------------------
+    def _value(self, name: str) -> str:
+        return self.query_one(f"#f-{name}", Input).value.strip()
+
+    def _validate(self, name: str) -> str | None:
+        from pfstui.butler.actions import InputError
+        from pfstui.values.tai import DateError, check_tai, make_timespan
+
+        value = self._value(name)
+        try:
+            if name in ("begin", "end"):
+                check_tai(value, name)
+                if self._value("begin") and self._value("end"):
+                    make_timespan(self._value("begin"), self._value("end"))
+            elif name == "data_ids" and value:
+                split_data_ids(value)
+        except (DateError, InputError) as exc:
+            return str(exc)
+        return None
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        name = (event.input.id or "")[2:]
+        if name in ("begin", "end", "data_ids"):
+            for n in ("begin", "end") if name in ("begin", "end") else (name,):
+                err = self._validate(n) or ""
+                box = self.query_one(f"#e-{n}", Static)
+                box.update(err)
+                box.display = bool(err)
+        if self.preview is not None and self._preview_form is not None and self._form() != self._preview_form:
+            self._set_preview(None, "The form changed: preview again (ctrl+e).")
+
+    def _errors(self) -> list[str]:
+        kind = self.action_kind()
+        errs = []
+        required = {"certify": ["input", "target", "dataset_type"], "decertify": ["collection", "dataset_type"],
+                    "clean": ["glob", "dataset_types"]}[kind]
+        for name in required:
+            if not self._value(name):
+                errs.append(f"{LABELS[name][0]} is required")
+        for name in ("begin", "end", "data_ids"):
+            if name in FIELDS[kind]:
+                err = self._validate(name)
+                if err:
+                    errs.append(err)
+        return errs
+
+    # --- names for completion ------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="certify-names", exit_on_error=False)
+    def load_names(self) -> None:
+        try:
+            gw = self.gateway()
+            self.post_message(self.Names(gw.collection_names(), gw.dataset_type_names()))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Failed(f"Cannot read the repository: {exc}"))
+
+    @on(Names)
+    def _names(self, message: Names) -> None:
+        collections = SuggestFromList(message.collections, case_sensitive=True)
+        types = SuggestFromList(message.dataset_types, case_sensitive=True)
+        for name in ("input", "target", "collection", "glob"):
+            self.query_one(f"#f-{name}", Input).suggester = collections
+        self.query_one("#f-dataset_type", Input).suggester = types
+
+    # --- preview / apply -------------------------------------------------------------------------------------
+    def _set_preview(self, preview, text: str | Text | None = None) -> None:
+        self.preview = preview
+        apply_ok = preview is not None and not preview.blocked and not self.read_only and not preview.is_noop
+        self.query_one("#b-apply", Button).disabled = not apply_ok
+        if text is not None:
+            box = self.query_one("#certify-preview", Static)
+            box.update(text)
+            if preview is not None or isinstance(text, Text):
+                self.call_after_refresh(box.scroll_visible)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "b-preview":
+            self.action_preview()
+        elif event.button.id == "b-apply":
+            self.action_apply()
+
+    def action_preview(self) -> None:
+        errs = self._errors()
+        if errs:
+            self._set_preview(None, Text("\n".join(errs), "red"))
+            return
+        self._set_preview(None, "Computing the preview…")
+        form = self._form()
+        self.compute_preview(form["kind"], form["values"], form["search_all"], form)
+
+    def _form(self) -> dict:
+        kind = self.action_kind()
+        return {"kind": kind, "values": {n: self._value(n) for n in FIELDS[kind] if n != "search_all"},
+                "search_all": self.query_one("#f-search_all", Checkbox).value}
+
+    @work(thread=True, exclusive=True, group="certify-preview", exit_on_error=False)
+    def compute_preview(self, kind: str, v: dict, search_all: bool, form: dict) -> None:
+        import pfstui.butler.actions as actions
+        try:
+            gw = self.gateway()
+            ids = split_data_ids(v.get("data_ids", "")) or None
+            if kind == "certify":
+                p = actions.preview_certify(gw, v["input"], v["target"], v["dataset_type"], begin=v["begin"] or None,
+                                            end=v["end"] or None, data_ids=ids, search_all_inputs=search_all)
+            elif kind == "decertify":
+                p = actions.preview_decertify(gw, v["collection"], v["dataset_type"], begin=v["begin"] or None,
+                                              end=v["end"] or None, data_ids=ids)
+            else:
+                p = actions.preview_clean(gw, v["glob"], v["dataset_types"].split(), where=v["where"])
+        except Exception as exc:  # noqa: BLE001 - every refusal is one line with the fix
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.Previewed(p, form))
+
+    @on(Previewed)
+    def _previewed(self, message: Previewed) -> None:
+        p = message.preview
+        text = Text("\n".join(p.lines()) + "\n")
+        if p.blocked:
+            text.append("Blocked: ", "bold red")
+            text.append(p.blocker_text())
+        elif self.read_only:
+            text.append("Read-only mode: this preview cannot be applied.", "yellow")
+        else:
+            text.append("ctrl+y applies it (you confirm once).", "bold")
+        self._set_preview(p, text)
+        self._preview_form = message.form
+        if message.then_apply:
+            self.action_apply()
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self._set_preview(None, Text(message.text, "red"))
+
+    def action_apply(self) -> None:
+        p = self.preview
+        if p is None:
+            self.app.notify("Preview first: ctrl+e.", severity="warning")
+            return
+        if self.read_only:
+            self.app.notify("Read-only mode: nothing can be written.", severity="warning")
+            return
+        if p.blocked:
+            self.app.notify(p.blocker_text(), severity="error", markup=False)
+            return
+        note = "" if p.undoable else "\n\nThis cannot be undone: the files are deleted."
+        self.app.push_screen(ConfirmScreen(f"Apply: {p.summary}", "\n".join(p.lines()) + note, ok_label="Apply"),
+                             lambda ok: ok and self.run_apply(p))
+
+    @work(thread=True, exclusive=True, group="certify-apply", exit_on_error=False)
+    def run_apply(self, preview) -> None:
+        import pfstui.butler.actions as actions
+        from pfstui.infra.journal import default_journal
+
+        try:
+            done = actions.apply(self.gateway(), preview, journal=default_journal())
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Failed(f"Not applied: {exc}"))
+            return
+        self.post_message(self.Applied(done.summary if isinstance(done.summary, str) else " ".join(done.summary)))
+
+    @on(Applied)
+    def _applied(self, message: Applied) -> None:
+        self._set_preview(None, Text.assemble(("Done: ", "green"), message.summary))
+        self.app.notify(message.summary, title="Applied", markup=False)
+        self.post_message(RegistryChanged())
+        self.load_journal()
+
+    # --- journal and undo ---------------------------------------------------------------------------------
+    def action_refresh_journal(self) -> None:
+        self.load_journal()
+
+    @work(thread=True, exclusive=True, group="certify-journal", exit_on_error=False)
+    def load_journal(self) -> None:
+        from pfstui.infra.journal import default_journal
+
+        try:
+            entries = [e for e in default_journal().read() if e.get("kind") == "butler"]
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Failed(f"Cannot read the journal: {exc}"))
+            return
+        self.post_message(self.JournalLoaded(entries[::-1][:500]))
+
+    @on(JournalLoaded)
+    def _journal(self, message: JournalLoaded) -> None:
+        self.journal_entries = message.entries
+        table = self.query_one("#journal-table", DataTable)
+        table.clear()
+        for e in message.entries:
+            table.add_row(e.ts[:19].replace("T", " "), str(e.get("action")), "yes" if e.get("undoable") else "no",
+                          str(e.get("summary", "")), key=e.id)
+
+    def action_undo(self) -> None:
+        if self.read_only:
+            self.app.notify("Read-only mode: undo is disabled.", severity="warning")
+            return
+        table = self.query_one("#journal-table", DataTable)
+        if not self.journal_entries or table.cursor_row is None:
+            return
+        entry = self.journal_entries[table.cursor_row]
+        if not entry.get("undoable"):
+            self.app.notify(f"{entry.get('action')} cannot be undone (files were deleted).", severity="warning")
+            return
+        self.undo_preview(entry.id)
+
+    @work(thread=True, exclusive=True, group="certify-preview", exit_on_error=False)
+    def undo_preview(self, entry_id: str) -> None:
+        import pfstui.butler.actions as actions
+        from pfstui.infra.journal import default_journal
+
+        try:
+            p = actions.preview_undo(self.gateway(), entry_id, journal=default_journal())
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.Previewed(p, None, then_apply=True))

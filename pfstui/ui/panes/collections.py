@@ -1,0 +1,238 @@
+"""Collections pane: the repository's collections as a tree, a filter, and the selected one's detail."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+
+from rich.text import Text as Text_
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.markup import escape
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input, Static, Tree
+from textual.worker import get_current_worker
+
+TIMESTAMP = re.compile(r"/(\d{8}T\d{6})Z?$")
+TYPE_STYLE = {"RUN": "green", "CHAINED": "cyan", "CALIBRATION": "magenta", "TAGGED": "yellow"}
+
+
+def matcher(pattern: str):
+    """A name filter from what the operator typed: a glob when it has glob characters, else a regex/substring."""
+    pattern = pattern.strip()
+    if not pattern:
+        return lambda name: True
+    if any(ch in pattern for ch in "*?["):
+        return lambda name: fnmatch.fnmatchcase(name, pattern)
+    try:
+        rx = re.compile(pattern)
+    except re.error:
+        return lambda name: pattern in name
+    return lambda name: rx.search(name) is not None
+
+
+class CollectionsPane(Widget):
+    """Browse collections; details load in a worker thread (the Butler is never called on the UI thread)."""
+
+    BINDINGS = [("slash", "focus_filter", "Filter"), ("r", "refresh", "Refresh")]
+
+    @dataclass
+    class Loaded(Message):
+        rows: list
+
+    @dataclass
+    class DetailLoaded(Message):
+        detail: object
+
+    @dataclass
+    class Failed(Message):
+        text: str
+
+    @dataclass
+    class RangesLoaded(Message):
+        collection: str
+        assocs: list
+        more: bool
+
+    def __init__(self, gateway_factory, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._gateway_factory = gateway_factory
+        self._gateway = None
+        self._rows: list = []
+        self._detail_text = Text_("")
+        #: Plain text of what the detail view shows (for tests and copy).
+        self.detail_plain = ""
+        self._wanted: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="collections-left"):
+            yield Input(placeholder="/ filter: glob (u/me/*) or regex", id="collection-filter")
+            yield Tree("collections", id="collection-tree")
+            yield Static("Loading collections…", id="collections-status", classes="status-line")
+        with VerticalScroll(id="collection-detail"):
+            yield Static("Select a collection to see its type, chain, dataset types and validity ranges.",
+                         id="collection-detail-body")
+
+    def on_mount(self) -> None:
+        tree = next(self.query(Tree).results(Tree), None)
+        if tree is None:  # the app closed while this pane was being mounted (after the first frame)
+            return
+        tree.show_root = False
+        # After the first frame: the worker imports the Butler (over a second of CPU under the GIL).
+        self.set_timer(0.15, self.load)
+
+    # --- workers ---------------------------------------------------------------------------------------
+    def gateway(self):
+        if self._gateway is None:
+            self._gateway = self._gateway_factory()
+        return self._gateway
+
+    @work(thread=True, exclusive=True, group="collections", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            rows = self.gateway().collections()
+        except Exception as exc:  # noqa: BLE001 - shown to the operator, never raised on screen
+            self.post_message(self.Failed(f"Cannot list collections: {exc}"))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Loaded(rows))
+
+    @work(thread=True, exclusive=True, group="collection-detail", exit_on_error=False)
+    def load_detail(self, name: str) -> None:
+        try:
+            detail = self.gateway().collection_detail(name)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Failed(f"Cannot read {name}: {exc}"))
+            return
+        self.post_message(self.DetailLoaded(detail))
+        if detail.row.type == "CALIBRATION":
+            assocs: list = []
+            more = False
+            try:
+                for page in self.gateway().associations(name, page_size=500):
+                    assocs.extend(page)
+                    if len(assocs) >= 2000:  # enough for a screen; never load everything
+                        more = True
+                        break
+            except Exception as exc:  # noqa: BLE001
+                self.post_message(self.Failed(f"Cannot read validity ranges of {name}: {exc}"))
+                return
+            self.post_message(self.RangesLoaded(name, assocs, more))
+
+    # --- handlers --------------------------------------------------------------------------------------
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self._rows = message.rows
+        self._rebuild(self.query_one("#collection-filter", Input).value)
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self.query_one("#collections-status", Static).update(f"[red]{escape(message.text)}[/]")
+
+    @on(DetailLoaded)
+    def _detail(self, message: DetailLoaded) -> None:
+        d = message.detail
+        if d.row.name != self._wanted:
+            return  # a slower answer for a collection the operator has already moved past
+        row = d.row
+        lines = [f"[b]{escape(row.name)}[/b]  [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"]
+        if row.doc:
+            lines.append(escape(row.doc))
+        if row.children:
+            lines.append("\n[b]Children[/b] (search order)")
+            lines += [f"  {i + 1}. {escape(c)}" for i, c in enumerate(row.children)]
+        if row.parents:
+            lines.append("\n[b]Parents[/b]")
+            lines += [f"  {escape(p)}" for p in sorted(row.parents)]
+        if d.dataset_types:
+            lines.append("\n[b]Dataset types[/b]")
+            width = max(len(name) for name, _ in d.dataset_types)
+            lines += [f"  {escape(name):<{width}} {count:>6}" for name, count in d.dataset_types]
+        from rich.text import Text
+
+        self._detail_text = Text.from_markup("\n".join(lines))
+        self.detail_plain = self._detail_text.plain
+        self.query_one("#collection-detail-body", Static).update(self._detail_text)
+
+    @on(RangesLoaded)
+    def _ranges(self, message: RangesLoaded) -> None:
+        if message.collection != self._wanted:
+            return
+        from rich.console import Group
+        from rich.table import Table
+
+        from pfstui.ui.render.timeline import camera_key, timeline
+
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for col in ("type", "camera", "begin (TAI)", "end (TAI)", "run"):
+            table.add_column(col, overflow="fold", no_wrap=col in ("camera", "begin (TAI)", "end (TAI)"))
+        for a in message.assocs:
+            table.add_row(a.dataset_type, camera_key(a.data_id), a.begin or "−∞", a.end or "+∞", a.run)
+        body = self.query_one("#collection-detail-body", Static)
+        head = Text_(f"\nValidity ranges ({len(message.assocs)}{'+, first shown' if message.more else ''})", "bold")
+        rows = timeline(message.assocs, width=40)
+        body.update(Group(self._detail_text, head, *rows, Text_(""), table))
+        self.detail_plain = "\n".join([self._detail_text.plain, head.plain, *(r.plain for r in rows)] + [
+            f"{a.dataset_type} {camera_key(a.data_id)} {a.begin or '−∞'} {a.end or '+∞'} {a.run}" for a in message.assocs])
+
+    @on(Input.Changed, "#collection-filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self._rebuild(event.value)
+
+    @on(Tree.NodeHighlighted)
+    def _highlight(self, event: Tree.NodeHighlighted) -> None:
+        if event.node.data:
+            self._wanted = event.node.data
+            self.load_detail(event.node.data)
+
+    def _rebuild(self, pattern: str) -> None:
+        keep = matcher(pattern)
+        tree = self.query_one(Tree)
+        tree.clear()
+        by_name = {r.name: r for r in self._rows}
+        shown = [r for r in self._rows if keep(r.name)]
+        # A RUN named under its own output chain (u/me/bias/20250101T000000Z under u/me/bias) is shown
+        # inside that chain; everything else is listed at the top, chains expandable.
+        nested = {c for r in self._rows if r.type == "CHAINED" for c in r.children if c.startswith(r.name + "/")}
+        roots = [r for r in shown if pattern.strip() or r.name not in nested]
+        for row in sorted(roots, key=lambda r: r.name):
+            self._add(tree.root, row, by_name, depth=0)
+        self.query_one("#collections-status", Static).update(
+            f"{len(shown)} of {len(self._rows)} collections" + (f" match {pattern!r}" if pattern.strip() else "")
+        )
+
+    def _add(self, parent, row, by_name, depth: int) -> None:
+        label = f"{escape(row.name)} [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"
+        stamp = TIMESTAMP.search(row.name)
+        if stamp and row.type == "RUN":
+            d = stamp.group(1)
+            label += f" [dim]{d[:4]}-{d[4:6]}-{d[6:8]} {d[9:11]}:{d[11:13]}:{d[13:15]}Z[/]"
+        if row.children and depth < 8:
+            node = parent.add(label, data=row.name, expand=False)
+            for child in row.children:
+                if child in by_name:
+                    self._add(node, by_name[child], by_name, depth + 1)
+        else:
+            parent.add_leaf(label, data=row.name)
+
+    def focus_main(self) -> None:
+        self.query_one(Tree).focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#collection-filter", Input).focus()
+
+    def action_refresh(self) -> None:
+        self.refresh_all()
+
+    def refresh_all(self) -> None:
+        """Reload after a change to the registry (ours or anyone's)."""
+        if self._gateway is not None:
+            invalidate = getattr(self._gateway, "invalidate", None)
+            if invalidate is not None:
+                invalidate()
+        self.load()
+        if self._wanted:
+            self.load_detail(self._wanted)
