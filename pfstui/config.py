@@ -8,8 +8,10 @@ Example::
     keymap:                 # rebind keys by binding id (see `?` in the app for the ids)
       queue.kill: ctrl+k
       pane.logs: l,3
+    group_access: false     # a site setting: true opens pfstui's folders and files to your group, read-only
 
 A bad file never stops the app: the defaults are used and the message names the file, the field and the fix.
+A file that is not yours, or that others can write, is not read at all (the message says why).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Literal
 
 from pfstui.errors import UserError
 from pfstui.infra.paths import config_dir
+from pfstui.infra.private import UnsafePathError, check_trusted
 
 CHOICES = {"theme": ("dark", "light"), "bell": ("failures", "always", "never")}
 
@@ -36,6 +39,8 @@ class Settings:
     bell: Literal["failures", "always", "never"] = "failures"
     ssh_fps: int = 20
     keymap: dict[str, str] = field(default_factory=dict)
+    #: Open pfstui's folders (0750) and files (0640) to the group; off: everything is 0700 / 0600.
+    group_access: bool = False
 
     @classmethod
     def from_dict(cls, data: dict) -> Settings:
@@ -53,8 +58,11 @@ class Settings:
         if not isinstance(keymap, dict) or not all(isinstance(k, str) and isinstance(v, str | int)
                                                    for k, v in keymap.items()):
             raise SettingsError("keymap: write 'binding.id: key' lines, e.g. queue.kill: ctrl+k")
+        group = data.get("group_access", False)
+        if not isinstance(group, bool):
+            raise SettingsError(f"group_access: {group!r} must be true or false")
         return cls(theme=data.get("theme", "dark"), bell=data.get("bell", "failures"), ssh_fps=fps,
-                   keymap={k: str(v) for k, v in keymap.items()})
+                   keymap={k: str(v) for k, v in keymap.items()}, group_access=group)
 
 
 def config_path() -> Path:
@@ -65,11 +73,17 @@ def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
     """The settings and, when the file was unusable, a one-line message (the defaults are then used)."""
     path = path or config_path()
     try:
-        raw = path.read_text()
+        check_trusted(path, "settings file")
+        raw = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return Settings(), None
+    except UnsafePathError as exc:
+        return Settings(), f"{exc}; the default settings are used meanwhile"
     except OSError as exc:
         return Settings(), f"cannot read {path}: {exc.strerror}; using the default settings"
+    except UnicodeDecodeError as exc:
+        return Settings(), (f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 "
+                            "(the default settings are used meanwhile)")
     import yaml
 
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pfstui.errors import UserError
+from pfstui.infra.private import file_mode, make_private_dir
 
 __all__ = [
     "StateFileExistsError",
@@ -93,20 +94,24 @@ def fsync_dir(directory: Path | str) -> None:
 
 
 def atomic_write_bytes(
-    path: Path | str, data: bytes, *, mode: int = 0o644, make_parents: bool = True, exclusive: bool = False
+    path: Path | str, data: bytes, *, mode: int | None = None, make_parents: bool = True, exclusive: bool = False
 ) -> Path:
     """Replace ``path`` with ``data`` atomically and durably; returns the path.
 
     Raises :class:`StateWriteError` on any OS error; the target then still holds its previous content and no
     temp file is left behind.  With ``exclusive=True`` an existing ``path`` is never replaced, not even one
     created while this call runs: :class:`StateFileExistsError` is raised instead.
+
+    The file gets ``mode`` exactly (default :func:`pfstui.infra.private.file_mode`, 0600), whatever the umask;
+    missing parent folders are made private (:func:`pfstui.infra.private.make_private_dir`).
     """
     target = Path(path)
     folder = target.parent
     tmp: Path | None = None
     try:
-        if make_parents:
-            folder.mkdir(parents=True, exist_ok=True)
+        mode = file_mode() if mode is None else mode
+        if make_parents and not folder.is_dir():
+            make_private_dir(folder)
         fd = -1
         # O_EXCL + a random token: two writers (or a stale temp from a crash) can never share a temp file.
         for _ in range(16):
@@ -120,6 +125,7 @@ def atomic_write_bytes(
         else:  # pragma: no cover - 16 random collisions in a row
             raise FileExistsError(errno.EEXIST, "could not create a unique temp file", str(folder))
         try:
+            os.fchmod(fd, mode)  # exactly: the umask may have removed bits a site asked for
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)

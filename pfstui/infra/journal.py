@@ -25,6 +25,7 @@ from typing import Any
 
 from pfstui.errors import UserError
 from pfstui.infra.atomic import StateWriteError, fsync_dir
+from pfstui.infra.private import make_private_dir, open_private
 
 __all__ = ["Journal", "JournalEntry", "JournalProblem", "JournalError", "RESERVED_KEYS", "new_entry_id"]
 
@@ -131,9 +132,10 @@ class Journal:
                                "values") from exc
         payload = (line + "\n").encode("utf-8")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.parent.is_dir():
+                make_private_dir(self.path.parent)
             created = not self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = open_private(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
             try:
                 size = os.fstat(fd).st_size
                 # A crash may have left a last line without its newline: start on a fresh line so this entry
