@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import pfstui.cli.butler as cli_butler
-from tests.core.test_gateway import CHAIN, NEW_RUN, OLD_RUN
+from tests.butler.test_gateway import CHAIN, NEW_RUN, OLD_RUN
 
 
 @pytest.fixture

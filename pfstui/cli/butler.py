@@ -17,19 +17,14 @@ import json
 import sys
 from typing import Any
 
-from pfstui.butler.actions import (
-    ConflictError,
-    Preview,
-    apply,
-    find_entry,
-    preview_certify,
-    preview_clean,
-    preview_decertify,
-    preview_remove_collections,
-    preview_remove_runs,
-    preview_undo,
-)
-from pfstui.butler.gateway import ButlerGateway, GatewayError, data_id_text
+from pfstui.butler.apply import apply
+from pfstui.butler.certify import preview_certify, preview_decertify
+from pfstui.butler.errors import ConflictError, GatewayError
+from pfstui.butler.gateway import ButlerGateway
+from pfstui.butler.preview import Preview
+from pfstui.butler.removal import preview_clean, preview_remove_collections, preview_remove_runs
+from pfstui.butler.undo import find_entry, preview_undo
+from pfstui.butler.values import data_id_text
 from pfstui.cli.guard import run_guarded
 from pfstui.infra.journal import default_journal
 

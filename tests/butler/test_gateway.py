@@ -17,16 +17,9 @@ import numpy as np
 import pytest
 
 import pfstui.butler.gateway as gateway_module
-from pfstui.butler.gateway import (
-    Association,
-    ButlerGateway,
-    GatewayError,
-    NotFoundError,
-    QueryError,
-    ReadOnlyError,
-    RepoError,
-    nsec_to_iso,
-)
+from pfstui.butler.errors import GatewayError, NotFoundError, QueryError, ReadOnlyError, RepoError
+from pfstui.butler.gateway import ButlerGateway
+from pfstui.butler.values import Association, nsec_to_iso
 
 OLD_RUN = "u/me/bias/20250101T000000Z"
 NEW_RUN = "u/me/bias/20250201T000000Z"
@@ -198,8 +191,10 @@ def test_bad_repository_is_a_repo_error(tmp_path: Path):
 
 
 def test_the_butler_is_imported_lazily():
-    code = ("import sys; from pfstui.butler.gateway import ButlerGateway; import pfstui.butler.actions, pfstui.cli.butler; "
-            "ButlerGateway('/nonexistent'); print('lsst.daf.butler' in sys.modules)")
+    package = Path(gateway_module.__file__).parent
+    modules = ", ".join(f"pfstui.butler.{p.stem}" for p in sorted(package.glob("[a-z]*.py")))
+    code = (f"import sys; from pfstui.butler.gateway import ButlerGateway; import {modules}, pfstui.cli.butler, "
+            "pfstui.cli.pfs; ButlerGateway('/nonexistent'); print('lsst.daf.butler' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
