@@ -3,7 +3,8 @@
 Why: :func:`apply` re-computes the preview inside one registry transaction (``BEGIN IMMEDIATE`` on SQLite, so no
 other writer can slip in), refuses if the fingerprint moved (:class:`~pfstui.butler.errors.StalePreviewError`)
 or anything blocks it, performs the write, checks that the registry changed *exactly* as previewed (otherwise the
-transaction is rolled back), and journals the action with its exact effect and its inverse before the commit.
+transaction is rolled back), and journals the action with its exact effect and its inverse (certify, decertify
+and undo have one) before the commit.  The PFS actions (:mod:`pfstui.butler.pfs`) go the same way.
 
 Clean and remove delete files and cannot be undone; they are re-checked just before the write and the Butler's
 own removal (one registry transaction per 50,000 datasets, files deleted after the commit) is used, deleting
@@ -17,6 +18,13 @@ from typing import Any
 from pfstui.butler.certify import preview_certify, preview_decertify
 from pfstui.butler.errors import ConflictError, GatewayError, NothingToDoError, StalePreviewError
 from pfstui.butler.gateway import ButlerGateway
+from pfstui.butler.pfs import (
+    prepare_define_profiles,
+    preview_certify_detectormaps,
+    preview_define_profiles,
+    write_certify_detectormaps,
+    write_define_profiles,
+)
 from pfstui.butler.preview import AppliedAction, Preview, human_bytes, range_text
 from pfstui.butler.registry import calibration_rows
 from pfstui.butler.removal import preview_clean, preview_remove_collections, preview_remove_runs
@@ -34,24 +42,29 @@ __all__ = [
 JOURNAL_SCHEMA = 1
 
 
+#: How each action's preview is computed again, from the arguments it recorded (undo: from its journal entry).
+_PREVIEWS = {
+    "certify": preview_certify,
+    "decertify": preview_decertify,
+    "clean": preview_clean,
+    "remove-runs": preview_remove_runs,
+    "remove-collections": preview_remove_collections,
+    "define-profiles": preview_define_profiles,
+    "certify-detectormaps": preview_certify_detectormaps,
+}
+#: The PFS actions' writes: (what must happen before the transaction, or None; the writes inside it).
+_PFS_WRITES = {
+    "define-profiles": (prepare_define_profiles, write_define_profiles),
+    "certify-detectormaps": (None, write_certify_detectormaps),
+}
+
+
 def _recompute(gw: ButlerGateway, preview: Preview) -> Preview:
-    a = preview.args
-    if preview.action == "certify":
-        return preview_certify(gw, a["input_collection"], a["target"], a["dataset_type"], begin=a["begin"],
-                               end=a["end"], data_ids=a["data_ids"], search_all_inputs=a["search_all_inputs"])
-    if preview.action == "decertify":
-        return preview_decertify(gw, a["collection"], a["dataset_type"], begin=a["begin"], end=a["end"],
-                                 data_ids=a["data_ids"])
     if preview.action == "undo":
-        return preview_restore(gw, a["entry"], preview.plan["entry_data"])
-    if preview.action == "clean":
-        return preview_clean(gw, a["glob"], a["dataset_types"], where=a["where"], bind=a["bind"],
-                             data_ids=a["data_ids"] or None)
-    if preview.action == "remove-runs":
-        return preview_remove_runs(gw, a["glob"], unlink=a["unlink"])
-    if preview.action == "remove-collections":
-        return preview_remove_collections(gw, a["glob"], remove_from_parents=a["remove_from_parents"])
-    raise GatewayError(f"unknown action {preview.action!r}")  # pragma: no cover
+        return preview_restore(gw, preview.args["entry"], preview.plan["entry_data"])
+    if preview.action not in _PREVIEWS:  # pragma: no cover
+        raise GatewayError(f"unknown action {preview.action!r}")
+    return _PREVIEWS[preview.action](gw, **preview.args)
 
 
 def _check_fresh(gw: ButlerGateway, preview: Preview) -> Preview:
@@ -83,6 +96,8 @@ def apply(gw: ButlerGateway, preview: Preview, *, journal: Journal | None = None
         return _apply_remove_runs(gw, preview, journal)
     if preview.action == "remove-collections":
         return _apply_remove_collections(gw, preview, journal)
+    if preview.action in _PFS_WRITES:
+        return _apply_pfs(gw, preview, journal)
     raise GatewayError(f"unknown action {preview.action!r}")  # pragma: no cover
 
 
@@ -237,3 +252,17 @@ def _apply_remove_collections(gw: ButlerGateway, preview: Preview, journal: Jour
         summary = f"removed {len(fresh.collections)} collection(s): {', '.join(r.name for r in fresh.collections)}"
         entry = journal.append(_entry(gw, fresh, summary, effect, None))
     return AppliedAction("remove-collections", summary, effect, entry, fresh)
+
+
+def _apply_pfs(gw: ButlerGateway, preview: Preview, journal: Journal) -> AppliedAction:
+    """define-profiles and certify-detectormaps: the writes of :mod:`pfstui.butler.pfs`, in one transaction."""
+    prepare, write = _PFS_WRITES[preview.action]
+    with gw.writer(preview.action) as butler:
+        fresh = _check_fresh(gw, preview)
+        if prepare is not None:
+            prepare(butler, fresh)
+        with butler.transaction():
+            summary, effect = write(butler, fresh)
+            # Journal inside the transaction, as for certify: a change the journal cannot record is rolled back.
+            entry = journal.append(_entry(gw, fresh, summary, effect, None))
+    return AppliedAction(preview.action, summary, effect, entry, fresh)

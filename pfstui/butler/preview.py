@@ -83,7 +83,7 @@ class Preview:
 
     action: str
     repo: str
-    args: dict[str, Any]
+    args: dict[str, Any]  # the preview function's keyword arguments: apply computes the preview again from them
     fingerprint: str
     summary: str
     changes: list[Change] = field(default_factory=list)
@@ -93,6 +93,7 @@ class Preview:
     unlinks: list[tuple[str, str]] = field(default_factory=list)  # (parent chain, child) links removed
     blockers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # other writes, one line each (the PFS actions' records)
     undoable: bool = False
     create_collection: str | None = None
     plan: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -108,7 +109,7 @@ class Preview:
     @property
     def is_noop(self) -> bool:
         return not (self.effective_changes or self.removals or self.collections or self.unlinks
-                    or self.create_collection)
+                    or self.create_collection or self.steps)
 
     @property
     def removed_associations(self) -> list[Association]:
@@ -143,6 +144,7 @@ class Preview:
         out += [f"  note: {n}" for n in self.notes]
         if self.create_collection:
             out.append(f"  + create CALIBRATION collection {self.create_collection}")
+        out += ["  " + s for s in self.steps]
         for c in self.changes:
             out.append("  " + c.text())
         for c in self.conflicts:
@@ -161,8 +163,10 @@ class Preview:
             out.append("  Nothing will be written until the problems above are fixed.")
         elif self.is_noop:
             out.append("  Nothing to do.")
-        elif not self.undoable:
+        elif not self.undoable and (self.removals or self.collections):
             out.append("  This cannot be undone: datasets, files or collections are deleted for good.")
+        elif not self.undoable:
+            out.append("  pfstui undo cannot reverse this; the journal records exactly what was written.")
         else:
             out.append("  Undoable: pfstui undo <journal entry> restores the previous validity ranges.")
         return out

@@ -22,6 +22,7 @@ __all__ = [
     "plain_data_id",
     "plain_value",
     "data_id_text",
+    "camera_text",
     "same_repo",
     "CollectionRow",
     "CollectionDetail",
@@ -67,6 +68,11 @@ def plain_value(value: Any) -> Any:
 
 def data_id_text(data_id: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in data_id.items())
+
+
+def camera_text(data_id: Mapping[str, Any]) -> str:
+    """A data ID without its instrument (``arm=b spectrograph=1``): what tells an operator's cameras apart."""
+    return data_id_text({k: v for k, v in data_id.items() if k != "instrument"}) or data_id_text(data_id)
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,7 @@ class Association:
         return f"[{self.begin or '-∞'}, {self.end or '∞'})"
 
     def camera(self) -> str:
-        return data_id_text({k: v for k, v in self.data_id.items() if k != "instrument"}) or data_id_text(self.data_id)
+        return camera_text(self.data_id)
 
     def to_json(self) -> dict[str, Any]:
         return {"dataset_type": self.dataset_type, "data_id": dict(self.data_id), "run": self.run,

@@ -60,18 +60,6 @@ def repo(seeded_template: Path, tmp_path: Path) -> Path:
     return dest
 
 
-@pytest.fixture
-def gw(repo: Path):
-    g = ButlerGateway(str(repo))
-    yield g
-    g.close()
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.jsonl")
-
-
 def state(gw: ButlerGateway, collection: str = "PFS/calib") -> set[tuple]:
     """Every association of every dataset type in ``collection``, as comparable keys (read via the Butler)."""
     butler = gw.butler

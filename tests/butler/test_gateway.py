@@ -206,3 +206,24 @@ def test_association_identity_and_iso_rendering():
     assert Association.from_json(a.to_json()) == a
     assert nsec_to_iso(T2025 + 1_500_000_000) == "2025-01-01T00:00:01.5"
     assert a.timespan().begin is None and a.timespan().end is None
+
+
+def test_no_module_imports_a_private_gateway_name():
+    """The gateway's helpers are its own: other modules use its methods or the public values/errors modules."""
+    import ast
+
+    root = Path(gateway_module.__file__).parents[2]
+    offenders = []
+    for path in [*(root / "pfstui").rglob("*.py"), *(root / "bench").rglob("*.py"), *(root / "tests").rglob("*.py")]:
+        if path == Path(gateway_module.__file__):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "pfstui.butler.gateway":
+                offenders += [f"{path.relative_to(root)}: {a.name}" for a in node.names if a.name.startswith("_")]
+            elif isinstance(node, ast.Import):
+                offenders += [f"{path.relative_to(root)}: {a.name}" for a in node.names
+                              if a.name.startswith("pfstui.butler.gateway._")]
+            elif (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                  and isinstance(node.value, ast.Name) and node.value.id in ("gateway", "gateway_module")):
+                offenders.append(f"{path.relative_to(root)}: {node.value.id}.{node.attr}")
+    assert offenders == []
