@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pfstui.butler import daf_butler
 from pfstui.butler.certify import preview_certify, preview_decertify
 from pfstui.butler.errors import ConflictError, GatewayError, NothingToDoError, StalePreviewError
 from pfstui.butler.gateway import ButlerGateway
@@ -109,8 +110,7 @@ def _entry(gw: ButlerGateway, preview: Preview, summary: str, effect: dict, inve
 
 
 def _apply_associations(gw: ButlerGateway, preview: Preview, journal: Journal) -> AppliedAction:
-    from lsst.daf.butler import CollectionType, Timespan
-
+    dafb = daf_butler()
     with gw.writer(preview.action) as butler, butler.transaction():
         fresh = _check_fresh(gw, preview)
         if fresh.is_noop:
@@ -125,7 +125,7 @@ def _apply_associations(gw: ButlerGateway, preview: Preview, journal: Journal) -
             before = {a.key() for a in calibration_rows(butler, dt, collection, data_ids=dids)}
         created = False
         if fresh.create_collection:
-            butler.collections.register(collection, CollectionType.CALIBRATION)
+            butler.collections.register(collection, dafb.CollectionType.CALIBRATION)
             created = True
         dropped = False
         if preview.action == "certify":
@@ -140,7 +140,7 @@ def _apply_associations(gw: ButlerGateway, preview: Preview, journal: Journal) -
             for a in added:
                 by_span.setdefault(a.nsec, []).append(butler.get_dataset(a.dataset_id))
             for nsec, refs in sorted(by_span.items()):
-                butler.registry.certify(collection, refs, Timespan(None, None, _nsec=nsec))
+                butler.registry.certify(collection, refs, dafb.Timespan(None, None, _nsec=nsec))
         after = {a.key() for a in calibration_rows(butler, dt, collection, data_ids=dids)}
         if before - after != {a.key() for a in removed} or after - before != {a.key() for a in added}:
             raise GatewayError(f"{preview.action} did not change {collection} exactly as previewed "

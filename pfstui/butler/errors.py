@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pfstui.butler import daf_butler
 from pfstui.errors import UserError
 
 __all__ = [
@@ -79,34 +80,23 @@ def butler_message(exc: BaseException) -> str:
 
 def translate_butler_error(exc: BaseException, *, context: str = "") -> GatewayError | None:
     """The :class:`GatewayError` for a Butler user error, or None when ``exc`` is not one (a real bug)."""
-    from lsst.daf.butler import (
-        ButlerUserError,
-        InvalidQueryError,
-        MissingCollectionError,
-        MissingDatasetTypeError,
-    )
-    from lsst.daf.butler.registry import (
-        ConflictingDefinitionError,
-        OrphanedRecordError,
-        UserExpressionError,
-    )
-
+    dafb = daf_butler()
     if isinstance(exc, GatewayError):
         return exc
     msg = butler_message(exc)
     where = f" ({context})" if context else ""
-    if isinstance(exc, MissingCollectionError):
+    if isinstance(exc, dafb.MissingCollectionError):
         return NotFoundError(f"{msg}{where}; check the collection name (pfstui lists them in the Collections view)")
-    if isinstance(exc, MissingDatasetTypeError):
+    if isinstance(exc, dafb.MissingDatasetTypeError):
         return NotFoundError(f"{msg}{where}; check the dataset type name (e.g. bias, dark, fiberFlat)")
-    if isinstance(exc, (InvalidQueryError, UserExpressionError)):
+    if isinstance(exc, (dafb.InvalidQueryError, dafb.registry.UserExpressionError)):
         return QueryError(f"bad query{where}: {msg}; fix the expression (dimension names, quotes, "
                           "and constrain instrument='PFS')")
-    if isinstance(exc, ConflictingDefinitionError):
+    if isinstance(exc, dafb.registry.ConflictingDefinitionError):
         return GatewayError(f"{msg}{where}; decertify the overlapping range first")
-    if isinstance(exc, OrphanedRecordError):
+    if isinstance(exc, dafb.registry.OrphanedRecordError):
         return GatewayError(f"{msg}{where}; remove it from its parent chains first")
-    if isinstance(exc, ButlerUserError):
+    if isinstance(exc, dafb.ButlerUserError):
         return GatewayError(f"{msg}{where}")
     return None
 

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pfstui.butler import daf_butler
 from pfstui.butler.errors import GatewayError, NotFoundError, ReadOnlyError, RepoError, butler_errors, butler_message
 from pfstui.butler.values import (
     ASSOCIATION_FIELDS,
@@ -70,10 +71,9 @@ class ButlerGateway:
     # -- lifetime ---------------------------------------------------------------------------------------------
     def _open(self):
         if self._butler is None:
-            from lsst.daf.butler import Butler
-
+            dafb = daf_butler()
             try:
-                self._butler = Butler.from_config(self.repo, writeable=not self.read_only)
+                self._butler = dafb.Butler.from_config(self.repo, writeable=not self.read_only)
             except Exception as exc:  # noqa: BLE001 - FileNotFoundError, ValueError, sqlite errors, ...
                 raise RepoError(f"cannot open Butler repository {self.repo!r}: {butler_message(exc)}; "
                                 "check the path (a folder holding butler.yaml)") from None
@@ -141,15 +141,12 @@ class ButlerGateway:
         with self.session(f"collections {pattern!r}") as butler:
             names = self._names.get(key)
             if names is None:
-                from lsst.daf.butler import CollectionType
-
-                types = CollectionType.from_name(collection_type) if collection_type else None
+                dafb = daf_butler()
+                types = dafb.CollectionType.from_name(collection_type) if collection_type else None
                 try:
                     names = sorted(butler.collections.query(pattern, collection_types=types))
                 except Exception as exc:  # noqa: BLE001
-                    from lsst.daf.butler import MissingCollectionError
-
-                    if isinstance(exc, MissingCollectionError) and not _is_glob(pattern):
+                    if isinstance(exc, dafb.MissingCollectionError) and not _is_glob(pattern):
                         names = []  # a literal name that does not exist simply matches nothing
                     else:
                         raise
@@ -179,10 +176,9 @@ class ButlerGateway:
         20,000-collection listing slow; chain definitions are already in the Butler's collection cache.
         """
         if self._parents is None:
-            from lsst.daf.butler import CollectionType
-
+            dafb = daf_butler()
             inverse: dict[str, set[str]] = {}
-            for info in butler.collections.query_info("*", collection_types={CollectionType.CHAINED}):
+            for info in butler.collections.query_info("*", collection_types={dafb.CollectionType.CHAINED}):
                 for child in info.children:
                     inverse.setdefault(child, set()).add(info.name)
             self._parents = {child: tuple(sorted(ps)) for child, ps in inverse.items()}
@@ -195,13 +191,12 @@ class ButlerGateway:
 
     def collection_type(self, name: str) -> str | None:
         """The type name of ``name``, or None when it does not exist (``name`` is never a pattern)."""
-        from lsst.daf.butler import MissingCollectionError
-
+        dafb = daf_butler()
         with self._lock:
             butler = self._open()
             try:
                 return butler.collections.get_info(name).type.name
-            except MissingCollectionError:
+            except dafb.MissingCollectionError:
                 return None
 
     def collection_detail(self, name: str) -> CollectionDetail:
@@ -226,13 +221,12 @@ class ButlerGateway:
 
     def dataset_type(self, name: str):
         """The Butler DatasetType; NotFoundError names the known ones when it does not exist."""
-        from lsst.daf.butler import MissingDatasetTypeError
-
+        dafb = daf_butler()
         with self._lock:
             butler = self._open()
             try:
                 return butler.get_dataset_type(name)
-            except MissingDatasetTypeError:
+            except dafb.MissingDatasetTypeError:
                 known = ", ".join(self.dataset_type_names()) or "none"
                 raise NotFoundError(f"unknown dataset type {name!r}; known types: {known}") from None
 
@@ -254,18 +248,17 @@ class ButlerGateway:
     # -- validity ranges --------------------------------------------------------------------------------------
     def calibration_collections(self, collection: str) -> list[str]:
         """The CALIBRATION collections behind ``collection`` (itself, or those in a chain, in search order)."""
-        from lsst.daf.butler import CollectionType
-
+        dafb = daf_butler()
         with self.session(f"collection {collection!r}") as butler:
             info = butler.collections.get_info(collection)
-            if info.type is CollectionType.CALIBRATION:
+            if info.type is dafb.CollectionType.CALIBRATION:
                 return [collection]
-            if info.type is CollectionType.CHAINED:
-                calibs = list(butler.collections.query(collection, collection_types={CollectionType.CALIBRATION},
+            if info.type is dafb.CollectionType.CHAINED:
+                calibs = list(butler.collections.query(collection, collection_types={dafb.CollectionType.CALIBRATION},
                                                        flatten_chains=True))
                 if calibs:
                     return calibs
-        what = "a CHAINED collection without CALIBRATION members" if info.type is CollectionType.CHAINED else \
+        what = "a CHAINED collection without CALIBRATION members" if info.type is dafb.CollectionType.CHAINED else \
             f"a {info.type.name} collection"
         raise GatewayError(f"{collection} is {what} and holds no validity ranges; "
                            "pick a CALIBRATION collection (e.g. PFS/calib) or a chain containing one")
@@ -322,8 +315,7 @@ class ButlerGateway:
 
         Rows of one data ID never overlap in a CALIBRATION collection, so (data ID, begin) is unique.
         """
-        from lsst.daf.butler.time_utils import TimeConverter
-
+        dafb = daf_butler()
         keys = [d for d in dt.dimensions.required if d not in gov]
         begin_col = f"{dt.name}.timespan.begin"
         last: tuple | None = None
@@ -341,7 +333,7 @@ class ButlerGateway:
                         ors.append(" AND ".join([*eq, f"{begin_col} > kb"]))
                 clauses.append("(" + " OR ".join(f"({o})" for o in ors) + ")")
                 bind.update({f"k{j}": v for j, v in enumerate(values)})
-                bind["kb"] = TimeConverter().nsec_to_astropy(begin_ns)
+                bind["kb"] = dafb.time_utils.TimeConverter().nsec_to_astropy(begin_ns)
             with self.session(f"{dt.name} in {collection}") as butler:
                 with butler.query() as q:
                     q = q.join_dataset_search(dt, [collection])
@@ -364,11 +356,10 @@ class ButlerGateway:
 
     def _legacy_pages(self, collection: str, dt, page_size: int,
                       data_id: Mapping[str, Any] | None) -> Iterator[list[Association]]:
-        from lsst.daf.butler import CollectionType
-
+        dafb = daf_butler()
         with self.session(f"{dt.name} in {collection}") as butler:
             rows = butler.registry.queryDatasetAssociations(dt, collections=[collection],
-                                                            collectionTypes=[CollectionType.CALIBRATION])
+                                                            collectionTypes=[dafb.CollectionType.CALIBRATION])
             page: list[Association] = []
             for a in rows:
                 did = plain_data_id(a.ref.dataId)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pfstui.butler import daf_butler
 from pfstui.butler.errors import GatewayError, InputError, NotFoundError, NothingToDoError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.inputs import validity_window
@@ -135,12 +136,11 @@ def prepare_define_profiles(butler, preview: Preview) -> None:
     Registering a dataset type creates tables, which cannot happen inside a transaction, so :func:`apply` calls
     this before the one it writes the records in; both registrations are harmless on their own.
     """
-    from lsst.daf.butler import CollectionType, DatasetType
-
-    dataset_type = DatasetType("profiles_visits", ("instrument", "profiles_run", "profiles_group"),
+    dafb = daf_butler()
+    dataset_type = dafb.DatasetType("profiles_visits", ("instrument", "profiles_run", "profiles_group"),
                                "StructuredDataDict", universe=butler.dimensions)
     butler.registry.registerDatasetType(dataset_type)
-    butler.collections.register(preview.plan["run"], CollectionType.RUN, doc="Fiber-profiles run definitions")
+    butler.collections.register(preview.plan["run"], dafb.CollectionType.RUN, doc="Fiber-profiles run definitions")
 
 
 def write_define_profiles(butler, preview: Preview) -> tuple[str, dict[str, Any]]:
@@ -257,12 +257,11 @@ def _certify_run(gw: ButlerGateway, butler, calib_type, collection: str, cameras
 
 def write_certify_detectormaps(butler, preview: Preview) -> tuple[str, dict[str, Any]]:
     """Copy and certify as previewed (inside the caller's transaction), checking the certification: summary, effect."""
-    from lsst.daf.butler import CollectionType
-
+    dafb = daf_butler()
     a, p = preview.args, preview.plan
     run, target, calib_type, window = p["certify_run"], a["target"], p["calib_type"], p["timespan"]
-    butler.collections.register(run, CollectionType.RUN, doc="Copies of certified detectorMaps")
-    butler.collections.register(target, CollectionType.CALIBRATION)
+    butler.collections.register(run, dafb.CollectionType.RUN, doc="Copies of certified detectorMaps")
+    butler.collections.register(target, dafb.CollectionType.CALIBRATION)
     new_refs = []
     for ref in p["refs"]:
         data_id = {k: ref.dataId[k] for k in ("instrument", "arm", "spectrograph")}

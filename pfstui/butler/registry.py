@@ -8,6 +8,7 @@ registry transaction), so these functions take the Butler that :meth:`ButlerGate
 
 from __future__ import annotations
 
+from pfstui.butler import daf_butler
 from pfstui.butler.errors import NothingToDoError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.values import ASSOCIATION_FIELDS, Association, plain_data_id
@@ -27,8 +28,7 @@ def calibration_rows(butler, dt, collection: str, *, data_ids: list[dict] | None
     ``data_ids``: exact full data IDs (uploaded); ``filters``: partial data IDs, OR-ed; ``window``: only rows
     overlapping this Timespan.
     """
-    from lsst.daf.butler import DataCoordinate
-
+    dafb = daf_butler()
     if data_ids is not None and not data_ids:
         return []
     found: dict[tuple, Association] = {}
@@ -37,7 +37,7 @@ def calibration_rows(butler, dt, collection: str, *, data_ids: list[dict] | None
             q = q.join_dataset_search(dt, [collection])
             if data_ids is not None:
                 q = q.join_data_coordinates(
-                    [DataCoordinate.standardize(d, dimensions=dt.dimensions) for d in data_ids])
+                    [dafb.DataCoordinate.standardize(d, dimensions=dt.dimensions) for d in data_ids])
             if flt:
                 q = q.where(flt)
             if window is not None:
@@ -69,8 +69,7 @@ def dataset_sizes(butler, refs) -> dict[str, int]:
 
 def certified_elsewhere(butler, refs) -> list[Association]:
     """Associations in any CALIBRATION collection that hold one of ``refs`` (deleting it would decertify it)."""
-    from lsst.daf.butler import CollectionType
-
+    dafb = daf_butler()
     by_type: dict[str, set[str]] = {}
     types = {}
     for ref in refs:
@@ -79,7 +78,7 @@ def certified_elsewhere(butler, refs) -> list[Association]:
             types[ref.datasetType.name] = ref.datasetType
     if not by_type:
         return []
-    calibs = butler.collections.query("*", collection_types={CollectionType.CALIBRATION})
+    calibs = butler.collections.query("*", collection_types={dafb.CollectionType.CALIBRATION})
     out = []
     for name, ids in by_type.items():
         dids = [dict(k) for k in sorted({tuple(plain_data_id(r.dataId).items()) for r in refs
@@ -91,11 +90,10 @@ def certified_elsewhere(butler, refs) -> list[Association]:
 
 def run_matches(gw: ButlerGateway, butler, glob: str) -> list[str]:
     """RUN collections matching ``glob`` (butlerCleanRun.py semantics: only RUN collections match)."""
-    from lsst.daf.butler import CollectionType, MissingCollectionError
-
+    dafb = daf_butler()
     try:
-        runs = sorted(butler.collections.query(glob, collection_types={CollectionType.RUN}, include_chains=True))
-    except MissingCollectionError:
+        runs = sorted(butler.collections.query(glob, collection_types={dafb.CollectionType.RUN}, include_chains=True))
+    except dafb.MissingCollectionError:
         runs = []
     if not runs:
         kind = gw.collection_type(glob)

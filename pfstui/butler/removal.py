@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pfstui.butler import daf_butler
 from pfstui.butler.errors import InputError, NothingToDoError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.inputs import normalize_data_ids, parse_data_id
@@ -117,16 +118,15 @@ def preview_remove_runs(gw: ButlerGateway, glob: str, *, unlink: bool = False) -
 
 def preview_remove_collections(gw: ButlerGateway, glob: str, *, remove_from_parents: bool = False) -> Preview:
     """What ``butler remove-collections GLOB`` would remove (non-RUN collections; datasets stay in their RUNs)."""
-    from lsst.daf.butler import CollectionType, MissingCollectionError
-
+    dafb = daf_butler()
     with gw.session("remove-collections") as butler:
         try:
             infos = sorted(butler.collections.query_info(glob, include_chains=True, include_parents=True,
                                                          include_doc=True), key=lambda i: i.name)
-        except MissingCollectionError:
+        except dafb.MissingCollectionError:
             infos = []
-        runs = [i.name for i in infos if i.type is CollectionType.RUN]
-        targets = [i for i in infos if i.type is not CollectionType.RUN]
+        runs = [i.name for i in infos if i.type is dafb.CollectionType.RUN]
+        targets = [i for i in infos if i.type is not dafb.CollectionType.RUN]
         if not targets:
             if runs:
                 raise NothingToDoError(f"{glob!r} matches only RUN collections ({', '.join(runs[:3])}"
@@ -146,7 +146,7 @@ def preview_remove_collections(gw: ButlerGateway, glob: str, *, remove_from_pare
                                 "it too (or remove the chain as well)")
             if remove_from_parents:
                 unlinks += [(p, info.name) for p in parents]
-            if info.type is CollectionType.CALIBRATION:
+            if info.type is dafb.CollectionType.CALIBRATION:
                 summary_types = butler.registry.getCollectionSummary(info.name).dataset_types
                 n = sum(len(calibration_rows(butler, t, info.name)) for t in summary_types if t.isCalibration())
                 n_assoc[info.name] = n

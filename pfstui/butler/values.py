@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pfstui.butler import daf_butler
+
 __all__ = [
     "MIN_NSEC",
     "MAX_NSEC",
@@ -158,9 +160,8 @@ class Association:
 
     def timespan(self):
         """The Butler Timespan with exactly these bounds."""
-        from lsst.daf.butler import Timespan
-
-        return Timespan(None, None, _nsec=self.nsec)
+        dafb = daf_butler()
+        return dafb.Timespan(None, None, _nsec=self.nsec)
 
     def range_text(self) -> str:
         return f"[{self.begin or '-∞'}, {self.end or '∞'})"
