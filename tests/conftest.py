@@ -27,11 +27,11 @@ def demo_repo_template(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def seeded_template(demo_repo_template: Path, tmp_path_factory) -> Path:
-    """The demo repository plus two bias reruns chained under u/me/bias (see tests/core/test_gateway.py).
+    """The demo repository plus two bias reruns chained under u/me/bias (see tests/butler/test_gateway.py).
 
     Shared read-only by the gateway, action and CLI tests: each copies it before changing anything.
     """
-    from tests.core.test_gateway import seed_bias_repo
+    from tests.butler.test_gateway import seed_bias_repo
 
     root = tmp_path_factory.mktemp("seeded") / "repo"
     shutil.copytree(demo_repo_template, root)

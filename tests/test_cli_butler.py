@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import pfstui.cli.butler as cli_butler
-from tests.core.test_gateway import CHAIN, NEW_RUN, OLD_RUN
+from tests.butler.test_gateway import CHAIN, NEW_RUN, OLD_RUN
 
 
 @pytest.fixture
@@ -54,14 +54,14 @@ def test_subcommands_register_on_the_pfstui_parser():
     assert args.func is cli_butler.cmd_certify and args.id == [["instrument=PFS", "arm=r"], ["instrument=PFS", "arm=b"]]
     for name in ("decertify", "clean", "calibs", "journal", "undo", "remove-runs", "remove-collections"):
         assert parser.parse_args([name, *(["x"] * {"journal": 0, "undo": 1, "decertify": 3, "clean": 3}.get(name, 2))])
-    from pfstui.butler.gateway import GatewayError
-    from pfstui.butler.pfs import ActionError
+    from pfstui.butler.errors import ConflictError, GatewayError, InputError, NotFoundError
     from pfstui.errors import UserError
     from pfstui.infra.atomic import StateWriteError
     from pfstui.infra.journal import JournalError
     from pfstui.values.tai import DateError
 
-    assert all(issubclass(t, UserError) for t in (GatewayError, ActionError, DateError, JournalError, StateWriteError))
+    assert all(issubclass(t, UserError) for t in (GatewayError, InputError, NotFoundError, ConflictError, DateError,
+                                                  JournalError, StateWriteError))
 
 
 def test_certify_dry_run_confirmation_and_apply(repo: Path, capsys):

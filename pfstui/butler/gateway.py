@@ -13,241 +13,41 @@ several), must never show a traceback for a typo in a collection name or a ``-d`
   query of its own (keyset pagination on data ID + begin of validity), so no read cursor is held open between
   pages and a writer is never blocked by a half-read stream.
 
-Writes (certify, decertify, clean, remove) live in :mod:`pfstui.butler.actions`; they borrow the Butler through
-:meth:`ButlerGateway.session` / :meth:`ButlerGateway.writer`.
+Errors live in :mod:`pfstui.butler.errors` and the value types in :mod:`pfstui.butler.values`.  Writes (certify,
+decertify, clean, remove, the PFS actions) are previewed by the action modules and performed by
+:mod:`pfstui.butler.apply`; they borrow the Butler through :meth:`ButlerGateway.session` /
+:meth:`ButlerGateway.writer`, and their raw registry reads are in :mod:`pfstui.butler.registry`.
 """
+
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pfstui.errors import UserError
+from pfstui.butler import daf_butler
+from pfstui.butler.errors import GatewayError, NotFoundError, ReadOnlyError, RepoError, butler_errors, butler_message
+from pfstui.butler.values import (
+    ASSOCIATION_FIELDS,
+    MAX_NSEC,
+    MIN_NSEC,
+    Association,
+    CollectionDetail,
+    CollectionRow,
+    nsec_bounds,
+    nsec_to_iso,
+    plain_data_id,
+    plain_value,
+)
 
-__all__ = [
-    "GatewayError",
-    "ReadOnlyError",
-    "RepoError",
-    "NotFoundError",
-    "QueryError",
-    "CollectionRow",
-    "CollectionDetail",
-    "Association",
-    "ButlerGateway",
-    "nsec_to_iso",
-    "plain_data_id",
-]
+__all__ = ["ButlerGateway"]
 
-#: Butler nanosecond bounds (``TimeConverter``): 1970-01-01 and 2100-01-01 TAI; a bound at either is "open".
-MIN_NSEC = 0
-MAX_NSEC = 4102444800 * 10**9
-_EPOCH = datetime(1970, 1, 1)
 #: Pages up to this size ask for parents per collection; bigger ones invert all chains once (cached).
 _PARENTS_PER_QUERY = 200
-
-
-# --- errors --------------------------------------------------------------------------------------------------
-class GatewayError(UserError):
-    """A Butler request failed for a reason the operator can fix; ``str()`` is the explanation and the fix."""
-
-
-class ReadOnlyError(GatewayError):
-    """A write was asked of a gateway opened read-only."""
-
-
-class RepoError(GatewayError):
-    """The repository cannot be opened."""
-
-
-class NotFoundError(GatewayError):
-    """A collection or dataset type does not exist."""
-
-
-class QueryError(GatewayError):
-    """A query expression (``-d``/``--where``) is malformed or refers to unknown names."""
-
-
-def _butler_message(exc: BaseException) -> str:
-    """The Butler's explanation as one line (KeyError-based errors quote their message)."""
-    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-    text = " ".join(text.split())
-    return text.rstrip(".") or type(exc).__name__
-
-
-def translate_butler_error(exc: BaseException, *, context: str = "") -> GatewayError | None:
-    """The :class:`GatewayError` for a Butler user error, or None when ``exc`` is not one (a real bug)."""
-    from lsst.daf.butler import (
-        ButlerUserError,
-        InvalidQueryError,
-        MissingCollectionError,
-        MissingDatasetTypeError,
-    )
-    from lsst.daf.butler.registry import (
-        ConflictingDefinitionError,
-        OrphanedRecordError,
-        UserExpressionError,
-    )
-
-    if isinstance(exc, GatewayError):
-        return exc
-    msg = _butler_message(exc)
-    where = f" ({context})" if context else ""
-    if isinstance(exc, MissingCollectionError):
-        return NotFoundError(f"{msg}{where}; check the collection name (pfstui lists them in the Collections view)")
-    if isinstance(exc, MissingDatasetTypeError):
-        return NotFoundError(f"{msg}{where}; check the dataset type name (e.g. bias, dark, fiberFlat)")
-    if isinstance(exc, (InvalidQueryError, UserExpressionError)):
-        return QueryError(f"bad query{where}: {msg}; fix the expression (dimension names, quotes, "
-                          "and constrain instrument='PFS')")
-    if isinstance(exc, ConflictingDefinitionError):
-        return GatewayError(f"{msg}{where}; decertify the overlapping range first")
-    if isinstance(exc, OrphanedRecordError):
-        return GatewayError(f"{msg}{where}; remove it from its parent chains first")
-    if isinstance(exc, ButlerUserError):
-        return GatewayError(f"{msg}{where}")
-    return None
-
-
-@contextmanager
-def butler_errors(context: str = "") -> Iterator[None]:
-    """Re-raise Butler user errors as :class:`GatewayError` (one line, with the fix); leave real bugs alone."""
-    try:
-        yield
-    except GatewayError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - filtered by translate_butler_error
-        err = translate_butler_error(exc, context=context)
-        if err is None:
-            raise
-        raise err from None
-
-
-# --- value types ---------------------------------------------------------------------------------------------
-def nsec_to_iso(nsec: int) -> str:
-    """TAI nanoseconds since 1970 as ISO ``YYYY-MM-DDTHH:MM:SS[.fffffffff]``, exactly (TAI has no leap seconds)."""
-    seconds, frac = divmod(int(nsec), 10**9)
-    text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
-    if frac:
-        text += "." + f"{frac:09d}".rstrip("0")
-    return text
-
-
-def _bounds(timespan) -> tuple[int, int]:
-    return int(timespan.nsec[0]), int(timespan.nsec[1])
-
-
-def plain_data_id(data_id) -> dict[str, Any]:
-    """A data ID's required values as a plain JSON-able dict (str/int), in the dimension order."""
-    if hasattr(data_id, "required"):
-        return {str(k): _plain_value(v) for k, v in data_id.required.items()}
-    return {str(k): _plain_value(v) for k, v in dict(data_id).items()}
-
-
-def _plain_value(value: Any) -> Any:
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def data_id_text(data_id: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in data_id.items())
-
-
-@dataclass(frozen=True)
-class CollectionRow:
-    """One collection as the browser lists it."""
-
-    name: str
-    type: str  # "RUN" | "CHAINED" | "CALIBRATION" | "TAGGED"
-    doc: str
-    children: tuple[str, ...]  # in search order (CHAINED only)
-    parents: tuple[str, ...] | None  # sorted; None when not fetched
-
-
-@dataclass(frozen=True)
-class CollectionDetail:
-    row: CollectionRow
-    dataset_types: list[tuple[str, int]]  # (name, count), sorted by name
-
-
-@dataclass(frozen=True)
-class Association:
-    """One validity range of one dataset in a CALIBRATION collection.
-
-    ``begin``/``end`` are TAI ISO strings (None = open); ``nsec`` holds the Butler's exact integer bounds, which
-    is what identity, journaling and undo use (ISO text is for people).
-    """
-
-    dataset_type: str
-    data_id: dict
-    run: str
-    dataset_id: str
-    begin: str | None
-    end: str | None
-    collection: str = ""
-    nsec: tuple[int, int] = (MIN_NSEC, MAX_NSEC)
-
-    @classmethod
-    def from_timespan(cls, dataset_type: str, data_id: Mapping[str, Any], run: str, dataset_id: Any,
-                      timespan, collection: str = "") -> Association:
-        b, e = _bounds(timespan)
-        return cls.from_nsec(dataset_type, data_id, run, dataset_id, (b, e), collection)
-
-    @classmethod
-    def from_nsec(cls, dataset_type: str, data_id: Mapping[str, Any], run: str, dataset_id: Any,
-                  nsec: Sequence[int], collection: str = "") -> Association:
-        b, e = int(nsec[0]), int(nsec[1])
-        return cls(
-            dataset_type=dataset_type,
-            data_id=dict(data_id),
-            run=run,
-            dataset_id=str(dataset_id),
-            begin=None if b <= MIN_NSEC else nsec_to_iso(b),
-            end=None if e >= MAX_NSEC else nsec_to_iso(e),
-            collection=collection,
-            nsec=(b, e),
-        )
-
-    # identity: which dataset, for which data ID, over exactly which range (collection/type given by context)
-    def key(self) -> tuple:
-        return (self.dataset_id, tuple(sorted(self.data_id.items())), self.nsec)
-
-    def data_id_key(self) -> tuple:
-        return tuple(sorted(self.data_id.items()))
-
-    def overlaps_nsec(self, nsec: Sequence[int]) -> bool:
-        return self.nsec[1] > nsec[0] and nsec[1] > self.nsec[0]
-
-    def timespan(self):
-        """The Butler Timespan with exactly these bounds."""
-        from lsst.daf.butler import Timespan
-
-        return Timespan(None, None, _nsec=self.nsec)
-
-    def range_text(self) -> str:
-        return f"[{self.begin or '-∞'}, {self.end or '∞'})"
-
-    def camera(self) -> str:
-        return data_id_text({k: v for k, v in self.data_id.items() if k != "instrument"}) or data_id_text(self.data_id)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"dataset_type": self.dataset_type, "data_id": dict(self.data_id), "run": self.run,
-                "dataset_id": self.dataset_id, "begin": self.begin, "end": self.end,
-                "collection": self.collection, "nsec": list(self.nsec)}
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Association:
-        return cls.from_nsec(obj["dataset_type"], obj["data_id"], obj["run"], obj["dataset_id"], obj["nsec"],
-                             obj.get("collection", ""))
 
 
 # --- the gateway ---------------------------------------------------------------------------------------------
@@ -271,12 +71,11 @@ class ButlerGateway:
     # -- lifetime ---------------------------------------------------------------------------------------------
     def _open(self):
         if self._butler is None:
-            from lsst.daf.butler import Butler
-
+            dafb = daf_butler()
             try:
-                self._butler = Butler.from_config(self.repo, writeable=not self.read_only)
+                self._butler = dafb.Butler.from_config(self.repo, writeable=not self.read_only)
             except Exception as exc:  # noqa: BLE001 - FileNotFoundError, ValueError, sqlite errors, ...
-                raise RepoError(f"cannot open Butler repository {self.repo!r}: {_butler_message(exc)}; "
+                raise RepoError(f"cannot open Butler repository {self.repo!r}: {butler_message(exc)}; "
                                 "check the path (a folder holding butler.yaml)") from None
         return self._butler
 
@@ -342,15 +141,12 @@ class ButlerGateway:
         with self.session(f"collections {pattern!r}") as butler:
             names = self._names.get(key)
             if names is None:
-                from lsst.daf.butler import CollectionType
-
-                types = CollectionType.from_name(collection_type) if collection_type else None
+                dafb = daf_butler()
+                types = dafb.CollectionType.from_name(collection_type) if collection_type else None
                 try:
                     names = sorted(butler.collections.query(pattern, collection_types=types))
                 except Exception as exc:  # noqa: BLE001
-                    from lsst.daf.butler import MissingCollectionError
-
-                    if isinstance(exc, MissingCollectionError) and not _is_glob(pattern):
+                    if isinstance(exc, dafb.MissingCollectionError) and not _is_glob(pattern):
                         names = []  # a literal name that does not exist simply matches nothing
                     else:
                         raise
@@ -368,10 +164,10 @@ class ButlerGateway:
             if self._parents is None and len(page) <= _PARENTS_PER_QUERY:
                 # A screenful: one parent query per collection beats inverting every chain of the repository.
                 infos = {i.name: i for i in butler.collections.query_info(page, include_doc=True, include_parents=True)}
-                return [_row(infos[n]) for n in page if n in infos]
+                return [CollectionRow.from_info(infos[n]) for n in page if n in infos]
             parents = self._parents_map(butler)
             infos = {info.name: info for info in butler.collections.query_info(page, include_doc=True)}
-        return [_row(infos[n], parents.get(n, ())) for n in page if n in infos]
+        return [CollectionRow.from_info(infos[n], parents.get(n, ())) for n in page if n in infos]
 
     def _parents_map(self, butler) -> dict[str, tuple[str, ...]]:
         """child -> sorted parent chains, inverted from every chain's children in one pass (cached).
@@ -380,10 +176,9 @@ class ButlerGateway:
         20,000-collection listing slow; chain definitions are already in the Butler's collection cache.
         """
         if self._parents is None:
-            from lsst.daf.butler import CollectionType
-
+            dafb = daf_butler()
             inverse: dict[str, set[str]] = {}
-            for info in butler.collections.query_info("*", collection_types={CollectionType.CHAINED}):
+            for info in butler.collections.query_info("*", collection_types={dafb.CollectionType.CHAINED}):
                 for child in info.children:
                     inverse.setdefault(child, set()).add(info.name)
             self._parents = {child: tuple(sorted(ps)) for child, ps in inverse.items()}
@@ -392,17 +187,16 @@ class ButlerGateway:
     def collection(self, name: str) -> CollectionRow:
         """One collection, by its exact name."""
         with self.session(f"collection {name!r}") as butler:
-            return _row(butler.collections.get_info(name, include_parents=True))
+            return CollectionRow.from_info(butler.collections.get_info(name, include_parents=True))
 
     def collection_type(self, name: str) -> str | None:
         """The type name of ``name``, or None when it does not exist (``name`` is never a pattern)."""
-        from lsst.daf.butler import MissingCollectionError
-
+        dafb = daf_butler()
         with self._lock:
             butler = self._open()
             try:
                 return butler.collections.get_info(name).type.name
-            except MissingCollectionError:
+            except dafb.MissingCollectionError:
                 return None
 
     def collection_detail(self, name: str) -> CollectionDetail:
@@ -414,7 +208,7 @@ class ButlerGateway:
                 with butler.query() as q:
                     n = q.datasets(dt_name, collections=[name], find_first=False).count(exact=True, discard=True)
                 counts.append((dt_name, int(n)))
-        return CollectionDetail(row=_row(info), dataset_types=counts)
+        return CollectionDetail(row=CollectionRow.from_info(info), dataset_types=counts)
 
     # -- dataset types and datasets ---------------------------------------------------------------------------
     def dataset_type_names(self) -> list[str]:
@@ -427,13 +221,12 @@ class ButlerGateway:
 
     def dataset_type(self, name: str):
         """The Butler DatasetType; NotFoundError names the known ones when it does not exist."""
-        from lsst.daf.butler import MissingDatasetTypeError
-
+        dafb = daf_butler()
         with self._lock:
             butler = self._open()
             try:
                 return butler.get_dataset_type(name)
-            except MissingDatasetTypeError:
+            except dafb.MissingDatasetTypeError:
                 known = ", ".join(self.dataset_type_names()) or "none"
                 raise NotFoundError(f"unknown dataset type {name!r}; known types: {known}") from None
 
@@ -455,18 +248,17 @@ class ButlerGateway:
     # -- validity ranges --------------------------------------------------------------------------------------
     def calibration_collections(self, collection: str) -> list[str]:
         """The CALIBRATION collections behind ``collection`` (itself, or those in a chain, in search order)."""
-        from lsst.daf.butler import CollectionType
-
+        dafb = daf_butler()
         with self.session(f"collection {collection!r}") as butler:
             info = butler.collections.get_info(collection)
-            if info.type is CollectionType.CALIBRATION:
+            if info.type is dafb.CollectionType.CALIBRATION:
                 return [collection]
-            if info.type is CollectionType.CHAINED:
-                calibs = list(butler.collections.query(collection, collection_types={CollectionType.CALIBRATION},
+            if info.type is dafb.CollectionType.CHAINED:
+                calibs = list(butler.collections.query(collection, collection_types={dafb.CollectionType.CALIBRATION},
                                                        flatten_chains=True))
                 if calibs:
                     return calibs
-        what = "a CHAINED collection without CALIBRATION members" if info.type is CollectionType.CHAINED else \
+        what = "a CHAINED collection without CALIBRATION members" if info.type is dafb.CollectionType.CHAINED else \
             f"a {info.type.name} collection"
         raise GatewayError(f"{collection} is {what} and holds no validity ranges; "
                            "pick a CALIBRATION collection (e.g. PFS/calib) or a chain containing one")
@@ -523,8 +315,7 @@ class ButlerGateway:
 
         Rows of one data ID never overlap in a CALIBRATION collection, so (data ID, begin) is unique.
         """
-        from lsst.daf.butler.time_utils import TimeConverter
-
+        dafb = daf_butler()
         keys = [d for d in dt.dimensions.required if d not in gov]
         begin_col = f"{dt.name}.timespan.begin"
         last: tuple | None = None
@@ -542,7 +333,7 @@ class ButlerGateway:
                         ors.append(" AND ".join([*eq, f"{begin_col} > kb"]))
                 clauses.append("(" + " OR ".join(f"({o})" for o in ors) + ")")
                 bind.update({f"k{j}": v for j, v in enumerate(values)})
-                bind["kb"] = TimeConverter().nsec_to_astropy(begin_ns)
+                bind["kb"] = dafb.time_utils.TimeConverter().nsec_to_astropy(begin_ns)
             with self.session(f"{dt.name} in {collection}") as butler:
                 with butler.query() as q:
                     q = q.join_dataset_search(dt, [collection])
@@ -551,10 +342,10 @@ class ButlerGateway:
                     q = q.where(" AND ".join(clauses), bind=bind) if clauses else q
                     res = q.general(
                         dt.dimensions,
-                        dataset_fields={dt.name: {"dataset_id", "run", "collection", "timespan"}},
+                        dataset_fields={dt.name: set(ASSOCIATION_FIELDS)},
                         find_first=False,
                     ).order_by(*keys, begin_col).limit(page_size)
-                    page = [_association(dt.name, row) for row in res.iter_tuples(dt)]
+                    page = [Association.from_query_row(dt.name, row) for row in res.iter_tuples(dt)]
             if not page:
                 return
             yield page
@@ -565,11 +356,10 @@ class ButlerGateway:
 
     def _legacy_pages(self, collection: str, dt, page_size: int,
                       data_id: Mapping[str, Any] | None) -> Iterator[list[Association]]:
-        from lsst.daf.butler import CollectionType
-
+        dafb = daf_butler()
         with self.session(f"{dt.name} in {collection}") as butler:
             rows = butler.registry.queryDatasetAssociations(dt, collections=[collection],
-                                                            collectionTypes=[CollectionType.CALIBRATION])
+                                                            collectionTypes=[dafb.CollectionType.CALIBRATION])
             page: list[Association] = []
             for a in rows:
                 did = plain_data_id(a.ref.dataId)
@@ -609,30 +399,13 @@ class ButlerGateway:
                     d = rec.toDict()
                     ts = d.pop("timespan", None)
                     if ts is not None:
-                        b, e = _bounds(ts)
+                        b, e = nsec_bounds(ts)
                         d["begin"] = None if b <= MIN_NSEC else nsec_to_iso(b)
                         d["end"] = None if e >= MAX_NSEC else nsec_to_iso(e)
                     d = {"visit": d.pop("id", None), **d}
-                    out.append({k: _plain_value(v) for k, v in d.items()})
+                    out.append({k: plain_value(v) for k, v in d.items()})
                 return out
 
 
 def _is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
-
-
-def _row(info, parents: tuple[str, ...] | None = None) -> CollectionRow:
-    if parents is None and info.parents is not None:
-        parents = tuple(sorted(info.parents))
-    return CollectionRow(name=info.name, type=info.type.name, doc=info.doc or "", children=tuple(info.children),
-                         parents=parents)
-
-
-def _association(dt_name: str, row) -> Association:
-    raw = row.raw_row
-    ref = row.refs[0]
-    return Association.from_timespan(dt_name, plain_data_id(row.data_id), raw[f"{dt_name}.run"], ref.id,
-                                     raw[f"{dt_name}.timespan"], raw[f"{dt_name}.collection"])
-
-
-__all__ += ["butler_errors", "translate_butler_error", "data_id_text", "MIN_NSEC", "MAX_NSEC"]

@@ -1,64 +1,53 @@
-"""The two PFS-specific Butler actions the calibration workflow cannot do without.
+"""The two PFS-specific Butler actions the calibration workflow cannot do without, as previews.
 
-* `define_profiles`: what drp_stella's ``defineFiberProfilesInputs.py`` does (pfs-domain.md §3): a
+* define-profiles: what drp_stella's ``defineFiberProfilesInputs.py`` does (pfs-domain.md §3): a
   ``profiles_run`` with one ``profiles_group`` per bright/dark group, the ``profiles_visits`` join records,
   and a ``profiles_visits`` dataset per group in ``<instrument>/fiberProfilesInputs``.
-* `certify_detector_maps`: what ``certifyDetectorMaps.py`` does: copy each ``detectorMap_candidate`` into a
+* certify-detectormaps: what ``certifyDetectorMaps.py`` does: copy each ``detectorMap_candidate`` into a
   new ``detectorMap_calib`` dataset in ``<collection>/certify`` and certify it in the target CALIBRATION
   collection.
 
-Both validate everything they can before writing and write inside one Butler transaction, so bad
-arguments leave the repository untouched.  The Butler is imported lazily (it costs over a second).
+Why previews: like certify and clean, each is first computed without writing (:func:`preview_define_profiles`,
+:func:`preview_certify_detectormaps`), so ``--dry-run`` prints the exact effect and every refusal comes before
+anything is written.  :func:`pfstui.butler.apply.apply` then re-checks the preview and performs it in one
+transaction with the PFS-specific halves below (:func:`prepare_define_profiles`, :func:`write_define_profiles`,
+:func:`write_certify_detectormaps`), and journals it.  Neither is undoable by ``pfstui undo`` (no inverse is
+journaled).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from pfstui.errors import UserError
-from pfstui.values.tai import make_timespan
+from pfstui.butler import daf_butler
+from pfstui.butler.errors import GatewayError, InputError, NotFoundError, NothingToDoError
+from pfstui.butler.gateway import ButlerGateway
+from pfstui.butler.inputs import validity_window
+from pfstui.butler.preview import Preview, Removal, fingerprint, range_text
+from pfstui.butler.registry import calibration_rows, dataset_sizes
+from pfstui.butler.values import camera_text, plain_data_id
 from pfstui.values.visitlist import format_integer_list, parse_integer_list
 
+__all__ = [
+    "preview_define_profiles",
+    "prepare_define_profiles",
+    "write_define_profiles",
+    "preview_certify_detectormaps",
+    "write_certify_detectormaps",
+]
 
-class ActionError(UserError):
-    """An action was refused before anything was written; the message says why and what to do."""
-
-
-@dataclass
-class ActionResult:
-    action: str
-    summary: list[str]
-    effect: dict[str, Any] = field(default_factory=dict)
-
-
-def _open_butler(repo: str, writeable: bool = True):
-    from lsst.daf.butler import Butler
-
-    try:
-        return Butler.from_config(repo, writeable=writeable)
-    except Exception as exc:  # noqa: BLE001 - the Butler raises many types for a bad path
-        raise ActionError(f"cannot open Butler repository {repo!r}: {exc}") from None
+_PROFILES_WHERE = "instrument = inst AND profiles_run = name"
 
 
-# --- define-profiles ---------------------------------------------------------------------------------------
-def define_profiles(
-    repo: str,
-    instrument: str,
-    name: str,
-    bright: list[str],
-    dark: list[str],
-    *,
-    update: bool = False,
-) -> ActionResult:
-    """Define fiber-profiles run ``name`` from groups of bright and dark visits (Gen2 list syntax)."""
+def _groups(name: str, bright: list[str], dark: list[str]) -> list[tuple[list[int], list[int]]]:
+    """The (bright, dark) visit lists of each group, checked before the repository is read."""
     if not name or "/" in name or len(name) > 64:
-        raise ActionError(f"profiles run name {name!r} must be 1-64 characters without '/' (e.g. run18_brn)")
+        raise InputError(f"profiles run name {name!r} must be 1-64 characters without '/' (e.g. run18_brn)")
     if not bright:
-        raise ActionError("no groups given; pass --bright LIST (and --dark LIST) once per group")
+        raise InputError("no groups given; pass --bright LIST (and --dark LIST) once per group")
     if dark and len(dark) != len(bright):
-        raise ActionError(
+        raise InputError(
             f"Length of bright ({len(bright)}) and dark ({len(dark)}) lists do not match; "
             "give one --dark per --bright, or none at all"
         )
@@ -68,90 +57,125 @@ def define_profiles(
         d = parse_integer_list(dark[i]) if dark else []
         both = set(b) & set(d)
         if both:
-            raise ActionError(f"group {i}: visits {sorted(both)} are listed as both bright and dark")
+            raise InputError(f"group {i}: visits {sorted(both)} are listed as both bright and dark")
         groups.append((b, d))
+    return groups
 
-    from lsst.daf.butler import CollectionType, DatasetType
 
+def preview_define_profiles(gw: ButlerGateway, instrument: str, name: str, bright: list[str], dark: list[str], *,
+                            update: bool = False) -> Preview:
+    """What defining fiber-profiles run ``name`` from groups of bright and dark visits (list syntax) would write."""
+    groups = _groups(name, bright, dark)
     run = f"{instrument}/fiberProfilesInputs"
-    with _open_butler(repo) as butler:
+    bind = {"inst": instrument, "name": name}
+    with gw.session("define-profiles") as butler:
         registry = butler.registry
         if not list(registry.queryDimensionRecords("instrument", where="instrument = inst", bind={"inst": instrument})):
-            raise ActionError(f"instrument {instrument!r} is not registered in {repo}; pass its short name (e.g. PFS)")
-        wanted = sorted({v for b, d in groups for v in b + d})
-        known = {
-            rec.id
-            for rec in registry.queryDimensionRecords("visit", where="instrument = inst", bind={"inst": instrument})
-        }
-        missing = [v for v in wanted if v not in known]
+            raise NotFoundError(f"instrument {instrument!r} is not registered in {gw.repo}; "
+                                "pass its short name (e.g. PFS)")
+        known = {rec.id for rec in registry.queryDimensionRecords("visit", where="instrument = inst",
+                                                                  bind={"inst": instrument})}
+        missing = [v for v in sorted({v for b, d in groups for v in b + d}) if v not in known]
         if missing:
-            raise ActionError(
-                f"visits {format_integer_list(missing)} are not in {repo} for instrument {instrument}; check the lists"
-            )
-        existing = list(
-            registry.queryDimensionRecords(
-                "profiles_run", where="instrument = inst AND profiles_run = name", bind={"inst": instrument, "name": name}
-            )
-        )
+            raise NotFoundError(f"visits {format_integer_list(missing)} are not in {gw.repo} for instrument "
+                                f"{instrument}; check the lists")
+        existing = bool(list(registry.queryDimensionRecords("profiles_run", where=_PROFILES_WHERE, bind=bind)))
+        old: set[tuple[int, int]] = set()
+        blockers = []
         if existing and not update:
-            raise ActionError(f"profiles run {name!r} already exists; use --update to redefine it, or choose another name")
-        if existing:
-            old = {
-                (rec.profiles_group, rec.visit)
-                for rec in registry.queryDimensionRecords(
-                    "profiles_visits", where="instrument = inst AND profiles_run = name",
-                    bind={"inst": instrument, "name": name},
-                )
-            }
-            new = {(g, v) for g, (b, d) in enumerate(groups) for v in b + d}
-            dropped = sorted(old - new)
+            blockers.append(f"profiles run {name!r} already exists; use --update to redefine it, "
+                            "or choose another name")
+        elif existing:
+            old = {(rec.profiles_group, rec.visit)
+                   for rec in registry.queryDimensionRecords("profiles_visits", where=_PROFILES_WHERE, bind=bind)}
+            dropped = sorted(old - {(g, v) for g, (b, d) in enumerate(groups) for v in b + d})
             if dropped:
-                raise ActionError(
-                    f"--update cannot remove visits from profiles run {name!r} (would drop group/visit {dropped}); "
-                    "define a new run name instead"
-                )
-        dataset_type = DatasetType(
-            "profiles_visits", ("instrument", "profiles_run", "profiles_group"), "StructuredDataDict",
-            universe=butler.dimensions,
-        )
-        # Registering a dataset type creates tables, which cannot happen inside a transaction; both
-        # registrations are idempotent and harmless on their own.
-        registry.registerDatasetType(dataset_type)
-        butler.collections.register(run, CollectionType.RUN, doc="Fiber-profiles run definitions")
-        with butler.transaction():
-            registry.syncDimensionData("profiles_run", {"instrument": instrument, "run": name}, update=update)
-            if existing:
-                stale = list(butler.query_datasets("profiles_visits", collections=run,
-                                                   where="instrument = inst AND profiles_run = name",
-                                                   bind={"inst": instrument, "name": name}, explain=False))
-                if stale:
-                    butler.pruneDatasets(stale, disassociate=True, unstore=True, purge=True)
-            for g, (b, d) in enumerate(groups):
-                registry.syncDimensionData(
-                    "profiles_group", {"instrument": instrument, "profiles_run": name, "group_num": g}, update=update
-                )
-                for v in b + d:
-                    registry.syncDimensionData(
-                        "profiles_visits",
-                        {"instrument": instrument, "profiles_run": name, "profiles_group": g, "visit": v},
-                        update=update,
-                    )
-                butler.put({"bright": b, "dark": d}, dataset_type, instrument=instrument, profiles_run=name,
-                           profiles_group=g, run=run)
-    summary = [f"Registering run {name} ..."]
-    for g, (b, d) in enumerate(groups):
-        summary.append(f"Registering group {g} ...")
-        summary.append(f"Registering visits for group {g}: bright {b} dark {d}")
-    return ActionResult(
-        action="define-profiles",
-        summary=summary,
-        effect={"run": run, "profiles_run": name, "groups": [{"bright": b, "dark": d} for b, d in groups]},
+                blockers.append(f"--update cannot remove visits from profiles run {name!r} (would drop group/visit "
+                                f"{dropped}); define a new run name instead")
+        has_type = "profiles_visits" in gw.dataset_type_names()
+        has_run = gw.collection_type(run) is not None
+        stale = []
+        if existing and update and has_type and has_run:
+            stale = list(butler.query_datasets("profiles_visits", collections=run, where=_PROFILES_WHERE, bind=bind,
+                                               explain=False))
+        sizes = dataset_sizes(butler, stale)
+    steps = _profiles_steps(instrument, name, groups, run, existing=existing, has_type=has_type, has_run=has_run)
+    n_visits = sum(len(b + d) for b, d in groups)
+    summary = (f"define profiles run {name} of {instrument}: {len(groups)} group(s), {n_visits} visit(s)"
+               + (" (redefining it)" if existing else ""))
+    state = {"existing": existing, "old": sorted(old), "stale": sorted(str(r.id) for r in stale),
+             "type": has_type, "run": has_run}
+    return Preview(
+        action="define-profiles", repo=gw.repo,
+        args={"instrument": instrument, "name": name, "bright": list(bright), "dark": list(dark),
+              "update": bool(update)},
+        fingerprint=fingerprint(state), summary=summary, steps=steps, blockers=blockers, undoable=False,
+        removals=[Removal(run, "profiles_visits", len(stale), sum(sizes.values()))] if stale else [],
+        plan={"groups": groups, "run": run, "stale": stale},
     )
 
 
-# --- certify-detectormaps ----------------------------------------------------------------------------------
-def certify_detector_maps(
-    repo: str,
+def _profiles_steps(instrument: str, name: str, groups: list[tuple[list[int], list[int]]], run: str, *,
+                    existing: bool, has_type: bool, has_run: bool) -> list[str]:
+    steps = []
+    if not has_type:
+        steps.append("+ register  dataset type profiles_visits (instrument, profiles_run, profiles_group)")
+    if not has_run:
+        steps.append(f"+ create    RUN collection {run}")
+    steps.append(f"{'~ redefine ' if existing else '+ define   '} profiles_run {name} of instrument {instrument}, "
+                 f"datasets in {run}")
+    for g, (b, d) in enumerate(groups):
+        steps.append(f"+ group {g}   bright {format_integer_list(b)}, dark {format_integer_list(d) or '-'}: "
+                     f"{len(b + d)} visit record(s) and its profiles_visits dataset")
+    return steps
+
+
+def prepare_define_profiles(butler, preview: Preview) -> None:
+    """Register the ``profiles_visits`` dataset type and the RUN collection (both idempotent).
+
+    Registering a dataset type creates tables, which cannot happen inside a transaction, so :func:`apply` calls
+    this before the one it writes the records in; both registrations are harmless on their own.
+    """
+    dafb = daf_butler()
+    dataset_type = dafb.DatasetType("profiles_visits", ("instrument", "profiles_run", "profiles_group"),
+                               "StructuredDataDict", universe=butler.dimensions)
+    butler.registry.registerDatasetType(dataset_type)
+    butler.collections.register(preview.plan["run"], dafb.CollectionType.RUN, doc="Fiber-profiles run definitions")
+
+
+def write_define_profiles(butler, preview: Preview) -> tuple[str, dict[str, Any]]:
+    """The records and datasets of a define-profiles preview (inside the caller's transaction): summary, effect."""
+    instrument, name, update = preview.args["instrument"], preview.args["name"], preview.args["update"]
+    groups, run, stale = preview.plan["groups"], preview.plan["run"], preview.plan["stale"]
+    registry = butler.registry
+    registry.syncDimensionData("profiles_run", {"instrument": instrument, "run": name}, update=update)
+    if stale:
+        butler.pruneDatasets(stale, disassociate=True, unstore=True, purge=True)
+    for g, (b, d) in enumerate(groups):
+        registry.syncDimensionData(
+            "profiles_group", {"instrument": instrument, "profiles_run": name, "group_num": g}, update=update
+        )
+        for v in b + d:
+            registry.syncDimensionData(
+                "profiles_visits",
+                {"instrument": instrument, "profiles_run": name, "profiles_group": g, "visit": v},
+                update=update,
+            )
+        butler.put({"bright": b, "dark": d}, "profiles_visits", instrument=instrument, profiles_run=name,
+                   profiles_group=g, run=run)
+    summary = (f"defined profiles run {name} of {instrument}: {len(groups)} group(s), "
+               f"{sum(len(b + d) for b, d in groups)} visit(s), datasets in {run}")
+    effect = {"run": run, "profiles_run": name, "groups": [{"bright": b, "dark": d} for b, d in groups],
+              "replaced": [str(r.id) for r in stale]}
+    return summary, effect
+
+
+def _camera(data_id) -> str:
+    return f"{data_id['arm']}{data_id['spectrograph']}"
+
+
+def preview_certify_detectormaps(
+    gw: ButlerGateway,
     collection: str,
     target: str,
     *,
@@ -160,100 +184,95 @@ def certify_detector_maps(
     output_type: str = "detectorMap_calib",
     begin: str | None = None,
     end: str | None = None,
-) -> ActionResult:
-    """Copy each ``detectorMap_candidate`` in ``collection`` to a new ``detectorMap_calib`` and certify it.
+    stamp: str | None = None,
+) -> Preview:
+    """What copying each ``detectorMap_candidate`` in ``collection`` to a new ``detectorMap_calib`` and
+    certifying it in ``target`` would write.
 
     Where a chain holds several candidates for one camera, the newest (first in the chain's search order)
-    is used: certifying several for the same camera and range could only conflict.
+    is used: certifying several for the same camera and range could only conflict.  The copies go to
+    ``<collection>/certify``, or ``<collection>/certify/<stamp>`` when that run already holds a copy for one of
+    these cameras; ``stamp`` (UTC now by default) is recorded in the arguments, so apply writes the run shown.
     """
-    timespan = make_timespan(begin, end)
-    from lsst.daf.butler import CollectionType
-
-    with _open_butler(repo) as butler:
-        if _info(butler, collection) is None:
-            raise ActionError(f"collection {collection!r} does not exist in {repo}; check the name")
-        target_info = _info(butler, target)
-        if target_info is not None and target_info.type != CollectionType.CALIBRATION:
-            raise ActionError(
-                f"target {target!r} is a {target_info.type.name} collection, not CALIBRATION; "
-                "certify into a CALIBRATION collection (e.g. PFS/calib)"
-            )
-        try:
-            candidate_type = butler.get_dataset_type(dataset_type)
-            calib_type = butler.get_dataset_type(output_type)
-        except Exception as exc:  # noqa: BLE001 - MissingDatasetTypeError and friends
-            raise ActionError(f"dataset type missing in {repo}: {exc}") from None
+    begin, end, window = validity_window(begin, end)
+    stamp = stamp or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    with gw.session("certify-detectormaps") as butler:
+        if gw.collection_type(collection) is None:
+            raise NotFoundError(f"collection {collection!r} does not exist in {gw.repo}; check the name")
+        target_type = gw.collection_type(target)
+        if target_type is not None and target_type != "CALIBRATION":
+            raise InputError(f"target {target!r} is a {target_type} collection, not CALIBRATION; "
+                             "certify into a CALIBRATION collection (e.g. PFS/calib)")
+        candidate_type, calib_type = gw.dataset_type(dataset_type), gw.dataset_type(output_type)
         if not calib_type.isCalibration():
-            raise ActionError(f"{output_type} is not a calibration dataset type in {repo}")
-        refs = list(
-            butler.query_datasets(candidate_type, collections=collection, find_first=True, explain=False,
-                                  where="instrument = inst", bind={"inst": instrument})
-        )
+            raise InputError(f"{output_type} is not a calibration dataset type in {gw.repo}, so it cannot be "
+                             "certified; register it as a calibration dataset type first")
+        refs = list(butler.query_datasets(candidate_type, collections=collection, find_first=True, explain=False,
+                                          where="instrument = inst", bind={"inst": instrument}))
         if not refs:
-            raise ActionError(f"No {dataset_type} datasets found in {collection} for instrument {instrument}.")
-        conflicts = _overlapping(butler, target, output_type, refs, timespan) if target_info is not None else []
-        if conflicts:
-            raise ActionError(
-                f"{output_type} is already certified in {target} over an overlapping range for "
-                f"{', '.join(conflicts)}; decertify that range first (pfstui decertify)"
-            )
-        certify_run = f"{collection}/certify"
-        existing = set()
-        if _info(butler, certify_run) is not None:
-            existing = {
-                _camera(r.dataId)
-                for r in butler.query_datasets(calib_type, collections=certify_run, explain=False)
-            }
-        if existing & {_camera(r.dataId) for r in refs}:
-            certify_run = f"{collection}/certify/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-        lines = []
-        new_refs = []
-        with butler.transaction():
-            butler.collections.register(certify_run, CollectionType.RUN, doc="Copies of certified detectorMaps")
-            butler.collections.register(target, CollectionType.CALIBRATION)
-            for ref in refs:
-                lines.append(f"Ingesting {_camera(ref.dataId)} from {ref.run} ...")
-                obj = butler.get(ref)
-                data_id = {k: ref.dataId[k] for k in ("instrument", "arm", "spectrograph")}
-                new_refs.append(butler.put(obj, calib_type, data_id, run=certify_run))
-            lines.append(f"Certifying newly-ingested {output_type} datasets...")
-            butler.registry.certify(target, new_refs, timespan)
-    return ActionResult(
-        action="certify-detectormaps",
-        summary=lines + [f"Certified {len(new_refs)} {output_type} in {target} for {timespan}"],
-        effect={
-            "target": target,
-            "run": certify_run,
-            "dataset_type": output_type,
-            "begin": begin,
-            "end": end,
-            "datasets": [{"id": str(r.id), "dataId": _plain(r.dataId)} for r in new_refs],
-        },
+            raise NothingToDoError(f"No {dataset_type} datasets found in {collection} for instrument {instrument}; "
+                                   "check the collection and --instrument")
+        cameras = {_camera(r.dataId) for r in refs}
+        overlapping = []
+        if target_type is not None:
+            overlapping = [a for a in calibration_rows(butler, calib_type, target, window=window)
+                           if _camera(a.data_id) in cameras]
+        certify_run, existing = _certify_run(gw, butler, calib_type, collection, cameras, stamp)
+        run_exists = gw.collection_type(certify_run) is not None
+    blockers = []
+    if overlapping:
+        held = ", ".join(sorted(f"{_camera(a.data_id)} {a.range_text()}" for a in overlapping))
+        blockers.append(f"{output_type} is already certified in {target} over an overlapping range for {held}; "
+                        "decertify that range first (pfstui decertify)")
+    span = range_text(window.nsec)
+    steps = [f"+ copy      {len(refs)} {dataset_type} to {output_type} in RUN collection {certify_run}"
+             + ("" if run_exists else " (created)")]
+    steps += [f"+ certify   {output_type} {camera_text(plain_data_id(r.dataId))}  {span}  (copy of "
+              f"…{str(r.id)[-8:]} from {r.run})" for r in refs]
+    state = {"refs": sorted(str(r.id) for r in refs), "target_type": target_type, "existing": sorted(existing),
+             "overlapping": [list(a.key()) for a in overlapping], "run": run_exists}
+    return Preview(
+        action="certify-detectormaps", repo=gw.repo,
+        args={"collection": collection, "target": target, "instrument": instrument, "dataset_type": dataset_type,
+              "output_type": output_type, "begin": begin, "end": end, "stamp": stamp},
+        fingerprint=fingerprint(state), summary=f"certify {len(refs)} {output_type} (copies of the {dataset_type} "
+        f"in {collection}) into {target} for {span}", steps=steps, blockers=blockers, undoable=False,
+        create_collection=None if target_type else target,
+        plan={"refs": refs, "calib_type": calib_type, "certify_run": certify_run, "timespan": window},
     )
 
 
-def _info(butler, name: str):
-    """CollectionInfo of ``name`` (taken literally, never as a pattern), or None when it does not exist."""
-    from lsst.daf.butler.registry import MissingCollectionError
-
-    try:
-        return butler.collections.get_info(name)
-    except MissingCollectionError:
-        return None
-
-
-def _camera(data_id) -> str:
-    return f"{data_id['arm']}{data_id['spectrograph']}"
-
-
-def _plain(data_id) -> dict[str, Any]:
-    return {k: data_id[k] for k in data_id.mapping} if hasattr(data_id, "mapping") else dict(data_id)
+def _certify_run(gw: ButlerGateway, butler, calib_type, collection: str, cameras: set[str],
+                 stamp: str) -> tuple[str, set[str]]:
+    """The RUN collection the copies go to, and the cameras ``<collection>/certify`` already holds copies for."""
+    certify_run = f"{collection}/certify"
+    existing: set[str] = set()
+    if gw.collection_type(certify_run) is not None:
+        existing = {_camera(r.dataId) for r in butler.query_datasets(calib_type, collections=certify_run,
+                                                                     explain=False)}
+    if existing & cameras:
+        certify_run = f"{certify_run}/{stamp}"
+    return certify_run, existing
 
 
-def _overlapping(butler, target: str, dataset_type: str, refs, timespan) -> list[str]:
-    cameras = {_camera(r.dataId) for r in refs}
-    found = []
-    for assoc in butler.registry.queryDatasetAssociations(dataset_type, collections=[target]):
-        if assoc.timespan is not None and assoc.timespan.overlaps(timespan) and _camera(assoc.ref.dataId) in cameras:
-            found.append(f"{_camera(assoc.ref.dataId)} {assoc.timespan}")
-    return sorted(found)
+def write_certify_detectormaps(butler, preview: Preview) -> tuple[str, dict[str, Any]]:
+    """Copy and certify as previewed (inside the caller's transaction), checking the certification: summary, effect."""
+    dafb = daf_butler()
+    a, p = preview.args, preview.plan
+    run, target, calib_type, window = p["certify_run"], a["target"], p["calib_type"], p["timespan"]
+    butler.collections.register(run, dafb.CollectionType.RUN, doc="Copies of certified detectorMaps")
+    butler.collections.register(target, dafb.CollectionType.CALIBRATION)
+    new_refs = []
+    for ref in p["refs"]:
+        data_id = {k: ref.dataId[k] for k in ("instrument", "arm", "spectrograph")}
+        new_refs.append(butler.put(butler.get(ref), calib_type, data_id, run=run))
+    butler.registry.certify(target, new_refs, window)
+    ids = [plain_data_id(r.dataId) for r in new_refs]
+    certified = {x.dataset_id for x in calibration_rows(butler, calib_type, target, data_ids=ids, window=window)}
+    if certified != {str(r.id) for r in new_refs}:
+        raise GatewayError(f"certify-detectormaps did not certify {target} exactly as previewed; rolled back, "
+                           "nothing written — preview again")
+    summary = f"certified {len(new_refs)} {calib_type.name} in {target} for {range_text(window.nsec)} (copies in {run})"
+    effect = {"target": target, "run": run, "dataset_type": calib_type.name, "begin": a["begin"], "end": a["end"],
+              "datasets": [{"id": str(r.id), "dataId": plain_data_id(r.dataId)} for r in new_refs]}
+    return summary, effect

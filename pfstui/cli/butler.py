@@ -17,23 +17,19 @@ import json
 import sys
 from typing import Any
 
-from pfstui.butler.actions import (
-    ConflictError,
-    Preview,
-    apply,
-    find_entry,
-    preview_certify,
-    preview_clean,
-    preview_decertify,
-    preview_remove_collections,
-    preview_remove_runs,
-    preview_undo,
-)
-from pfstui.butler.gateway import ButlerGateway, GatewayError, data_id_text
+from pfstui.butler.apply import apply
+from pfstui.butler.certify import preview_certify, preview_decertify
+from pfstui.butler.errors import ConflictError, GatewayError
+from pfstui.butler.gateway import ButlerGateway
+from pfstui.butler.preview import Preview
+from pfstui.butler.removal import preview_clean, preview_remove_collections, preview_remove_runs
+from pfstui.butler.undo import find_entry, preview_undo
+from pfstui.butler.values import data_id_text
+from pfstui.cli.butler_flags import add_dates, add_id, add_write_flags
 from pfstui.cli.guard import run_guarded
 from pfstui.infra.journal import default_journal
 
-__all__ = ["add_subcommands", "ConfirmationError", "main"]
+__all__ = ["add_subcommands", "ConfirmationError", "main", "open_gateway", "run_preview"]
 
 
 class ConfirmationError(GatewayError):
@@ -44,7 +40,8 @@ EXIT_REFUSED = 1
 
 
 # --- shared plumbing -----------------------------------------------------------------------------------------
-def _gateway(args: argparse.Namespace, repo: str | None = None) -> ButlerGateway:
+def open_gateway(args: argparse.Namespace, repo: str | None = None) -> ButlerGateway:
+    """The gateway a subcommand previews and writes through (read-only under ``pfstui --read-only``)."""
     return ButlerGateway(repo or args.repo, read_only=bool(getattr(args, "read_only", False)))
 
 
@@ -60,7 +57,7 @@ def _confirm(preview: Preview) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _run(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -> int:
+def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -> int:
     """Print the preview, then refuse, stop (dry run), confirm, or apply and report the journal entry."""
     for line in preview.lines():
         print(line)
@@ -86,53 +83,37 @@ def _run(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_write_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dry-run", "-n", action="store_true", help="print what would change and write nothing")
-    p.add_argument("--yes", "-y", action="store_true",
-                   help="apply without asking (needed when stdin is not a terminal)")
-
-
-def _add_dates(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--begin-date", metavar="D",
-                   help="TAI ISO start of validity, e.g. 2025-03-01T00:00:00 (open if omitted)")
-    p.add_argument("--end-date", metavar="D", help="TAI ISO end of validity (exclusive; open if omitted)")
-
-
-def _add_id(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--id", nargs="*", action="append", metavar="K=V",
-                   help="one data ID per --id, e.g. --id instrument=PFS arm=r spectrograph=2 (repeatable)")
-
 
 # --- commands ------------------------------------------------------------------------------------------------
 def cmd_certify(args: argparse.Namespace) -> int:
-    with _gateway(args) as gw:
+    with open_gateway(args) as gw:
         preview = preview_certify(gw, args.input, args.target, args.dataset_type, begin=args.begin_date,
                                   end=args.end_date, data_ids=args.id or [], search_all_inputs=args.search_all_inputs)
-        return _run(gw, preview, args)
+        return run_preview(gw, preview, args)
 
 
 def cmd_decertify(args: argparse.Namespace) -> int:
-    with _gateway(args) as gw:
+    with open_gateway(args) as gw:
         preview = preview_decertify(gw, args.collection, args.dataset_type, begin=args.begin_date,
                                     end=args.end_date, data_ids=args.id or [])
-        return _run(gw, preview, args)
+        return run_preview(gw, preview, args)
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    with _gateway(args) as gw:
+    with open_gateway(args) as gw:
         preview = preview_clean(gw, args.glob, args.dataset_types, where=args.where or "", data_ids=args.id or [])
-        return _run(gw, preview, args)
+        return run_preview(gw, preview, args)
 
 
 def cmd_remove_runs(args: argparse.Namespace) -> int:
-    with _gateway(args) as gw:
-        return _run(gw, preview_remove_runs(gw, args.glob, unlink=args.unlink), args)
+    with open_gateway(args) as gw:
+        return run_preview(gw, preview_remove_runs(gw, args.glob, unlink=args.unlink), args)
 
 
 def cmd_remove_collections(args: argparse.Namespace) -> int:
-    with _gateway(args) as gw:
+    with open_gateway(args) as gw:
         preview = preview_remove_collections(gw, args.glob, remove_from_parents=args.remove_from_parents)
-        return _run(gw, preview, args)
+        return run_preview(gw, preview, args)
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
@@ -141,8 +122,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
     repo = entry.data.get("repository")
     if not repo:
         raise GatewayError(f"journal entry {entry.id} names no repository; it cannot be undone")
-    with _gateway(args, str(repo)) as gw:
-        return _run(gw, preview_undo(gw, entry, journal=journal), args)
+    with open_gateway(args, str(repo)) as gw:
+        return run_preview(gw, preview_undo(gw, entry, journal=journal), args)
 
 
 def cmd_calibs(args: argparse.Namespace) -> int:
@@ -223,10 +204,10 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("input", help="collection holding the new calibrations (e.g. u/me/bias, the -o of pipetask run)")
     p.add_argument("target", help="CALIBRATION collection (created if missing), e.g. PFS/calib")
     p.add_argument("dataset_type", help="e.g. bias, dark, fiberFlat")
-    _add_dates(p)
-    _add_id(p)
+    add_dates(p)
+    add_id(p)
     p.add_argument("--search-all-inputs", action="store_true", help="search the whole input chain, not its first child")
-    _add_write_flags(p)
+    add_write_flags(p)
     p.set_defaults(func=cmd_certify)
 
     p = sub.add_parser("decertify", help="clear a validity window (as butlerDecertify.py), with a preview and undo",
@@ -235,9 +216,9 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("repo")
     p.add_argument("collection", help="CALIBRATION collection, e.g. PFS/calib")
     p.add_argument("dataset_type")
-    _add_dates(p)
-    _add_id(p)
-    _add_write_flags(p)
+    add_dates(p)
+    add_id(p)
+    add_write_flags(p)
     p.set_defaults(func=cmd_decertify)
 
     p = sub.add_parser("clean", help="delete datasets and files from RUN collections (as butlerCleanRun.py)",
@@ -247,8 +228,8 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("glob", help="RUN collection glob, e.g. 'u/me/bias/*'")
     p.add_argument("dataset_types", nargs="+", metavar="TYPE", help="dataset types to delete, e.g. biasProc")
     p.add_argument("--where", help="query expression restricting the datasets, e.g. \"visit IN (11, 12)\"")
-    _add_id(p)
-    _add_write_flags(p)
+    add_id(p)
+    add_write_flags(p)
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("calibs", help="list validity ranges (as butlerListCalibrations.py)")
@@ -266,14 +247,14 @@ def add_subcommands(sub: Any) -> None:
 
     p = sub.add_parser("undo", help="undo a journaled certify/decertify (or an undo) exactly")
     p.add_argument("entry", help="journal entry id (or a unique prefix/suffix, or 'last')")
-    _add_write_flags(p)
+    add_write_flags(p)
     p.set_defaults(func=cmd_undo)
 
     p = sub.add_parser("remove-runs", help="remove RUN collections and their datasets (as butler remove-runs)")
     p.add_argument("repo")
     p.add_argument("glob", help="RUN collection name or glob")
     p.add_argument("--unlink", action="store_true", help="also remove the runs from the chains that contain them")
-    _add_write_flags(p)
+    add_write_flags(p)
     p.set_defaults(func=cmd_remove_runs)
 
     p = sub.add_parser("remove-collections", help="remove CHAINED/TAGGED/CALIBRATION collections "
@@ -281,7 +262,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("repo")
     p.add_argument("glob", help="collection name or glob")
     p.add_argument("--remove-from-parents", action="store_true", help="also unlink them from their parent chains")
-    _add_write_flags(p)
+    add_write_flags(p)
     p.set_defaults(func=cmd_remove_collections)
 
 

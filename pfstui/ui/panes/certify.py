@@ -1,8 +1,8 @@
 """Certify pane: certify, decertify and clean forms with inline validation, a preview of the exact
 effect (from the gateway), one confirmation, and the action journal with undo.
 
-Nothing here decides what a change does: previews and applies come from `pfstui.butler.actions`, run in
-worker threads; this pane only collects input, shows the preview and asks once.
+Nothing here decides what a change does: previews and applies come from `pfstui.butler` (certify, removal,
+undo, apply), run in worker threads; this pane only collects input, shows the preview and asks once.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class RegistryChanged(Message):
 
 
 def split_data_ids(text: str) -> list[dict[str, str]]:
-    from pfstui.butler.actions import parse_data_id
+    from pfstui.butler.inputs import parse_data_id
 
     return [parse_data_id(part) for part in text.split(";") if part.strip()]
 
@@ -163,7 +163,7 @@ class CertifyPane(Widget):
         return self.query_one(f"#f-{name}", Input).value.strip()
 
     def _validate(self, name: str) -> str | None:
-        from pfstui.butler.actions import InputError
+        from pfstui.butler.errors import InputError
         from pfstui.values.tai import DateError, check_tai, make_timespan
 
         value = self._value(name)
@@ -255,18 +255,20 @@ class CertifyPane(Widget):
 
     @work(thread=True, exclusive=True, group="certify-preview", exit_on_error=False)
     def compute_preview(self, kind: str, v: dict, search_all: bool, form: dict) -> None:
-        import pfstui.butler.actions as actions
+        from pfstui.butler.certify import preview_certify, preview_decertify
+        from pfstui.butler.removal import preview_clean
+
         try:
             gw = self.gateway()
             ids = split_data_ids(v.get("data_ids", "")) or None
             if kind == "certify":
-                p = actions.preview_certify(gw, v["input"], v["target"], v["dataset_type"], begin=v["begin"] or None,
-                                            end=v["end"] or None, data_ids=ids, search_all_inputs=search_all)
+                p = preview_certify(gw, v["input"], v["target"], v["dataset_type"], begin=v["begin"] or None,
+                                    end=v["end"] or None, data_ids=ids, search_all_inputs=search_all)
             elif kind == "decertify":
-                p = actions.preview_decertify(gw, v["collection"], v["dataset_type"], begin=v["begin"] or None,
-                                              end=v["end"] or None, data_ids=ids)
+                p = preview_decertify(gw, v["collection"], v["dataset_type"], begin=v["begin"] or None,
+                                      end=v["end"] or None, data_ids=ids)
             else:
-                p = actions.preview_clean(gw, v["glob"], v["dataset_types"].split(), where=v["where"])
+                p = preview_clean(gw, v["glob"], v["dataset_types"].split(), where=v["where"])
         except Exception as exc:  # noqa: BLE001 - every refusal is one line with the fix
             self.post_message(self.Failed(str(exc)))
             return
@@ -309,11 +311,11 @@ class CertifyPane(Widget):
 
     @work(thread=True, exclusive=True, group="certify-apply", exit_on_error=False)
     def run_apply(self, preview) -> None:
-        import pfstui.butler.actions as actions
+        from pfstui.butler.apply import apply
         from pfstui.infra.journal import default_journal
 
         try:
-            done = actions.apply(self.gateway(), preview, journal=default_journal())
+            done = apply(self.gateway(), preview, journal=default_journal())
         except Exception as exc:  # noqa: BLE001
             self.post_message(self.Failed(f"Not applied: {exc}"))
             return
@@ -365,11 +367,11 @@ class CertifyPane(Widget):
 
     @work(thread=True, exclusive=True, group="certify-preview", exit_on_error=False)
     def undo_preview(self, entry_id: str) -> None:
-        import pfstui.butler.actions as actions
+        from pfstui.butler.undo import preview_undo
         from pfstui.infra.journal import default_journal
 
         try:
-            p = actions.preview_undo(self.gateway(), entry_id, journal=default_journal())
+            p = preview_undo(self.gateway(), entry_id, journal=default_journal())
         except Exception as exc:  # noqa: BLE001
             self.post_message(self.Failed(str(exc)))
             return

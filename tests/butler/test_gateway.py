@@ -17,16 +17,9 @@ import numpy as np
 import pytest
 
 import pfstui.butler.gateway as gateway_module
-from pfstui.butler.gateway import (
-    Association,
-    ButlerGateway,
-    GatewayError,
-    NotFoundError,
-    QueryError,
-    ReadOnlyError,
-    RepoError,
-    nsec_to_iso,
-)
+from pfstui.butler.errors import GatewayError, NotFoundError, QueryError, ReadOnlyError, RepoError
+from pfstui.butler.gateway import ButlerGateway
+from pfstui.butler.values import Association, nsec_to_iso
 
 OLD_RUN = "u/me/bias/20250101T000000Z"
 NEW_RUN = "u/me/bias/20250201T000000Z"
@@ -198,8 +191,10 @@ def test_bad_repository_is_a_repo_error(tmp_path: Path):
 
 
 def test_the_butler_is_imported_lazily():
-    code = ("import sys; from pfstui.butler.gateway import ButlerGateway; import pfstui.butler.actions, pfstui.cli.butler; "
-            "ButlerGateway('/nonexistent'); print('lsst.daf.butler' in sys.modules)")
+    package = Path(gateway_module.__file__).parent
+    modules = ", ".join(f"pfstui.butler.{p.stem}" for p in sorted(package.glob("[a-z]*.py")))
+    code = (f"import sys; from pfstui.butler.gateway import ButlerGateway; import {modules}, pfstui.cli.butler, "
+            "pfstui.cli.pfs; ButlerGateway('/nonexistent'); print('lsst.daf.butler' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -211,3 +206,24 @@ def test_association_identity_and_iso_rendering():
     assert Association.from_json(a.to_json()) == a
     assert nsec_to_iso(T2025 + 1_500_000_000) == "2025-01-01T00:00:01.5"
     assert a.timespan().begin is None and a.timespan().end is None
+
+
+def test_no_module_imports_a_private_gateway_name():
+    """The gateway's helpers are its own: other modules use its methods or the public values/errors modules."""
+    import ast
+
+    root = Path(gateway_module.__file__).parents[2]
+    offenders = []
+    for path in [*(root / "pfstui").rglob("*.py"), *(root / "bench").rglob("*.py"), *(root / "tests").rglob("*.py")]:
+        if path == Path(gateway_module.__file__):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "pfstui.butler.gateway":
+                offenders += [f"{path.relative_to(root)}: {a.name}" for a in node.names if a.name.startswith("_")]
+            elif isinstance(node, ast.Import):
+                offenders += [f"{path.relative_to(root)}: {a.name}" for a in node.names
+                              if a.name.startswith("pfstui.butler.gateway._")]
+            elif (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                  and isinstance(node.value, ast.Name) and node.value.id in ("gateway", "gateway_module")):
+                offenders.append(f"{path.relative_to(root)}: {node.value.id}.{node.attr}")
+    assert offenders == []

@@ -14,10 +14,23 @@ from pathlib import Path
 
 import pytest
 
-import pfstui.butler.actions as A
-from pfstui.butler.gateway import ButlerGateway, GatewayError, NotFoundError, ReadOnlyError
+from pfstui.butler.apply import apply
+from pfstui.butler.certify import preview_certify, preview_decertify
+from pfstui.butler.errors import (
+    ConflictError,
+    GatewayError,
+    InputError,
+    NotFoundError,
+    NothingToDoError,
+    ReadOnlyError,
+    StalePreviewError,
+    UndoError,
+)
+from pfstui.butler.gateway import ButlerGateway
+from pfstui.butler.removal import preview_clean, preview_remove_collections, preview_remove_runs
+from pfstui.butler.undo import preview_undo
 from pfstui.infra.journal import Journal
-from tests.core.test_gateway import CHAIN, NEW_RUN, OLD_RUN
+from tests.butler.test_gateway import CHAIN, NEW_RUN, OLD_RUN
 
 BIN = Path(sys.executable).parent
 INSTRUMENT = "pfstui.demo.instrument.DemoPrimeFocusSpectrograph"
@@ -47,18 +60,6 @@ def repo(seeded_template: Path, tmp_path: Path) -> Path:
     return dest
 
 
-@pytest.fixture
-def gw(repo: Path):
-    g = ButlerGateway(str(repo))
-    yield g
-    g.close()
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.jsonl")
-
-
 def state(gw: ButlerGateway, collection: str = "PFS/calib") -> set[tuple]:
     """Every association of every dataset type in ``collection``, as comparable keys (read via the Butler)."""
     butler = gw.butler
@@ -78,11 +79,11 @@ def refs_of(gw: ButlerGateway, run: str, dataset_type: str = "bias") -> dict[str
 
 # --- certify -------------------------------------------------------------------------------------------------
 def test_certify_then_list_shows_the_range(gw: ButlerGateway, journal: Journal):
-    preview = A.preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-01-01T00:00:00", end="2025-06-01")
+    preview = preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-01-01T00:00:00", end="2025-06-01")
     assert preview.notes and "first child " + NEW_RUN in preview.notes[0]
     assert [c.kind for c in preview.changes] == ["add"] * 4 and not preview.blocked
     assert state(gw) == set()  # a preview writes nothing
-    done = A.apply(gw, preview, journal=journal)
+    done = apply(gw, preview, journal=journal)
     listed = gw.all_associations("PFS/calib", "bias")
     assert {a.dataset_id for a in listed} == set(refs_of(gw, NEW_RUN).values())
     assert {(a.begin, a.end) for a in listed} == {("2025-01-01T00:00:00", "2025-06-01T00:00:00")}
@@ -91,22 +92,22 @@ def test_certify_then_list_shows_the_range(gw: ButlerGateway, journal: Journal):
     assert entry["action"] == "certify" and entry["undoable"] and entry["repository"] == gw.repo
     assert len(entry["effect"]["added"]) == 4 and entry["inverse"]["remove"] == entry["effect"]["added"]
     # certifying the same again is an idempotent no-op, not a conflict
-    again = A.preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-01-01T00:00:00", end="2025-06-01")
+    again = preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-01-01T00:00:00", end="2025-06-01")
     assert not again.blocked and again.is_noop and {c.kind for c in again.changes} == {"unchanged"}
-    assert A.apply(gw, again, journal=journal).entry is None
+    assert apply(gw, again, journal=journal).entry is None
 
 
 def test_overlapping_certify_of_another_dataset_is_a_conflict_and_writes_nothing(gw: ButlerGateway, journal: Journal):
-    A.apply(gw, A.preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-02-01"), journal=journal)
+    apply(gw, preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-02-01"), journal=journal)
     before = state(gw)
-    preview = A.preview_certify(gw, OLD_RUN, "PFS/calib", "bias", begin="2025-01-01", end="2025-03-01",
+    preview = preview_certify(gw, OLD_RUN, "PFS/calib", "bias", begin="2025-01-01", end="2025-03-01",
                                 data_ids=[["instrument=PFS", "arm=b", "spectrograph=1"]])
     assert preview.blocked and len(preview.conflicts) == 1
     c = preview.conflicts[0]
     assert c.wanted.dataset_id == refs_of(gw, OLD_RUN)["b1"] and c.existing.dataset_id == refs_of(gw, NEW_RUN)["b1"]
     assert "overlaps [2025-02-01T00:00:00, ∞)" in c.text()
-    with pytest.raises(A.ConflictError, match="1 conflict .*decertify the overlapping range first"):
-        A.apply(gw, preview, journal=journal)
+    with pytest.raises(ConflictError, match="1 conflict .*decertify the overlapping range first"):
+        apply(gw, preview, journal=journal)
     assert state(gw) == before
     assert len(journal.entries()[0]) == 1
 
@@ -114,75 +115,75 @@ def test_overlapping_certify_of_another_dataset_is_a_conflict_and_writes_nothing
 def test_apply_refuses_a_stale_preview(gw: ButlerGateway, journal: Journal):
     from lsst.daf.butler import Timespan
 
-    preview = A.preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-01-01")
+    preview = preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-01-01")
     ref = gw.butler.find_dataset("bias", B1, collections=OLD_RUN)
     gw.butler.registry.certify("PFS/calib", [ref], Timespan(None, None, _nsec=(0, 10**18)))  # someone else writes
     before = state(gw)
-    with pytest.raises(A.StalePreviewError, match="changed since the preview"):
-        A.apply(gw, preview, journal=journal)
+    with pytest.raises(StalePreviewError, match="changed since the preview"):
+        apply(gw, preview, journal=journal)
     assert state(gw) == before and not journal.entries()[0]
 
 
 def test_certify_creates_a_missing_calibration_target_and_undo_removes_it(gw: ButlerGateway, journal: Journal):
-    preview = A.preview_certify(gw, OLD_RUN, "PFS/calib/new", "bias")
+    preview = preview_certify(gw, OLD_RUN, "PFS/calib/new", "bias")
     assert preview.create_collection == "PFS/calib/new"
-    done = A.apply(gw, preview, journal=journal)
+    done = apply(gw, preview, journal=journal)
     assert gw.collection_type("PFS/calib/new") == "CALIBRATION" and len(state(gw, "PFS/calib/new")) == 4
-    A.apply(gw, A.preview_undo(gw, done.entry_id, journal=journal), journal=journal)
+    apply(gw, preview_undo(gw, done.entry_id, journal=journal), journal=journal)
     assert gw.collection_type("PFS/calib/new") is None
 
 
 # --- decertify and undo --------------------------------------------------------------------------------------
 def test_decertify_a_middle_window_splits_exactly_as_previewed_and_undo_restores(gw: ButlerGateway, journal: Journal):
-    A.apply(gw, A.preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-01-01"), journal=journal)
+    apply(gw, preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-01-01"), journal=journal)
     certified = state(gw)
-    preview = A.preview_decertify(gw, "PFS/calib", "bias", begin="2025-03-01", end="2025-04-01",
+    preview = preview_decertify(gw, "PFS/calib", "bias", begin="2025-03-01", end="2025-04-01",
                                   data_ids=[["instrument=PFS", "arm=b", "spectrograph=1"]])
     assert [c.kind for c in preview.changes] == ["split"]
     split = preview.changes[0]
     assert [(p.begin, p.end) for p in split.after] == [("2025-01-01T00:00:00", "2025-03-01T00:00:00"),
                                                        ("2025-04-01T00:00:00", None)]
-    done = A.apply(gw, preview, journal=journal)
+    done = apply(gw, preview, journal=journal)
     b1 = gw.all_associations("PFS/calib", "bias", data_id=B1)
     assert {a.key() for a in b1} == {a.key() for a in split.after}  # exactly as the preview said
     assert len(gw.all_associations("PFS/calib", "bias")) == 5
-    undo = A.preview_undo(gw, done.entry_id, journal=journal)
+    undo = preview_undo(gw, done.entry_id, journal=journal)
     assert sorted(c.kind for c in undo.changes) == ["add", "remove", "remove"] and not undo.blocked
-    undone = A.apply(gw, undo, journal=journal)
+    undone = apply(gw, undo, journal=journal)
     assert state(gw) == certified  # association by association
     assert journal.find(undone.entry_id)["undoes"] == done.entry_id
-    with pytest.raises(A.UndoError, match="already undone by " + undone.entry_id):
-        A.preview_undo(gw, done.entry_id, journal=journal)
+    with pytest.raises(UndoError, match="already undone by " + undone.entry_id):
+        preview_undo(gw, done.entry_id, journal=journal)
     # the undo is itself undoable (redo): the split comes back
-    A.apply(gw, A.preview_undo(gw, undone.entry_id, journal=journal), journal=journal)
+    apply(gw, preview_undo(gw, undone.entry_id, journal=journal), journal=journal)
     assert {a.key() for a in gw.all_associations("PFS/calib", "bias", data_id=B1)} == {a.key() for a in split.after}
 
 
 def test_decertify_trims_and_removes_and_undo_of_certify_empties(gw: ButlerGateway, journal: Journal):
     empty = state(gw)
-    cert = A.apply(gw, A.preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-02-01", end="2025-05-01"),
+    cert = apply(gw, preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-02-01", end="2025-05-01"),
                    journal=journal)
-    trim = A.preview_decertify(gw, "PFS/calib", "bias", begin="2025-04-01")
+    trim = preview_decertify(gw, "PFS/calib", "bias", begin="2025-04-01")
     assert {c.kind for c in trim.changes} == {"trim"} and len(trim.changes) == 4
     assert {p.end for c in trim.changes for p in c.after} == {"2025-04-01T00:00:00"}
-    A.apply(gw, trim, journal=journal)
+    apply(gw, trim, journal=journal)
     # undo of the certify no longer matches (its ranges were trimmed): refused, nothing written
-    stale = A.preview_undo(gw, cert.entry_id, journal=journal)
+    stale = preview_undo(gw, cert.entry_id, journal=journal)
     assert stale.blocked and "no longer in PFS/calib as recorded" in stale.blocker_text()
-    with pytest.raises(A.ConflictError):
-        A.apply(gw, stale, journal=journal)
-    wipe = A.preview_decertify(gw, "PFS/calib", "bias")
+    with pytest.raises(ConflictError):
+        apply(gw, stale, journal=journal)
+    wipe = preview_decertify(gw, "PFS/calib", "bias")
     assert {c.kind for c in wipe.changes} == {"remove"}
-    A.apply(gw, wipe, journal=journal)
+    apply(gw, wipe, journal=journal)
     assert state(gw) == empty
 
 
 def test_undo_refuses_clean_and_unknown_entries(gw: ButlerGateway, journal: Journal):
-    done = A.apply(gw, A.preview_clean(gw, "u/me/bias/*", ["biasProc"]), journal=journal)
-    with pytest.raises(A.UndoError, match="cannot be undone: clean deletes"):
-        A.preview_undo(gw, done.entry_id, journal=journal)
-    with pytest.raises(A.UndoError, match="no journal entry 'nope'"):
-        A.preview_undo(gw, "nope", journal=journal)
+    done = apply(gw, preview_clean(gw, "u/me/bias/*", ["biasProc"]), journal=journal)
+    with pytest.raises(UndoError, match="cannot be undone: clean deletes"):
+        preview_undo(gw, done.entry_id, journal=journal)
+    with pytest.raises(UndoError, match="no journal entry 'nope'"):
+        preview_undo(gw, "nope", journal=journal)
 
 
 # --- clean and remove ----------------------------------------------------------------------------------------
@@ -197,14 +198,14 @@ def test_clean_removes_datasets_and_files_and_leaves_the_product(pipeline_templa
         assert len(procs) == 12 and len(biases) == 4
         proc_files = [butler.getURI(r).ospath for r in procs]
         bias_files = [butler.getURI(r).ospath for r in biases]
-        with pytest.raises(A.NothingToDoError, match="u/me/bias is a CHAINED collection and only RUN collections "
+        with pytest.raises(NothingToDoError, match="u/me/bias is a CHAINED collection and only RUN collections "
                                                      "match; use a glob such as 'u/me/bias/\\*'"):
-            A.preview_clean(gw, CHAIN, ["biasProc"])
-        preview = A.preview_clean(gw, "u/me/bias/*", ["biasProc"])
+            preview_clean(gw, CHAIN, ["biasProc"])
+        preview = preview_clean(gw, "u/me/bias/*", ["biasProc"])
         assert preview.total_datasets == 12 and preview.total_bytes == sum(Path(f).stat().st_size for f in proc_files)
         assert not preview.undoable and "cannot be undone" in "\n".join(preview.lines())
         assert all(Path(f).exists() for f in proc_files)  # preview deletes nothing
-        done = A.apply(gw, preview, journal=journal)
+        done = apply(gw, preview, journal=journal)
         butler.registry.refresh()
         assert butler.query_datasets("biasProc", collections=CHAIN, explain=False) == []
         assert not any(Path(f).exists() for f in proc_files)
@@ -215,25 +216,25 @@ def test_clean_removes_datasets_and_files_and_leaves_the_product(pipeline_templa
 
 
 def test_clean_refuses_datasets_that_are_certified(gw: ButlerGateway, journal: Journal):
-    A.apply(gw, A.preview_certify(gw, NEW_RUN, "PFS/calib", "bias"), journal=journal)
-    preview = A.preview_clean(gw, "u/me/bias/*", ["bias"])
+    apply(gw, preview_certify(gw, NEW_RUN, "PFS/calib", "bias"), journal=journal)
+    preview = preview_clean(gw, "u/me/bias/*", ["bias"])
     assert preview.blocked and "4 of these datasets are certified" in preview.blocker_text()
-    with pytest.raises(A.ConflictError, match="decertify them first"):
-        A.apply(gw, preview, journal=journal)
+    with pytest.raises(ConflictError, match="decertify them first"):
+        apply(gw, preview, journal=journal)
     assert len(gw.butler.query_datasets("bias", collections=CHAIN, find_first=False)) == 8
 
 
 def test_remove_runs_of_a_chained_run_needs_unlink(gw: ButlerGateway, journal: Journal):
-    preview = A.preview_remove_runs(gw, OLD_RUN)
+    preview = preview_remove_runs(gw, OLD_RUN)
     assert preview.blocked
     assert preview.blockers == [f"run {OLD_RUN} is in chain {CHAIN}; pass --unlink to remove it from the chain too "
                                 "(or remove the chain first)"]
-    with pytest.raises(A.ConflictError, match="pass --unlink"):
-        A.apply(gw, preview, journal=journal)
+    with pytest.raises(ConflictError, match="pass --unlink"):
+        apply(gw, preview, journal=journal)
     assert gw.collection_type(OLD_RUN) == "RUN" and len(gw.datasets(OLD_RUN, "biasProc")) == 12
-    unlink = A.preview_remove_runs(gw, OLD_RUN, unlink=True)
+    unlink = preview_remove_runs(gw, OLD_RUN, unlink=True)
     assert unlink.unlinks == [(CHAIN, OLD_RUN)] and unlink.total_datasets == 16
-    A.apply(gw, unlink, journal=journal)
+    apply(gw, unlink, journal=journal)
     assert gw.collection_type(OLD_RUN) is None and gw.collection(CHAIN).children == (NEW_RUN,)
 
 
@@ -243,58 +244,58 @@ def test_remove_collections_refuses_a_chained_child_without_remove_from_parents(
     gw.butler.collections.register("u/me/tag", CollectionType.TAGGED)
     gw.butler.collections.register("u/me/all", CollectionType.CHAINED)
     gw.butler.collections.redefine_chain("u/me/all", ["u/me/tag", CHAIN])
-    blocked = A.preview_remove_collections(gw, "u/me/tag")
+    blocked = preview_remove_collections(gw, "u/me/tag")
     assert blocked.blocked and "pass --remove-from-parents" in blocked.blocker_text()
-    both = A.preview_remove_collections(gw, "u/me/*")  # the parent goes too: nothing left to unlink
+    both = preview_remove_collections(gw, "u/me/*")  # the parent goes too: nothing left to unlink
     assert not both.blocked and {r.name for r in both.collections} == {"u/me/tag", "u/me/all", CHAIN}
     assert "RUN collection(s) also match and are NOT removed" in both.notes[0]
-    A.apply(gw, both, journal=journal)
+    apply(gw, both, journal=journal)
     assert gw.collection_names("u/*") == [OLD_RUN, NEW_RUN]
 
 
 # --- guards --------------------------------------------------------------------------------------------------
 def test_read_only_gateway_refuses_apply(repo: Path, journal: Journal):
     with ButlerGateway(str(repo), read_only=True) as ro:
-        preview = A.preview_certify(ro, NEW_RUN, "PFS/calib", "bias")
+        preview = preview_certify(ro, NEW_RUN, "PFS/calib", "bias")
         with pytest.raises(ReadOnlyError, match="cannot certify: repository .* is open read-only"):
-            A.apply(ro, preview, journal=journal)
+            apply(ro, preview, journal=journal)
         assert state(ro) == set() and not journal.path.exists()
 
 
 @pytest.mark.parametrize(
     "call, error, needle",
     [
-        (lambda gw: A.preview_certify(gw, CHAIN, "PFS/calib", "biass"), NotFoundError,
+        (lambda gw: preview_certify(gw, CHAIN, "PFS/calib", "biass"), NotFoundError,
          "unknown dataset type 'biass'; known types:"),
-        (lambda gw: A.preview_certify(gw, CHAIN, OLD_RUN, "bias"), A.InputError,
+        (lambda gw: preview_certify(gw, CHAIN, OLD_RUN, "bias"), InputError,
          f"target {OLD_RUN} is a RUN collection, not CALIBRATION"),
-        (lambda gw: A.preview_certify(gw, CHAIN, "PFS/calib", "biasProc"), A.InputError,
+        (lambda gw: preview_certify(gw, CHAIN, "PFS/calib", "biasProc"), InputError,
          "biasProc is not a calibration dataset type"),
-        (lambda gw: A.preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-05-01", end="2025-01-01"),
-         A.InputError, "begin date 2025-05-01 is not before end date 2025-01-01; swap them"),
-        (lambda gw: A.preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="01/05/2025"), A.InputError,
+        (lambda gw: preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-05-01", end="2025-01-01"),
+         InputError, "begin date 2025-05-01 is not before end date 2025-01-01; swap them"),
+        (lambda gw: preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="01/05/2025"), InputError,
          "begin date '01/05/2025' is not a TAI ISO date; write it like 2025-03-01T00:00:00"),
-        (lambda gw: A.preview_certify(gw, CHAIN, "PFS/calib", "bias", end="2150-01-01"), A.InputError,
+        (lambda gw: preview_certify(gw, CHAIN, "PFS/calib", "bias", end="2150-01-01"), InputError,
          "outside the Butler's range"),
-        (lambda gw: A.preview_certify(gw, CHAIN, "PFS/calib", "bias", data_ids=[["arm:b"]]), A.InputError,
+        (lambda gw: preview_certify(gw, CHAIN, "PFS/calib", "bias", data_ids=[["arm:b"]]), InputError,
          "bad data ID token 'arm:b'; write KEY=VALUE"),
-        (lambda gw: A.preview_certify(gw, CHAIN, "PFS/calib", "bias", data_ids=[["instrument=PFS", "visit=11"]]),
-         A.InputError, "data ID key 'visit' is not a dimension of bias"),
-        (lambda gw: A.preview_certify(gw, CHAIN, "PFS/calib", "bias", data_ids=[["arm=b"]]), A.InputError,
+        (lambda gw: preview_certify(gw, CHAIN, "PFS/calib", "bias", data_ids=[["instrument=PFS", "visit=11"]]),
+         InputError, "data ID key 'visit' is not a dimension of bias"),
+        (lambda gw: preview_certify(gw, CHAIN, "PFS/calib", "bias", data_ids=[["arm=b"]]), InputError,
          "does not name the instrument; add instrument="),
-        (lambda gw: A.preview_certify(gw, CHAIN, "PFS/calib", "bias", data_ids=[["instrument=PFS", "spectrograph=x"]]),
-         A.InputError, "spectrograph='x' is not a int"),
-        (lambda gw: A.preview_certify(gw, "PFS/raw/sps", "PFS/calib", "bias"), A.NothingToDoError,
+        (lambda gw: preview_certify(gw, CHAIN, "PFS/calib", "bias", data_ids=[["instrument=PFS", "spectrograph=x"]]),
+         InputError, "spectrograph='x' is not a int"),
+        (lambda gw: preview_certify(gw, "PFS/raw/sps", "PFS/calib", "bias"), NothingToDoError,
          "No inputs found for dataset bias in PFS/raw/sps"),
-        (lambda gw: A.preview_certify(gw, "u/none", "PFS/calib", "bias"), NotFoundError,
+        (lambda gw: preview_certify(gw, "u/none", "PFS/calib", "bias"), NotFoundError,
          "input collection 'u/none' does not exist"),
-        (lambda gw: A.preview_decertify(gw, OLD_RUN, "bias"), A.InputError, "is a RUN collection, not CALIBRATION"),
-        (lambda gw: A.preview_decertify(gw, "PFS/calib", "bias"), A.NothingToDoError,
+        (lambda gw: preview_decertify(gw, OLD_RUN, "bias"), InputError, "is a RUN collection, not CALIBRATION"),
+        (lambda gw: preview_decertify(gw, "PFS/calib", "bias"), NothingToDoError,
          "no bias validity range in PFS/calib overlaps [-∞, ∞)"),
-        (lambda gw: A.preview_clean(gw, "u/nobody/*", ["biasProc"]), A.NothingToDoError,
+        (lambda gw: preview_clean(gw, "u/nobody/*", ["biasProc"]), NothingToDoError,
          "no RUN collection matches 'u/nobody/*'"),
-        (lambda gw: A.preview_clean(gw, "u/me/bias/*", ["biasProcc"]), NotFoundError, "unknown dataset type"),
-        (lambda gw: A.preview_remove_runs(gw, "u/nobody/*"), A.NothingToDoError, "no RUN collection matches"),
+        (lambda gw: preview_clean(gw, "u/me/bias/*", ["biasProcc"]), NotFoundError, "unknown dataset type"),
+        (lambda gw: preview_remove_runs(gw, "u/nobody/*"), NothingToDoError, "no RUN collection matches"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_writes_nothing(gw: ButlerGateway, call, error, needle):
@@ -337,15 +338,15 @@ def test_same_associations_as_butler_certify_calibrations(pipeline_template: Pat
         _certify_calibrations(theirs, *argv)
         dates = {flag: argv[argv.index(flag) + 1] for flag in ("--begin-date", "--end-date") if flag in argv}
         with ButlerGateway(str(ours)) as gw:
-            preview = A.preview_certify(gw, argv[0], argv[1], argv[2], begin=dates.get("--begin-date"),
+            preview = preview_certify(gw, argv[0], argv[1], argv[2], begin=dates.get("--begin-date"),
                                         end=dates.get("--end-date"), **extra)
-            A.apply(gw, preview, journal=journal)
+            apply(gw, preview, journal=journal)
         expected = _all_associations(theirs, argv[1])
         assert expected and _all_associations(ours, argv[1]) == expected
 
 
 def test_journal_lines_are_json_with_the_documented_shape(gw: ButlerGateway, journal: Journal):
-    A.apply(gw, A.preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-01-01"), journal=journal)
+    apply(gw, preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-01-01"), journal=journal)
     line = json.loads(journal.path.read_text().splitlines()[-1])
     assert {"id", "ts", "user", "host", "pid", "kind", "schema", "action", "repository", "args", "summary", "effect",
             "undoable", "inverse", "fingerprint"} <= set(line)

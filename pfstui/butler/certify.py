@@ -1,0 +1,150 @@
+"""Previews of certify and decertify: which validity ranges are added, trimmed, split or removed, and conflicts.
+
+Why: these mirror ``butlerCertify.py`` / ``butler certify-calibrations`` and ``butlerDecertify.py``, but compute
+the exact effect first, so an overlap is refused before anything is written instead of raising
+``ConflictingDefinitionError`` after the fact.  :func:`pfstui.butler.apply.apply` performs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pfstui.butler.errors import InputError, NotFoundError, NothingToDoError
+from pfstui.butler.gateway import ButlerGateway
+from pfstui.butler.inputs import calibration_type, normalize_data_ids, validity_window
+from pfstui.butler.preview import Change, Conflict, Preview, fingerprint, range_text
+from pfstui.butler.registry import calibration_rows
+from pfstui.butler.values import Association, data_id_text, plain_data_id
+
+__all__ = [
+    "preview_certify",
+    "preview_decertify",
+]
+
+
+def preview_certify(gw: ButlerGateway, input_collection: str, target: str, dataset_type: str, *,
+                    begin: str | None = None, end: str | None = None,
+                    data_ids: Iterable[Mapping[str, Any] | Sequence[str]] | None = None,
+                    search_all_inputs: bool = False) -> Preview:
+    """What certifying ``dataset_type`` from ``input_collection`` into ``target`` over [begin, end) would do.
+
+    As ``butler certify-calibrations``: a CHAINED input means its first child unless ``search_all_inputs``; the
+    search is find-first; the target is created as CALIBRATION when missing.  As butlerCertify.py: each data ID
+    (``--id``) is searched separately and the results joined.
+    """
+    begin, end, window = validity_window(begin, end)
+    dt = calibration_type(gw, dataset_type)
+
+    with gw.session("certify") as butler:
+        ids = normalize_data_ids(butler, dt, data_ids)
+        notes: list[str] = []
+        in_type = gw.collection_type(input_collection)
+        if in_type is None:
+            raise NotFoundError(f"input collection {input_collection!r} does not exist; check the name "
+                                "(the -o output of pipetask run)")
+        if in_type == "CALIBRATION":
+            raise InputError(f"input {input_collection} is a CALIBRATION collection; certify from the RUN or "
+                             "CHAINED output of pipetask run")
+        search = input_collection
+        if in_type == "CHAINED" and not search_all_inputs:
+            children = butler.collections.get_info(input_collection).children
+            if not children:
+                raise InputError(f"input chain {input_collection} is empty; give one of its runs or fill the chain")
+            search = children[0]
+            notes.append(f"input {input_collection} is CHAINED: using its first child {search} "
+                         "(search all inputs to use the whole chain)")
+        target_type = gw.collection_type(target)
+        if target_type is not None and target_type != "CALIBRATION":
+            raise InputError(f"target {target} is a {target_type} collection, not CALIBRATION; certify into a "
+                             "CALIBRATION collection (e.g. PFS/calib)")
+        refs: dict[str, Any] = {}
+        for flt in (ids or [None]):
+            with butler.query() as q:
+                res = q.datasets(dt, collections=[search], find_first=True)
+                if flt:
+                    res = res.where(flt)
+                got = list(res)
+                if not got:
+                    explain = " ".join(" ".join(res.explain_no_results()).split())
+                    what = f" for {data_id_text(flt)}" if flt else ""
+                    text = f"No inputs found for dataset {dt.name} in {search}{what}. {explain}".rstrip()
+                    raise NothingToDoError(text + "; check the input collection and --id")
+                for ref in got:
+                    refs[str(ref.id)] = ref
+        ordered = sorted(refs.values(), key=lambda r: (tuple(plain_data_id(r.dataId).items()), str(r.id)))
+        data_id_list = [plain_data_id(r.dataId) for r in ordered]
+        current = calibration_rows(butler, dt, target, data_ids=data_id_list) if target_type else []
+        by_did: dict[tuple, list[Association]] = {}
+        for a in current:
+            by_did.setdefault(a.data_id_key(), []).append(a)
+        changes: list[Change] = []
+        conflicts: list[Conflict] = []
+        seen: dict[tuple, Association] = {}
+        for ref in ordered:
+            want = Association.from_timespan(dt.name, plain_data_id(ref.dataId), ref.run, ref.id, window, target)
+            if want.data_id_key() in seen:  # two inputs for one data ID (several --id over one chain)
+                conflicts.append(Conflict(want, seen[want.data_id_key()]))
+                continue
+            seen[want.data_id_key()] = want
+            overlapping = [a for a in by_did.get(want.data_id_key(), []) if a.overlaps_nsec(want.nsec)]
+            if len(overlapping) == 1 and overlapping[0].key() == want.key():
+                changes.append(Change("unchanged", before=overlapping[0], after=(overlapping[0],)))
+            elif overlapping:
+                conflicts += [Conflict(want, a) for a in overlapping]
+            else:
+                changes.append(Change("add", after=(want,)))
+        n_add = sum(1 for c in changes if c.kind == "add")
+        summary = (f"certify {n_add} {dt.name} from {search} into {target} for {range_text(window.nsec)}"
+                   + (f" ({len(conflicts)} conflicting)" if conflicts else ""))
+        state = {"search": search, "in_type": in_type, "target_type": target_type, "refs": sorted(refs),
+                 "current": [list(a.key()) for a in current]}
+        return Preview(
+            action="certify", repo=gw.repo,
+            args={"input_collection": input_collection, "target": target, "dataset_type": dt.name,
+                  "begin": begin, "end": end, "data_ids": ids, "search_all_inputs": bool(search_all_inputs)},
+            fingerprint=fingerprint(state), summary=summary, changes=changes, conflicts=conflicts, notes=notes,
+            undoable=True, create_collection=None if target_type else target,
+            plan={"collection": target, "dataset_type": dt, "refs": refs, "timespan": window},
+        )
+
+
+def preview_decertify(gw: ButlerGateway, collection: str, dataset_type: str, *, begin: str | None = None,
+                      end: str | None = None,
+                      data_ids: Iterable[Mapping[str, Any] | Sequence[str]] | None = None) -> Preview:
+    """What clearing [begin, end) of ``dataset_type`` in ``collection`` would do (Registry.decertify semantics).
+
+    Ranges inside the window are removed; ranges that stick out are trimmed, or split in two when the window is
+    inside them.  Without data IDs every data ID is affected.
+    """
+    begin, end, window = validity_window(begin, end)
+    dt = calibration_type(gw, dataset_type)
+    with gw.session("decertify") as butler:
+        ids = normalize_data_ids(butler, dt, data_ids)
+        kind = gw.collection_type(collection)
+        if kind is None:
+            raise NotFoundError(f"collection {collection!r} does not exist; check the name (e.g. PFS/calib)")
+        if kind != "CALIBRATION":
+            raise InputError(f"{collection} is a {kind} collection, not CALIBRATION; decertify works on a "
+                             "CALIBRATION collection (e.g. PFS/calib)")
+        rows = calibration_rows(butler, dt, collection, window=window, filters=ids or None)
+        if not rows:
+            which = " for " + " or ".join(data_id_text(d) for d in ids) if ids else ""
+            raise NothingToDoError(f"no {dt.name} validity range in {collection} overlaps {range_text(window.nsec)}"
+                                   f"{which}; nothing to decertify (list them with pfstui calibs)")
+        changes = []
+        for a in rows:
+            pieces = tuple(Association.from_timespan(a.dataset_type, a.data_id, a.run, a.dataset_id, p, a.collection)
+                           for p in a.timespan().difference(window))
+            kind_ = {0: "remove", 1: "trim", 2: "split"}[len(pieces)]
+            changes.append(Change(kind_, before=a, after=pieces))
+        counts = {k: sum(1 for c in changes if c.kind == k) for k in ("remove", "trim", "split")}
+        detail = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        summary = f"decertify {dt.name} in {collection} over {range_text(window.nsec)}: {detail}"
+        state = {"kind": kind, "rows": [list(a.key()) for a in rows]}
+        return Preview(
+            action="decertify", repo=gw.repo,
+            args={"collection": collection, "dataset_type": dt.name, "begin": begin, "end": end, "data_ids": ids},
+            fingerprint=fingerprint(state), summary=summary, changes=changes, undoable=True,
+            plan={"collection": collection, "dataset_type": dt, "timespan": window},
+        )

@@ -1,0 +1,206 @@
+"""What a Butler action will change, as values: the preview every write shows before it happens.
+
+Why: certification edits the shared calibration registry that every science reduction reads, so each action
+(certify, decertify, clean, remove-runs, remove-collections, undo, define-profiles, certify-detectormaps) is split
+in two.  A ``preview_*`` function computes, without writing, exactly what will change (associations added,
+trimmed, split or removed; datasets, files and bytes to delete; conflicts and other blockers) and a *fingerprint*
+of the registry state it was computed from, as a :class:`Preview`; :func:`pfstui.butler.apply.apply` performs it
+only if the registry still has that fingerprint, and returns an :class:`AppliedAction`.  This module is the model
+both sides share, and how it reads as text (the CLI prints :meth:`Preview.lines`, the Certify pane shows them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pfstui.butler.values import Association, CollectionRow
+from pfstui.infra.journal import JournalEntry
+
+__all__ = [
+    "Change",
+    "Conflict",
+    "Removal",
+    "Preview",
+    "AppliedAction",
+    "fingerprint",
+    "human_bytes",
+    "range_text",
+]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One association change: ``add`` | ``trim`` | ``split`` | ``remove`` | ``unchanged``."""
+
+    kind: str
+    before: Association | None = None
+    after: tuple[Association, ...] = ()
+
+    def text(self) -> str:
+        a = self.before or self.after[0]
+        head = f"{a.dataset_type} {a.camera()}"
+        if self.kind == "add":
+            return f"+ add       {head}  {a.range_text()}  (dataset …{a.dataset_id[-8:]}, run {a.run})"
+        if self.kind == "unchanged":
+            return f"= unchanged {head}  {a.range_text()}  (already certified; left as is)"
+        if self.kind == "remove":
+            return f"- remove    {head}  {a.range_text()}  (dataset …{a.dataset_id[-8:]}, run {a.run})"
+        new = " + ".join(p.range_text() for p in self.after)
+        sym = "~ trim     " if self.kind == "trim" else "/ split    "
+        return f"{sym}{head}  {self.before.range_text()} -> {new}  (dataset …{a.dataset_id[-8:]})"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An incoming range overlapping a range already held for the same data ID."""
+
+    wanted: Association
+    existing: Association
+
+    def text(self) -> str:
+        same = self.wanted.dataset_id == self.existing.dataset_id
+        who = "the same dataset" if same else f"dataset …{self.existing.dataset_id[-8:]} (run {self.existing.run})"
+        return (f"CONFLICT    {self.wanted.dataset_type} {self.wanted.camera()}: {self.wanted.range_text()} overlaps "
+                f"{self.existing.range_text()} held by {who}")
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Datasets of one type in one RUN collection that will be deleted (registry entries and files)."""
+
+    run: str
+    dataset_type: str
+    count: int
+    bytes: int
+
+
+@dataclass
+class Preview:
+    """Exactly what an action will change, and the fingerprint of the state it was computed from."""
+
+    action: str
+    repo: str
+    args: dict[str, Any]  # the preview function's keyword arguments: apply computes the preview again from them
+    fingerprint: str
+    summary: str
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    removals: list[Removal] = field(default_factory=list)
+    collections: list[CollectionRow] = field(default_factory=list)  # collections that will be removed
+    unlinks: list[tuple[str, str]] = field(default_factory=list)  # (parent chain, child) links removed
+    blockers: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # other writes, one line each (the PFS actions' records)
+    undoable: bool = False
+    create_collection: str | None = None
+    plan: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.conflicts or self.blockers)
+
+    @property
+    def effective_changes(self) -> list[Change]:
+        return [c for c in self.changes if c.kind != "unchanged"]
+
+    @property
+    def is_noop(self) -> bool:
+        return not (self.effective_changes or self.removals or self.collections or self.unlinks
+                    or self.create_collection or self.steps)
+
+    @property
+    def removed_associations(self) -> list[Association]:
+        return [c.before for c in self.changes if c.kind in ("remove", "trim", "split") and c.before is not None]
+
+    @property
+    def added_associations(self) -> list[Association]:
+        return [a for c in self.changes if c.kind in ("add", "trim", "split") for a in c.after]
+
+    @property
+    def total_datasets(self) -> int:
+        return sum(r.count for r in self.removals)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(r.bytes for r in self.removals)
+
+    def blocker_text(self) -> str:
+        """One line saying why apply is refused (empty when it is not)."""
+        parts = []
+        if self.conflicts:
+            n = len(self.conflicts)
+            c = self.conflicts[0]
+            parts.append(f"{n} conflict{'s' if n != 1 else ''} ({c.wanted.camera()}: {c.wanted.range_text()} overlaps "
+                         f"{c.existing.range_text()}); decertify the overlapping range first or choose other dates")
+        parts.extend(self.blockers)
+        return "; ".join(parts)
+
+    def lines(self) -> list[str]:
+        """The preview as text, as the CLI prints it and the UI shows it."""
+        out = [self.summary]
+        out += [f"  note: {n}" for n in self.notes]
+        if self.create_collection:
+            out.append(f"  + create CALIBRATION collection {self.create_collection}")
+        out += ["  " + s for s in self.steps]
+        for c in self.changes:
+            out.append("  " + c.text())
+        for c in self.conflicts:
+            out.append("  " + c.text())
+        for r in self.removals:
+            out.append(f"  - delete    {r.count} {r.dataset_type} in {r.run} ({human_bytes(r.bytes)})")
+        if self.removals:
+            out.append(f"  total: {self.total_datasets} datasets, {human_bytes(self.total_bytes)} of files")
+        for parent, child in self.unlinks:
+            out.append(f"  - unlink    {child} from chain {parent}")
+        for row in self.collections:
+            out.append(f"  - remove    {row.type} collection {row.name}")
+        for b in self.blockers:
+            out.append(f"  BLOCKED: {b}")
+        if self.blocked:
+            out.append("  Nothing will be written until the problems above are fixed.")
+        elif self.is_noop:
+            out.append("  Nothing to do.")
+        elif not self.undoable and (self.removals or self.collections):
+            out.append("  This cannot be undone: datasets, files or collections are deleted for good.")
+        elif not self.undoable:
+            out.append("  pfstui undo cannot reverse this; the journal records exactly what was written.")
+        else:
+            out.append("  Undoable: pfstui undo <journal entry> restores the previous validity ranges.")
+        return out
+
+
+@dataclass
+class AppliedAction:
+    """What :func:`apply` did: the journal entry (None when nothing had to change) and the effect."""
+
+    action: str
+    summary: str
+    effect: dict[str, Any]
+    entry: JournalEntry | None
+    preview: Preview
+
+    @property
+    def entry_id(self) -> str | None:
+        return self.entry.id if self.entry is not None else None
+
+
+def fingerprint(state: Any) -> str:
+    text = json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def range_text(nsec: tuple[int, int]) -> str:
+    probe = Association.from_nsec("", {}, "", "", nsec)
+    return probe.range_text()
