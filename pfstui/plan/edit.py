@@ -4,7 +4,7 @@ Why textual editing: a plan file is the operator's notebook (comments on why a v
 commented-out stage kept for later, their own layout).  Loading it and dumping the YAML again would
 throw all of that away, so a new stage is *appended as text* to the ``stages:`` list, indented like the
 stages already there, wherever that list sits in the file.  Nothing is written unless the whole
-resulting plan passes :func:`~pfstui.plan.model.parse_plan`; the previous file is kept as ``<plan>.bak``;
+resulting plan passes :func:`~pfstui.plan.loader.parse_plan`; the previous file is kept as ``<plan>.bak``;
 the write is atomic; and a file that changed on disk since it was read (another editor, another pfstui)
 is never overwritten.
 
@@ -31,9 +31,11 @@ import yaml
 
 from pfstui.infra.atomic import atomic_write_text
 from pfstui.plan.argv import describe
-from pfstui.plan.variables import stage_env
-from pfstui.plan.model import Plan, PlanError, PlanIssue, parse_plan
+from pfstui.plan.issues import PlanError, PlanIssue
+from pfstui.plan.loader import parse_plan
+from pfstui.plan.model import Plan
 from pfstui.plan.templates import TEMPLATES, render_template, validate_template_text
+from pfstui.plan.variables import stage_env
 
 __all__ = [
     "NEW_STAGE_SOURCE",

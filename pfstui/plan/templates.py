@@ -28,14 +28,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pfstui.plan.model import (
-    Plan,
-    PlanError,
-    PlanFileExistsError,
-    PlanIssue,
-    parse_plan,
-    write_plan_text,
-)
+from pfstui.plan.issues import PlanError, PlanFileExistsError, PlanIssue
+from pfstui.plan.loader import parse_plan
+from pfstui.plan.model import Plan
+from pfstui.plan.writer import write_plan_text
 
 __all__ = ["TEMPLATES", "plan_new", "render_template", "validate_template_text"]
 

@@ -11,19 +11,11 @@ import pydantic
 import pytest
 
 import pfstui.demo
-from pfstui.plan.model import (
-    CertifyStage,
-    DefineProfilesStage,
-    PipetaskStage,
-    Plan,
-    PlanError,
-    PlanFileExistsError,
-    dump_plan,
-    load_plan,
-    parse_plan,
-    stage_fingerprint,
-)
+from pfstui.plan.issues import PlanError, PlanFileExistsError
+from pfstui.plan.loader import load_plan, parse_plan
+from pfstui.plan.model import CertifyStage, DefineProfilesStage, PipetaskStage, Plan
 from pfstui.plan.templates import TEMPLATES, plan_new, render_template
+from pfstui.plan.writer import dump_plan, stage_fingerprint
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": DEMO_DIR, "HOME": "/home/me"}

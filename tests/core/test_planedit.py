@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 import pfstui.demo
-from pfstui.plan.model import PlanError, load_plan
 from pfstui.plan.edit import (
     NEW_STAGE_SOURCE,
     PlanEditError,
@@ -22,6 +21,8 @@ from pfstui.plan.edit import (
     stage_text_for,
     unique_stage_name,
 )
+from pfstui.plan.issues import PlanError
+from pfstui.plan.loader import load_plan
 from pfstui.plan.templates import render_template, validate_template_text
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 import pfstui.plan.templates as templates
-from pfstui.plan.model import PlanFileExistsError, dump_plan, load_plan, parse_plan, write_plan_text
+from pfstui.plan.issues import PlanFileExistsError
+from pfstui.plan.loader import load_plan, parse_plan
 from pfstui.plan.templates import TEMPLATES, plan_new, render_template
+from pfstui.plan.writer import dump_plan, write_plan_text
 
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": "/opt/demo"}
 
