@@ -3,18 +3,30 @@
 Why apart from the models: a validator knows one value and its syntax (a collection name, a TAI date, a
 data ID, a visit list, a ``-c`` override); the models in :mod:`pfstui.plan.model` only say which field has
 which type.  Each validator raises :class:`~pfstui.plan.issues.FieldProblem` (problem and fix apart) so the
-loader can report both with the line they were written on.
+loader can report both with the line they were written on.  The rules for names (stages, collections,
+reruns, profiles runs, instruments) are :mod:`pfstui.values.names`, shared with the command line; here
+they become field types.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Union
 
 from pydantic import BeforeValidator, Field, StrictInt, StrictStr
 
 from pfstui.plan.issues import FieldProblem
+from pfstui.values.names import (
+    NameSyntaxError,
+    check_collection,
+    check_collection_glob,
+    check_instrument_name,
+    check_profiles_run,
+    check_rerun,
+    check_stage_name,
+)
 from pfstui.values.visitlist import VisitListError, parse_integer_list
 
 __all__ = [
@@ -38,7 +50,6 @@ __all__ = [
     "str_or_list",
 ]
 
-_STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CLASS_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _CONFIG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*:[^=\s][^=]*=.*$", re.DOTALL)
 _CONFIG_FILE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*:[^,]+$")
@@ -46,42 +57,21 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9
 _LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "VERBOSE", "DEBUG", "TRACE")
 _LOG_LEVEL_RE = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*=)?[A-Za-z]+$")
 _DATA_ID_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
-_INSTRUMENT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
-def _stage_name(value: Any) -> Any:
-    if isinstance(value, str) and not _STAGE_NAME_RE.match(value):
-        raise FieldProblem(
-            f"'{value}' is not a valid stage name",
-            "use letters, digits, '_', '-' and '.', starting with a letter or digit; it names log files",
-        )
-    return value
+def _name(check: Callable[[str], str]) -> BeforeValidator:
+    """A validator running a name check of :mod:`pfstui.values.names` on a string (pydantic reports other
+    types); its problem and fix are kept apart for the loader."""
 
+    def validate(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                check(value)
+            except NameSyntaxError as exc:
+                raise FieldProblem(exc.problem, exc.fix) from None
+        return value
 
-def _collection(value: Any) -> Any:
-    if isinstance(value, str):
-        if not value.strip("/"):
-            raise FieldProblem("collection name is empty", "write a collection name such as PFS/calib")
-        if any(c.isspace() for c in value) or "," in value:
-            raise FieldProblem(
-                f"collection name '{value}' contains spaces or commas",
-                "write one collection per list item, without spaces",
-            )
-        if any(c in value for c in "*?[]"):
-            raise FieldProblem(
-                f"collection name '{value}' contains a glob character",
-                "only a clean stage's 'glob' may use * ? [ ]",
-            )
-    return value
-
-
-def _collection_glob(value: Any) -> Any:
-    if isinstance(value, str):
-        if not value.strip("/"):
-            raise FieldProblem("glob is empty", "write e.g. glob: 'bias/*' (the RUNs under <rerun>/bias)")
-        if any(c.isspace() for c in value) or "," in value:
-            raise FieldProblem(f"glob '{value}' contains spaces or commas", "write a single collection glob")
-    return value
+    return BeforeValidator(validate)
 
 
 def _non_empty(value: Any) -> Any:
@@ -96,17 +86,6 @@ def _class_path(value: Any) -> Any:
             f"'{value}' is not a Python class path",
             "write the full class, e.g. lsst.obs.pfs.PrimeFocusSpectrograph",
         )
-    return value
-
-
-def _rerun(value: Any) -> Any:
-    if isinstance(value, str):
-        if not value or value.startswith("/") or value.endswith("/") or "//" in value:
-            raise FieldProblem(
-                f"'{value}' is not a collection prefix",
-                "write it like u/<user> or <user>/<ticket>, without leading or trailing '/'",
-            )
-        _collection(value)
     return value
 
 
@@ -213,22 +192,6 @@ def str_or_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-def _instrument_name(value: Any) -> Any:
-    if isinstance(value, str) and not _INSTRUMENT_NAME_RE.match(value):
-        raise FieldProblem(
-            f"'{value}' is not an instrument short name", "write the short name, e.g. PFS, not the class path"
-        )
-    return value
-
-
-def _profiles_run(value: Any) -> Any:
-    if isinstance(value, str) and not _STAGE_NAME_RE.match(value):
-        raise FieldProblem(
-            f"'{value}' is not a profiles_run name", "use letters, digits, '_', '-' and '.', e.g. run18_brn"
-        )
-    return value
-
-
 _DIMENSION_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -247,12 +210,12 @@ def check_window(begin: str | None, end: str | None) -> None:
         raise FieldProblem(f"{end} is not after begin {begin}", "swap them or leave one out for an open range")
 
 
-StageName = Annotated[StrictStr, BeforeValidator(_stage_name)]
-Collection = Annotated[StrictStr, BeforeValidator(_collection)]
-CollectionGlob = Annotated[StrictStr, BeforeValidator(_collection_glob)]
-Rerun = Annotated[StrictStr, BeforeValidator(_rerun)]
-ProfilesRun = Annotated[StrictStr, BeforeValidator(_profiles_run)]
-InstrumentName = Annotated[StrictStr, BeforeValidator(_instrument_name)]
+StageName = Annotated[StrictStr, _name(check_stage_name)]
+Collection = Annotated[StrictStr, _name(check_collection)]
+CollectionGlob = Annotated[StrictStr, _name(check_collection_glob)]
+Rerun = Annotated[StrictStr, _name(check_rerun)]
+ProfilesRun = Annotated[StrictStr, _name(check_profiles_run)]
+InstrumentName = Annotated[StrictStr, _name(check_instrument_name)]
 ClassPath = Annotated[StrictStr, BeforeValidator(_class_path)]
 NonEmptyStr = Annotated[StrictStr, BeforeValidator(_non_empty)]
 TaiDate = Annotated[StrictStr, BeforeValidator(_tai_date)]

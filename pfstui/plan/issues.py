@@ -61,8 +61,8 @@ class PlanError(UserError):
         self.stage = first.stage
         self.field = first.field
         self.problem = first.problem
-        self.fix = first.fix
-        super().__init__(self._text())
+        # UserError keeps ``fix`` (it set it to None when only the text was passed); ``str()`` is ours.
+        super().__init__(self._text(), first.fix)
 
     def _text(self) -> str:
         text = self.issues[0].message

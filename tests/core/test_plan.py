@@ -327,6 +327,15 @@ def test_other_value_errors(tmp_path: Path) -> None:
         assert words in str(err), str(err)
 
 
+def test_a_bad_name_keeps_its_problem_and_fix_apart(tmp_path: Path) -> None:
+    """The name rules live in pfstui.values.names; the loader still reports them as plan problems."""
+    err = load_error(tmp_path, BASE.replace("  - name: dark", "  - name: dark one"))
+    assert (err.line, err.stage, err.field) == (14, "dark one", "name")
+    assert err.problem == "name: 'dark one' is not a valid stage name"
+    assert err.fix == "use letters, digits, '_', '-' and '.', starting with a letter or digit; it names log files"
+    assert str(err).endswith(f"{err.problem} ({err.fix})")
+
+
 def test_all_problems_are_kept_and_the_first_is_the_message(tmp_path: Path) -> None:
     text = BASE.replace("inputs: [PFS/raw/all", "inptus: [PFS/raw/all").replace("begin: 2000-01-01", "begin: 2000-13-01")
     err = load_error(tmp_path, text)
