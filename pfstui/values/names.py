@@ -30,6 +30,11 @@ _INSTRUMENT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _GLOB_CHARACTERS = "*?[]"
 
 
+def _lists_several(text: str) -> bool:
+    """Spaces or commas: what the Butler's command line would read as more than one name."""
+    return any(c.isspace() for c in text) or "," in text
+
+
 class NameSyntaxError(UserError, ValueError):
     """A name breaks its rule: ``problem`` says how, ``fix`` how to write it."""
 
@@ -53,7 +58,7 @@ def check_collection(name: str) -> str:
     """One collection name, written in full or rerun-relative (a leading '/' is allowed)."""
     if not name.strip("/"):
         raise NameSyntaxError("collection name is empty", "write a collection name such as PFS/calib")
-    if any(c.isspace() for c in name) or "," in name:
+    if _lists_several(name):
         raise NameSyntaxError(
             f"collection name '{name}' contains spaces or commas",
             "write one collection per list item, without spaces",
@@ -70,7 +75,7 @@ def check_collection_glob(glob: str) -> str:
     """A glob over RUN collections (``bias/*``): glob characters allowed, a list is not."""
     if not glob.strip("/"):
         raise NameSyntaxError("glob is empty", "write e.g. glob: 'bias/*' (the RUNs under <rerun>/bias)")
-    if any(c.isspace() for c in glob) or "," in glob:
+    if _lists_several(glob):
         raise NameSyntaxError(f"glob '{glob}' contains spaces or commas", "write a single collection glob")
     return glob
 

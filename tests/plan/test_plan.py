@@ -14,7 +14,7 @@ import pfstui.demo
 from pfstui.plan.issues import PlanError, PlanFileExistsError
 from pfstui.plan.loader import load_plan, parse_plan
 from pfstui.plan.model import CertifyStage, DefineProfilesStage, PipetaskStage, Plan
-from pfstui.plan.templates import TEMPLATES, plan_new, render_template
+from pfstui.plan.templates import plan_new, render_template, template_names
 from pfstui.plan.writer import dump_plan, stage_fingerprint
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)
@@ -396,7 +396,7 @@ def test_template_quotes_odd_reruns_and_paths(tmp_path: Path) -> None:
 def test_unknown_template() -> None:
     with pytest.raises(PlanError, match="unknown template.*pfs, demo"):
         render_template("hsc", None, "u/me")
-    assert TEMPLATES == ("pfs", "demo")
+    assert template_names() == ("pfs", "demo")
 
 
 def test_plan_new_writes_atomically_and_refuses_to_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
