@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from pfstui.plan.model import Plan
 
 __all__ = [
+    "Recogniser",
     "Template",
     "TemplateTable",
     "find_template",
@@ -163,7 +164,7 @@ _PFS_TABLE = TemplateTable(
 
 #: What a template is told to recognise its plans: the plan, its file's text ('' if none) and the
 #: environment it was read in (None: the process's).
-Recogniser = Callable[["Plan", str, "Mapping[str, str] | None"], bool]
+Recogniser = Callable[["Plan", str, Mapping[str, str] | None], bool]
 
 
 @dataclass(frozen=True)
