@@ -16,6 +16,15 @@ import pytest
 VENV_BIN = Path(sys.executable).parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the demo as the CLI does at every start (``pfstui.demo.register``): the tests use the
+    product without the CLI.  Done before collection, as some test modules render the demo template
+    when they are imported; each xdist worker runs this too."""
+    import pfstui.demo
+
+    pfstui.demo.register()
+
+
 @pytest.fixture(scope="session")
 def demo_repo_template(tmp_path_factory) -> Path:
     from pfstui.demo.builder import ensure_demo_repo

@@ -38,3 +38,37 @@ def test_no_textual_in_core_source():
 def test_no_shell_true_anywhere():
     hits = [str(p) for p in (ROOT / "pfstui").rglob("*.py") if "shell=True" in p.read_text()]
     assert hits == []
+
+
+def _imported_modules(node: ast.AST, package: str) -> list[str]:
+    """Every module ``node`` imports, in full (``from pfstui import demo`` and ``from .. import demo`` give
+    ``pfstui.demo``; ``importlib.import_module("pfstui.demo")`` counts too)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            parent = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            base = ".".join(parent + ([base] if base else []))
+        return [base] + [f"{base}.{a.name}" for a in node.names]
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+            return [node.args[0].value]
+    return []
+
+
+def test_nothing_but_the_cli_imports_the_demo():
+    """The product knows nothing of the demo: the demo registers what the product must know of it
+    (``pfstui.demo.register``, which the CLI calls).  Imports inside functions count too."""
+    offenders = []
+    for path in sorted((ROOT / "pfstui").rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if rel.parts[1] in ("cli", "demo"):
+            continue
+        package = ".".join(rel.with_suffix("").parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text())):
+            offenders += [f"{rel}: {m}" for m in _imported_modules(node, package)
+                          if m == "pfstui.demo" or m.startswith("pfstui.demo.")]
+    assert offenders == []

@@ -10,6 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
+import pfstui.demo
 from pfstui.cli.guard import CliError
 
 __all__ = ["add_subcommands", "default_demo_repo", "demo_plan", "ensure_demo_env"]
@@ -63,6 +64,7 @@ def demo_plan(repo: Path) -> Path:
 
     path = Path(repo).parent / f"{Path(repo).name}-plan.yaml"
     if not path.exists():
+        pfstui.demo.register()  # the demo template (main() has registered it too; again is harmless)
         plan_new("demo", str(repo), f"u/{getpass.getuser()}", path)
     return path
 

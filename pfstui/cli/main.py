@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import pfstui.demo
 from pfstui import __version__
 from pfstui.cli import demo as cli_demo
 from pfstui.cli import pfs as cli_pfs
@@ -58,6 +59,7 @@ def _needs_subcommands(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     cli_demo.ensure_demo_env()  # before any plan is read or process started: they inherit it
+    pfstui.demo.register()  # the demo's plan template, for `plan new` and the add-stage screen
     parser = build_parser(_needs_subcommands(argv))
     args = parser.parse_args(argv)
     return run_guarded(args)

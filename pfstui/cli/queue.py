@@ -33,7 +33,7 @@ def current_pointer() -> Path:
 def resolve_session(plan: str | None, repo: str | None) -> Path:
     """The session folder of (repo, plan); without --plan, the one used last."""
     if plan:
-        from pfstui.plan.model import load_plan
+        from pfstui.plan.loader import load_plan
         from pfstui.plan.variables import stage_env
 
         p = load_plan(plan, env=stage_env())
@@ -121,7 +121,7 @@ def _stage_line(stage: dict[str, Any]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pfstui.plan.model import load_plan
+    from pfstui.plan.loader import load_plan
     from pfstui.plan.variables import stage_env
 
     plan_path = str(Path(args.plan).absolute())

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pfstui.errors import UserError
+from pfstui.plan.loader import load_plan
 from pfstui.plan.model import (
     AnyStage,
     CertifyCandidatesStage,
@@ -43,7 +44,6 @@ from pfstui.plan.model import (
     DefineProfilesStage,
     PipetaskStage,
     Plan,
-    load_plan,
 )
 
 __all__ = [

@@ -4,14 +4,14 @@ Why textual editing: a plan file is the operator's notebook (comments on why a v
 commented-out stage kept for later, their own layout).  Loading it and dumping the YAML again would
 throw all of that away, so a new stage is *appended as text* to the ``stages:`` list, indented like the
 stages already there, wherever that list sits in the file.  Nothing is written unless the whole
-resulting plan passes :func:`~pfstui.plan.model.parse_plan`; the previous file is kept as ``<plan>.bak``;
+resulting plan passes :func:`~pfstui.plan.loader.parse_plan`; the previous file is kept as ``<plan>.bak``;
 the write is atomic; and a file that changed on disk since it was read (another editor, another pfstui)
 is never overwritten.
 
-Where stages come from: the ``pfs`` and ``demo`` templates of ``pfstui plan new``
-(:mod:`pfstui.plan.templates`), rendered for the plan's rerun.  Each template stage is offered as a YAML
-mapping (the template's comments on it kept), renamed when its name is taken (``bias`` → ``bias-2``) and
-with its ``after`` kept only for stages the plan has.
+Where stages come from: the registered templates of ``pfstui plan new`` that fit the plan
+(:func:`~pfstui.plan.templates.matching_templates`), rendered for the plan's rerun.  Each template stage is
+offered as a YAML mapping (the template's comments on it kept), renamed when its name is taken (``bias`` →
+``bias-2``) and with its ``after`` kept only for stages the plan has.
 
 Errors in the new stage are reported like every plan error (``<source>:<line>: stage '<name>': problem
 (fix)``), with ``source`` = ``new stage`` and the line counted in the stage text the operator edited;
@@ -31,9 +31,15 @@ import yaml
 
 from pfstui.infra.atomic import atomic_write_text
 from pfstui.plan.argv import describe
+from pfstui.plan.issues import PlanError, PlanIssue
+from pfstui.plan.loader import parse_plan
+from pfstui.plan.model import Plan
+from pfstui.plan.templates import (
+    matching_templates,
+    render_template,
+    validate_template_text,
+)
 from pfstui.plan.variables import stage_env
-from pfstui.plan.model import Plan, PlanError, PlanIssue, parse_plan
-from pfstui.plan.templates import TEMPLATES, render_template, validate_template_text
 
 __all__ = [
     "NEW_STAGE_SOURCE",
@@ -45,7 +51,6 @@ __all__ = [
     "append_stage",
     "backup_path",
     "insert_stage_text",
-    "matching_templates",
     "read_plan_file",
     "stage_templates",
     "stage_text_for",
@@ -125,51 +130,6 @@ class TemplateStage:
     description: str
     #: The stage as a YAML mapping (no leading '- '), with the template's comments on it.
     text: str
-
-
-def _demo_dirs(env: Mapping[str, str] | None) -> list[Path]:
-    import pfstui.demo
-
-    dirs = [Path(pfstui.demo.__file__).parent.resolve()]
-    if env and env.get("PFSTUI_DEMO_DIR"):
-        dirs.append(Path(env["PFSTUI_DEMO_DIR"]).resolve())
-    return dirs
-
-
-def matching_templates(plan: Plan, text: str | None = None, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The templates whose stages fit ``plan``: ``("demo",)``, ``("pfs",)`` or both when unsure.
-
-    A plan is a demo plan when its instrument is the demo instrument or its pipelines live in the
-    demo folder (``${PFSTUI_DEMO_DIR}``); a PFS plan when its instrument is obs_pfs's or its pipelines
-    come from drp_stella (``$DRP_STELLA_DIR``).  Both or neither: both templates, the likelier first.
-    """
-    pipelines = [getattr(s, "pipeline", "") for s in plan.stages if getattr(s, "pipeline", None)]
-    raw = text or ""
-    demo_dirs = _demo_dirs(env)
-
-    def in_demo(p: str) -> bool:
-        try:
-            resolved = Path(p).resolve()
-        except (OSError, RuntimeError):
-            return False
-        return any(resolved.is_relative_to(d) for d in demo_dirs)
-
-    demo = (
-        plan.instrument.startswith("pfstui.demo.")
-        or "PFSTUI_DEMO_DIR" in raw
-        or any(in_demo(p) for p in pipelines)
-    )
-    pfs = (
-        plan.instrument.startswith("lsst.obs.pfs.")
-        or "DRP_STELLA_DIR" in raw
-        or any("drp_stella" in p for p in pipelines)
-    )
-    if demo and not pfs:
-        return ("demo",)
-    if pfs and not demo:
-        return ("pfs",)
-    first = "demo" if plan.instrument.startswith("pfstui.demo.") else "pfs"
-    return (first,) + tuple(t for t in TEMPLATES if t != first)
 
 
 def _stages_node(root: yaml.Node) -> yaml.Node | None:

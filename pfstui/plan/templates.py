@@ -4,19 +4,25 @@ Why text and not a dumped model: the template is where an operator learns what e
 where the helpdesk tutorial was wrong, so it carries comments, and comments do not survive a YAML dump.
 The rendered text is always validated (``parse_plan``) before ``plan_new`` writes it.
 
-Two templates:
+The templates are registered (:func:`register_template`), so the product knows of no template but its own:
 
 ``pfs``
     The helpdesk tutorial's (seed) seven-product sequence for the real stack
     (``lsst.obs.pfs.PrimeFocusSpectrograph``, ``$DRP_STELLA_DIR/pipelines``), in the tutorial's order,
     with the tutorial's ``-c`` overrides and dates, and its errors corrected (each correction commented).
+    Registered here.
 ``demo``
-    The same sequence for pfstui's demo instrument and demo night (``${PFSTUI_DEMO_DIR}/pipelines``),
-    with ``processes: 1`` (each extra process costs ~1.3 s per quantum on such small data).
+    The same sequence for pfstui's demo instrument and demo night; :mod:`pfstui.demo.template` holds its
+    table and registers it when the CLI calls ``pfstui.demo.register()``.
 
-The sequence is written once (:func:`_render`); what differs between the two is one row each of
-:data:`_TEMPLATES` (a :class:`_Template`), so a stage added or fixed in one template cannot silently
-stay missing or wrong in the other.
+The sequence is written once (:func:`_render`); what differs between templates is one
+:class:`TemplateTable` each, so a stage added or fixed in one template cannot silently stay missing or
+wrong in another.  A :class:`Template` adds how to tell its plans (:func:`matching_templates`: which
+templates' stages the add-stage screen offers for a plan).
+
+This module is imported at every CLI start (the demo registers its template there, before the app's
+first frame), so it does not import the pydantic plan model: :func:`_plan_io` loads it when a template
+is validated or written.
 """
 
 from __future__ import annotations
@@ -24,20 +30,30 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from pfstui.plan.model import (
-    Plan,
-    PlanError,
-    PlanFileExistsError,
-    PlanIssue,
-    parse_plan,
-    write_plan_text,
-)
+from pfstui.plan.issues import PlanError, PlanFileExistsError, PlanIssue
 
-__all__ = ["TEMPLATES", "plan_new", "render_template", "validate_template_text"]
+if TYPE_CHECKING:
+    from pfstui.plan.model import Plan
+
+__all__ = [
+    "Recogniser",
+    "Template",
+    "TemplateTable",
+    "find_template",
+    "matching_templates",
+    "plan_new",
+    "register_template",
+    "render_template",
+    "stage_pipelines",
+    "template_names",
+    "validate_template_text",
+]
 
 BEGIN = "2000-01-01T00:00:00"
 END = "2050-12-31T23:59:59"
@@ -52,7 +68,7 @@ PROFILES_INPUTS = "PFS/fiberProfilesInputs"
 
 
 @dataclass(frozen=True)
-class _Template:
+class TemplateTable:
     """Everything one template has of its own; the stages, their order and names are :func:`_render`'s.
 
     ``notes`` holds the comment lines written above a stage (keyed by stage name); ``config_notes`` the
@@ -60,7 +76,6 @@ class _Template:
     one in :data:`_SHARED_CONFIG_NOTES`.
     """
 
-    name: str
     instrument: str
     pipelines: str  # folder of the pipeline YAMLs, ending in '/'
     processes: int
@@ -83,8 +98,7 @@ _SHARED_CONFIG_NOTES = {
 
 _SINGLE_QUOTED_P = "CORRECTED: the tutorial's -p '$DRP_STELLA_DIR/...' is single-quoted, so the shell never expands it."
 
-_PFS = _Template(
-    name="pfs",
+_PFS_TABLE = TemplateTable(
     instrument="lsst.obs.pfs.PrimeFocusSpectrograph",
     pipelines="$DRP_STELLA_DIR/pipelines/",
     processes=16,
@@ -148,39 +162,82 @@ _PFS = _Template(
     },
 )
 
-_DEMO = _Template(
-    name="demo",
-    instrument="pfstui.demo.instrument.DemoPrimeFocusSpectrograph",
-    pipelines="${PFSTUI_DEMO_DIR}/pipelines/",
-    processes=1,
-    processes_note=" (1: no per-quantum start-up cost)",
-    intro=(
-        "#",
-        "# The PFS calibration sequence for pfstui's demo instrument and demo night (pfstui demo).",
-        "# Demo visits: BIAS 11-13, DARK 21-23, FLAT 31-36 (dither 0, 0.2, 0.4), ARC 41, profiles 51-58.",
-        "# processes is 1: with -j > 1 every quantum starts a fresh Python (~1.3 s) on this tiny data.",
-        "# Every demo task has config fields demoDelay (seconds per quantum) and demoFailOn (a data ID",
-        "# whose quantum fails), e.g. add to a stage:",
-        "#   config: [\"isr:demoFailOn=visit:12,arm:r,spectrograph:1\"]   (key:value: -c values cannot hold '=')",
-    ),
-    bootstrap_section="Bootstrap detectorMap: arc 41 + quartz 31",
-    bootstrap_visits=(41, 31),
-    spectral_offset=0,
-    profiles_run="demo_br",
-    profile_groups=(("51..52", "53..54"), ("55..56", "57..58")),
-    profile_radius=3,
-    fiber_norms_dither="0",
-    notes={"certify-flat": ("The flat pipeline's product is fiberFlat (not 'flat').",)},
-    config_notes={
-        "isr:doCrosstalk": "the seed's bootstrap overrides; they exist on the demo tasks too",
-        "bootstrap:spectralOffset": "the demo's arc lines sit within 2 rows of the model (the seed used -10)",
-        "fitProfiles:profiles.profileRadius": "the seed uses 10 on full-size images; the demo's are 64 wide",
-    },
-)
+#: What a template is told to recognise its plans: the plan, its file's text ('' if none) and the
+#: environment it was read in (None: the process's).
+Recogniser = Callable[["Plan", str, Mapping[str, str] | None], bool]
 
-_TEMPLATES: dict[str, _Template] = {t.name: t for t in (_PFS, _DEMO)}
 
-TEMPLATES = tuple(_TEMPLATES)
+@dataclass(frozen=True)
+class Template:
+    """A registered template: its name (``plan new --template NAME``), its table, and how to tell its plans.
+
+    A plan is the template's when its instrument class path starts with ``instrument_package`` or when
+    ``recognises`` finds another clue (its pipelines' folder, a variable named in its text).
+    """
+
+    name: str
+    table: TemplateTable
+    instrument_package: str
+    recognises: Recogniser
+
+    def claims(self, plan: Plan, text: str, env: Mapping[str, str] | None) -> bool:
+        return plan.instrument.startswith(self.instrument_package) or self.recognises(plan, text, env)
+
+
+_REGISTRY: dict[str, Template] = {}
+
+
+def register_template(template: Template) -> None:
+    """Make ``template`` known to ``plan new`` and the add-stage screen.
+
+    Registering a name again replaces that template in its place, so registering twice is harmless
+    (``pfstui demo`` runs through the CLI's start, which registers the demo already).
+    """
+    _REGISTRY[template.name] = template
+
+
+def template_names() -> tuple[str, ...]:
+    """The registered templates' names, in the order they were first registered ('pfs' first)."""
+    return tuple(_REGISTRY)
+
+
+def find_template(name: str) -> Template:
+    """The registered template ``name``; PlanError naming the registered ones otherwise."""
+    template = _REGISTRY.get(name)
+    if template is None:
+        raise PlanError(
+            [PlanIssue(f"template {name!r}", None, None, None, "unknown template",
+                       f"choose one of: {', '.join(template_names())}")]
+        )
+    return template
+
+
+def stage_pipelines(plan: Plan) -> list[str]:
+    """The pipeline paths of the plan's pipetask stages (a clue to the template a plan came from)."""
+    return [getattr(s, "pipeline", "") for s in plan.stages if getattr(s, "pipeline", None)]
+
+
+def matching_templates(plan: Plan, text: str | None = None, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The templates whose stages fit ``plan``: the one that claims it, or every template when unsure.
+
+    Unsure means no template claims the plan, or several do (e.g. a PFS plan with the demo's pipelines):
+    then the template whose instrument the plan names comes first, the others in registration order.
+    """
+    raw = text or ""
+    templates = list(_REGISTRY.values())
+    claimed = [t.name for t in templates if t.claims(plan, raw, env)]
+    if len(claimed) == 1:
+        return (claimed[0],)
+    likelier = [t.name for t in templates if plan.instrument.startswith(t.instrument_package)]
+    return tuple(likelier) + tuple(t.name for t in templates if t.name not in likelier)
+
+
+def _is_pfs_plan(plan: Plan, text: str, env: Mapping[str, str] | None) -> bool:
+    """A PFS plan takes its pipelines from drp_stella (``$DRP_STELLA_DIR``)."""
+    return "DRP_STELLA_DIR" in text or any("drp_stella" in p for p in stage_pipelines(plan))
+
+
+register_template(Template("pfs", _PFS_TABLE, instrument_package="lsst.obs.pfs.", recognises=_is_pfs_plan))
 
 
 def _q(value: str) -> str:
@@ -197,9 +254,9 @@ def _section(title: str) -> str:
     return f"\n  # ---- {title} ----\n"
 
 
-def _header(t: _Template, repo: str | None, rerun: str) -> str:
+def _header(name: str, t: TemplateTable, repo: str | None, rerun: str) -> str:
     lines = [
-        f"# pfstui calibration plan (template '{t.name}', schema version 1).",
+        f"# pfstui calibration plan (template '{name}', schema version 1).",
         "#",
         "# Check it with `pfstui plan show PLAN`: it prints every command exactly as it will run.",
         "# Collection names in `output`, `skip_existing_in`, certify `input`, certify-candidates",
@@ -237,8 +294,8 @@ def _repo_line(repo: str | None) -> str:
 class _Writer:
     """Writes the stages of one template: its comments and values come from the template's row."""
 
-    def __init__(self, template: _Template) -> None:
-        self.t = template
+    def __init__(self, table: TemplateTable) -> None:
+        self.t = table
 
     def pipetask(
         self, name: str, after: list[str], inputs: list[str], query: str, config: list[str] | None = None
@@ -292,12 +349,12 @@ class _Writer:
         )
 
 
-def _render(t: _Template, repo: str | None, rerun: str) -> str:
-    """The one PFS calibration sequence, for template ``t``."""
+def _render(name: str, t: TemplateTable, repo: str | None, rerun: str) -> str:
+    """The one PFS calibration sequence, for template ``name`` (table ``t``)."""
     w = _Writer(t)
     visits = ", ".join(str(v) for v in t.bootstrap_visits)
     return "".join([
-        _header(t, repo, rerun),
+        _header(name, t, repo, rerun),
         _section("Bias"),
         w.pipetask("bias", [], [RAW_SPS, CALIB], "instrument='PFS' AND visit.target_name = 'BIAS'"),
         w.certify("certify-bias", "bias", "bias"),
@@ -362,16 +419,11 @@ def _render(t: _Template, repo: str | None, rerun: str) -> str:
 
 
 def render_template(name: str, repo: str | None, rerun: str) -> str:
-    """The commented YAML of template ``name`` ('pfs' or 'demo') for ``repo`` and ``rerun``.
+    """The commented YAML of the registered template ``name`` (e.g. 'pfs') for ``repo`` and ``rerun``.
 
     ``repo=None`` writes ``repository: "${DATASTORE}"`` (the tutorial's variable).
     """
-    template = _TEMPLATES.get(name)
-    if template is None:
-        raise PlanError(
-            [PlanIssue(f"template {name!r}", None, None, None, "unknown template", f"choose one of: {', '.join(TEMPLATES)}")]
-        )
-    return _render(template, repo, rerun)
+    return _render(name, find_template(name).table, repo, rerun)
 
 
 class _AnyEnv(dict):
@@ -385,9 +437,18 @@ class _AnyEnv(dict):
         return f"/{key}"
 
 
+def _plan_io() -> tuple[ModuleType, ModuleType]:
+    """The loader and the writer, imported on first use: they load the pydantic plan model (~135 ms,
+    about as much as Textual), and this module is imported at every CLI start (see the module docstring)."""
+    from pfstui.plan import loader, writer
+
+    return loader, writer
+
+
 def validate_template_text(text: str, source: str) -> Plan:
     """Parse rendered template text with every variable treated as set; PlanError if it is invalid."""
-    return parse_plan(text, source=source, env=_AnyEnv())
+    loader, _writer = _plan_io()
+    return loader.parse_plan(text, source=source, env=_AnyEnv())
 
 
 def plan_new(
@@ -422,5 +483,6 @@ def plan_new(
         )
     text = render_template(template, repo_text, rerun)
     validate_template_text(text, source=str(output))
-    write_plan_text(output, text, overwrite=force)
+    _loader, writer = _plan_io()
+    writer.write_plan_text(output, text, overwrite=force)
     return output

@@ -304,7 +304,7 @@ class Supervisor:
 
     @staticmethod
     def _read_plan(path: str):
-        from pfstui.plan.model import load_plan
+        from pfstui.plan.loader import load_plan
 
         env = stage_env()
         return load_plan(path, env=env)

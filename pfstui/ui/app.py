@@ -229,7 +229,7 @@ class PfsTuiApp(App):
         except OSError:
             stamp = None
         if self._plan_model is None or stamp != self._plan_stamp:
-            from pfstui.plan.model import load_plan
+            from pfstui.plan.loader import load_plan
             from pfstui.plan.variables import stage_env
 
             self._plan_model = load_plan(self.plan, env=stage_env())

@@ -10,7 +10,8 @@ import yaml
 
 import pfstui.bps.submit as bps
 from pfstui.plan.argv import Tools, build_argv, plan_show
-from pfstui.plan.model import PlanError, parse_plan
+from pfstui.plan.issues import PlanError
+from pfstui.plan.loader import parse_plan
 
 DEMO = Path(__file__).resolve().parents[2] / "pfstui" / "demo" / "pipelines"
 

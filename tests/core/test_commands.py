@@ -22,7 +22,8 @@ from pfstui.plan.argv import (
     shell_join,
     shell_quote,
 )
-from pfstui.plan.model import PipetaskStage, Plan, load_plan, parse_plan
+from pfstui.plan.loader import load_plan, parse_plan
+from pfstui.plan.model import PipetaskStage, Plan
 from pfstui.plan.templates import render_template
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)

@@ -420,7 +420,7 @@ class QueuePane(Widget):
             return
         from pfstui.plan.edit import read_plan_file, stage_templates
         from pfstui.plan.variables import stage_env
-        from pfstui.plan.model import PlanError
+        from pfstui.plan.issues import PlanError
         from pfstui.ui.screens.add_stage import AddStageScreen
 
         env = stage_env()
@@ -464,7 +464,7 @@ class QueuePane(Widget):
     def _next_command(self, st: dict[str, Any]) -> str:
         """The exact command the stage's next attempt will run (from the plan, with its edited options)."""
         from pfstui.plan.argv import next_command
-        from pfstui.plan.model import load_plan
+        from pfstui.plan.loader import load_plan
 
         state = (self.snapshot or {}).get("state") or {}
         session = (self.snapshot or {}).get("session")

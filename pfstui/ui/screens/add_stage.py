@@ -28,7 +28,7 @@ from pfstui.plan.edit import (
     backup_path,
     stage_text_for,
 )
-from pfstui.plan.model import PlanError
+from pfstui.plan.issues import PlanError
 
 #: How many problems the inline error shows (the rest are counted).
 MAX_SHOWN_PROBLEMS = 6

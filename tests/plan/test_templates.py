@@ -6,13 +6,17 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import pfstui.plan.templates as templates
-from pfstui.plan.model import PlanFileExistsError, dump_plan, load_plan, parse_plan, write_plan_text
-from pfstui.plan.templates import TEMPLATES, plan_new, render_template
+from pfstui.plan.issues import PlanFileExistsError
+from pfstui.plan.loader import load_plan, parse_plan
+from pfstui.plan.templates import plan_new, render_template, template_names
+from pfstui.plan.writer import dump_plan, write_plan_text
 
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": "/opt/demo"}
 
@@ -61,10 +65,10 @@ def test_the_two_templates_are_one_sequence_differing_only_in_their_own_values()
     }
 
 
-@pytest.mark.parametrize("name", TEMPLATES)
+@pytest.mark.parametrize("name", ["pfs", "demo"])
 def test_every_comment_in_the_template_table_is_written(name: str) -> None:
     """A note keyed by a misspelt stage or override name would silently vanish from the plan."""
-    row = templates._TEMPLATES[name]
+    row = templates.find_template(name).table
     text = render_template(name, "/data/repo", "u/me")
     for stage, lines in row.notes.items():
         block = "".join(f"  # {line}\n" for line in lines)
@@ -74,7 +78,7 @@ def test_every_comment_in_the_template_table_is_written(name: str) -> None:
 
 
 def test_plan_new_writes_exactly_the_rendered_template(tmp_path: Path) -> None:
-    for name in TEMPLATES:
+    for name in template_names():
         out = plan_new(name, tmp_path / "repo", "u/me", tmp_path / f"{name}.yaml")
         expected = render_template(name, str((tmp_path / "repo").resolve()), "u/me")
         assert out.read_bytes() == expected.encode("utf-8"), "".join(
@@ -116,3 +120,53 @@ def test_dump_plan_and_write_plan_text_keep_their_exists_error(tmp_path: Path) -
     dump_plan(plan, out)  # overwrite=True is the default
     assert load_plan(out, env=ENV) == plan
     assert [p.name for p in tmp_path.iterdir()] == ["dump.yaml"]
+
+
+def _fresh_python(code: str, *args: str) -> str:
+    """Run ``code`` in a new interpreter (this one has the demo registered by tests/conftest.py)."""
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_the_demo_template_exists_only_once_the_demo_registers_it() -> None:
+    out = _fresh_python(
+        "import pfstui.demo\n"
+        "from pfstui.plan.templates import render_template, template_names\n"
+        "from pfstui.plan.issues import PlanError\n"
+        "print(template_names())\n"
+        "try:\n"
+        "    render_template('demo', None, 'u/me')\n"
+        "except PlanError as exc:\n"
+        "    print(exc)\n"
+        "pfstui.demo.register()\n"
+        "pfstui.demo.register()  # main() and `pfstui demo` both register it: harmless\n"
+        "print(template_names())\n"
+    )
+    assert out.splitlines() == [
+        "('pfs',)",
+        "template 'demo': unknown template (choose one of: pfs)",
+        "('pfs', 'demo')",
+    ]
+
+
+def test_registering_the_demo_at_cli_start_loads_no_heavy_module() -> None:
+    """The CLI registers the demo before the app's first frame: no pydantic, YAML, LSST stack or Textual."""
+    out = _fresh_python(
+        "import sys\n"
+        "import pfstui.cli.main, pfstui.demo\n"
+        "pfstui.demo.register()\n"
+        "print(sorted(m for m in ('pydantic', 'yaml', 'lsst', 'textual', 'pfstui.plan.model') if m in sys.modules))\n"
+    )
+    assert out.strip() == "[]"
+
+
+def test_plan_new_demo_from_the_cli_writes_the_pinned_text(tmp_path: Path) -> None:
+    out = tmp_path / "demo.yaml"
+    run = subprocess.run(
+        [sys.executable, "-m", "pfstui", "plan", "new", "--template", "demo", "--repo", "/data/repo", "--rerun", "u/me",
+         "-o", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == PINNED[("demo", "/data/repo", "u/me")]

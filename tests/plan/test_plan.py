@@ -11,19 +11,11 @@ import pydantic
 import pytest
 
 import pfstui.demo
-from pfstui.plan.model import (
-    CertifyStage,
-    DefineProfilesStage,
-    PipetaskStage,
-    Plan,
-    PlanError,
-    PlanFileExistsError,
-    dump_plan,
-    load_plan,
-    parse_plan,
-    stage_fingerprint,
-)
-from pfstui.plan.templates import TEMPLATES, plan_new, render_template
+from pfstui.plan.issues import PlanError, PlanFileExistsError
+from pfstui.plan.loader import load_plan, parse_plan
+from pfstui.plan.model import CertifyStage, DefineProfilesStage, PipetaskStage, Plan
+from pfstui.plan.templates import plan_new, render_template, template_names
+from pfstui.plan.writer import dump_plan, stage_fingerprint
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": DEMO_DIR, "HOME": "/home/me"}
@@ -335,6 +327,15 @@ def test_other_value_errors(tmp_path: Path) -> None:
         assert words in str(err), str(err)
 
 
+def test_a_bad_name_keeps_its_problem_and_fix_apart(tmp_path: Path) -> None:
+    """The name rules live in pfstui.values.names; the loader still reports them as plan problems."""
+    err = load_error(tmp_path, BASE.replace("  - name: dark", "  - name: dark one"))
+    assert (err.line, err.stage, err.field) == (14, "dark one", "name")
+    assert err.problem == "name: 'dark one' is not a valid stage name"
+    assert err.fix == "use letters, digits, '_', '-' and '.', starting with a letter or digit; it names log files"
+    assert str(err).endswith(f"{err.problem} ({err.fix})")
+
+
 def test_all_problems_are_kept_and_the_first_is_the_message(tmp_path: Path) -> None:
     text = BASE.replace("inputs: [PFS/raw/all", "inptus: [PFS/raw/all").replace("begin: 2000-01-01", "begin: 2000-13-01")
     err = load_error(tmp_path, text)
@@ -395,7 +396,7 @@ def test_template_quotes_odd_reruns_and_paths(tmp_path: Path) -> None:
 def test_unknown_template() -> None:
     with pytest.raises(PlanError, match="unknown template.*pfs, demo"):
         render_template("hsc", None, "u/me")
-    assert TEMPLATES == ("pfs", "demo")
+    assert template_names() == ("pfs", "demo")
 
 
 def test_plan_new_writes_atomically_and_refuses_to_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,19 +10,23 @@ import pytest
 import yaml
 
 import pfstui.demo
-from pfstui.plan.model import PlanError, load_plan
 from pfstui.plan.edit import (
     NEW_STAGE_SOURCE,
     PlanEditError,
     append_stage,
     backup_path,
-    matching_templates,
     read_plan_file,
     stage_templates,
     stage_text_for,
     unique_stage_name,
 )
-from pfstui.plan.templates import render_template, validate_template_text
+from pfstui.plan.issues import PlanError
+from pfstui.plan.loader import load_plan
+from pfstui.plan.templates import (
+    matching_templates,
+    render_template,
+    validate_template_text,
+)
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": DEMO_DIR, "HOME": "/home/me"}
@@ -110,6 +114,16 @@ def test_a_demo_plan_written_with_expanded_paths_is_still_a_demo_plan(tmp_path):
         "$DRP_STELLA_DIR/pipelines", f"{DEMO_DIR}/pipelines")
     pf = read_plan_file(write(tmp_path, text), env=ENV)
     assert matching_templates(pf.plan, pf.text, ENV) == ("demo",)
+
+
+def test_a_plan_both_templates_claim_offers_the_one_of_its_instrument_first(tmp_path):
+    demo_instrument = PFS_PLAN.replace("lsst.obs.pfs.PrimeFocusSpectrograph",
+                                       "pfstui.demo.instrument.DemoPrimeFocusSpectrograph")
+    pf = read_plan_file(write(tmp_path, demo_instrument), env=ENV)  # drp_stella pipelines, demo instrument
+    assert matching_templates(pf.plan, pf.text, ENV) == ("demo", "pfs")
+    pfs_instrument = PFS_PLAN.replace("$DRP_STELLA_DIR/pipelines", f"{DEMO_DIR}/pipelines")
+    pf = read_plan_file(write(tmp_path, pfs_instrument, "pfs.yaml"), env=ENV)  # demo pipelines, PFS instrument
+    assert matching_templates(pf.plan, pf.text, ENV) == ("pfs", "demo")
 
 
 def test_template_stages_carry_a_description_and_their_comments(tmp_path):
