@@ -14,8 +14,8 @@ pipetask                  ``pipetask --long-log --log-level L --log-file A/<stag
 certify (plain)           ``butler certify-calibrations REPO IN OUT TYPE [--begin-date] [--end-date]``
 certify (data IDs or      ``pfstui certify REPO IN OUT TYPE [...] [--id K=V ...]... [--search-all-inputs] --yes``
 search_all_inputs)
-certify-candidates        ``pfstui certify-detectormaps REPO COLL TARGET --instrument I [...]``
-define-profiles           ``pfstui define-profiles REPO INSTRUMENT NAME --bright L [--dark L]... [--update]``
+certify-candidates        ``pfstui certify-detectormaps REPO COLL TARGET --instrument I [...] --yes``
+define-profiles           ``pfstui define-profiles REPO INSTRUMENT NAME --bright L [--dark L]... [--update] --yes``
 clean                     ``pfstui clean REPO GLOB TYPE... [--where EXPR] --yes``
 decertify                 ``pfstui decertify REPO COLL TYPE [...] [--id K=V ...]... --yes``
 ========================  ==================================================================
@@ -217,7 +217,7 @@ def build_argv(
     if isinstance(stage, CertifyCandidatesStage):
         argv = tools.command("pfstui")
         argv += ["certify-detectormaps", repo, plan.collection(stage.collection), stage.target]
-        return argv + ["--instrument", stage.instrument] + _dates(stage.begin, stage.end)
+        return argv + ["--instrument", stage.instrument] + _dates(stage.begin, stage.end) + ["--yes"]
     if isinstance(stage, DefineProfilesStage):
         argv = tools.command("pfstui")
         argv += ["define-profiles", repo, stage.instrument, stage.profiles_run]
@@ -227,7 +227,7 @@ def build_argv(
                 argv += ["--dark", group.dark]
         if stage.update:
             argv.append("--update")
-        return argv
+        return argv + ["--yes"]
     if isinstance(stage, CleanStage):
         argv = tools.command("pfstui")
         argv += ["clean", repo, plan.collection(stage.glob), *stage.dataset_types]

@@ -172,12 +172,12 @@ def test_certify_with_data_ids_or_all_inputs_uses_pfstui(plan: Plan) -> None:
 def test_pfstui_helper_commands(plan: Plan) -> None:
     assert argv(plan, "candidates") == [
         "pfstui", "certify-detectormaps", "/data/repo", "u/me/detectorMap", "PFS/calib", "--instrument", "PFS",
-        "--begin-date", "2000-01-01T00:00:00", "--end-date", "2050-12-31T23:59:59",
+        "--begin-date", "2000-01-01T00:00:00", "--end-date", "2050-12-31T23:59:59", "--yes",
     ]  # fmt: skip
     assert argv(plan, "profiles") == [
         "pfstui", "define-profiles", "/data/repo", "PFS", "run18_brn",
         "--bright", "113855..113863", "--dark", "113845..113853",
-        "--bright", "113903..113911", "--dark", "113893..113901", "--update",
+        "--bright", "113903..113911", "--dark", "113893..113901", "--update", "--yes",
     ]  # fmt: skip
     assert argv(plan, "clean") == [
         "pfstui", "clean", "/data/repo", "u/me/bias/*", "biasProc", "biasProc_metadata", "--where", "arm = 'r'", "--yes",
@@ -331,7 +331,7 @@ def test_plan_show_pfs_template_is_the_corrected_seed(tmp_path: Path) -> None:
         butler + ["u/me/flat", "PFS/calib", "fiberFlat"] + dates,
         butler + ["u/me/bootstrap", "PFS/bootstrap", "detectorMap_bootstrap"] + dates,
         ["pfstui", "certify-detectormaps", "/work/datastore", "u/me/detectorMap", "PFS/calib", "--instrument", "PFS"]
-        + dates,
+        + dates + ["--yes"],
         butler + ["u/me/fitFiberProfiles", "PFS/calib", "fiberProfiles"] + dates,
         butler + ["u/me/fiberNorms", "PFS/calib", "fiberNorms_calib"] + dates,
     ]
