@@ -71,16 +71,44 @@ _TYPE_WORDS = {
 }
 
 
+#: Bounds on what a plan may be.  A night of seven products is ~10 KB, ~600 values, 6 levels deep; these are far
+#: beyond any real plan and far below what costs memory or time (the supervisor reads plans on its event loop).
+MAX_PLAN_BYTES = 1 << 20
+MAX_NODES = 50_000
+MAX_DEPTH = 40
+
+
+class _TooBig(Exception):
+    """The YAML expands past :data:`MAX_NODES` values or :data:`MAX_DEPTH` levels (an alias bomb, say)."""
+
+    def __init__(self, what: str, line: int) -> None:
+        super().__init__(what)
+        self.line = line
+
+
 class _Located:
-    """YAML data converted to Python, plus the line of every mapping key / list item."""
+    """YAML data converted to Python, plus the line of every mapping key / list item.
+
+    Aliases are followed (``*a`` repeats what ``&a`` holds), so the conversion counts every value it makes
+    and every level it enters: a "billion laughs" alias bomb or a self-referencing alias stops at the bound
+    with a line number instead of eating the machine's memory.
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.lines: dict[tuple[Any, ...], int] = {(): 1}
         self.issues: list[tuple[tuple[Any, ...], str, str | None]] = []
         self._constructor = yaml.constructor.SafeConstructor()
+        self._count = 0
 
     def convert(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
+        self._count += 1
+        if self._count > MAX_NODES:
+            raise _TooBig(f"the plan expands to more than {MAX_NODES:,} values (YAML aliases?)",
+                          node.start_mark.line + 1)
+        if len(path) > MAX_DEPTH:
+            raise _TooBig(f"the plan nests deeper than {MAX_DEPTH} levels (a self-referencing YAML alias?)",
+                          node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -114,7 +142,19 @@ class _Located:
         # Dates stay strings (they are TAI, and PyYAML would turn them into naive datetimes).
         if node.tag in (_STR_TAG, _TIMESTAMP_TAG):
             return node.value
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError:  # a tag safe YAML does not know: !foo, !!python/name:..., a bad !!binary
+            self._tag_issue(node, f"unknown YAML tag {node.tag!r}", "remove the tag: plans hold plain values")
+        except (ValueError, TypeError):  # !!int x, !!float y: a known tag on a value it cannot read
+            tag = node.tag.rsplit(":", 1)[-1]
+            self._tag_issue(node, f"{node.value!r} is not a valid !!{tag}", "remove the tag or fix the value")
+        return node.value
+
+    def _tag_issue(self, node: yaml.Node, problem: str, fix: str) -> None:
+        path = ("<tag>", node.start_mark.line)
+        self.lines[path] = node.start_mark.line + 1
+        self.issues.append((path, problem, fix))
 
     def line(self, path: tuple[Any, ...]) -> int:
         for n in range(len(path), -1, -1):
@@ -300,9 +340,16 @@ def parse_plan(
     """
     if env is None:
         env = stage_env()
+    if len(text) > MAX_PLAN_BYTES:
+        raise PlanError([PlanIssue(source, None, None, None, f"the plan is {len(text):,} characters; a plan is at most "
+                                   f"{MAX_PLAN_BYTES:,}", "check that this is the plan file")])
     loc = _Located(source)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:  # a control character: name it and its line, in one line
+        line = text.count("\n", 0, exc.position) + 1
+        raise PlanError([PlanIssue(source, line, None, None, f"control character {chr(exc.character)!r} in the plan",
+                                   "remove it: plans are plain text")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -314,7 +361,13 @@ def parse_plan(
         raise PlanError([PlanIssue(source, None, None, None, f"YAML error: {exc}", "fix the YAML")]) from None
     if node is None:
         raise PlanError([PlanIssue(source, 1, None, None, "the plan is empty", "start from `pfstui plan new`")])
-    data = loc.convert(node, ())
+    try:
+        data = loc.convert(node, ())
+    except _TooBig as exc:
+        raise PlanError([PlanIssue(source, exc.line, None, None, str(exc), "write the values out plainly")]) from None
+    except RecursionError:
+        raise PlanError([PlanIssue(source, None, None, None, "the plan nests too deeply",
+                                   "write the values out plainly")]) from None
     issues = [_issue(loc, data, p, m, f) for p, m, f in loc.issues]
     if not isinstance(data, dict):
         raise PlanError(
