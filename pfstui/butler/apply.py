@@ -17,7 +17,12 @@ from typing import Any
 
 from pfstui.butler import daf_butler
 from pfstui.butler.certify import preview_certify, preview_decertify
-from pfstui.butler.errors import ConflictError, GatewayError, NothingToDoError, StalePreviewError
+from pfstui.butler.errors import (
+    ConflictError,
+    GatewayError,
+    NothingToDoError,
+    StalePreviewError,
+)
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.pfs import (
     prepare_define_profiles,
@@ -28,7 +33,11 @@ from pfstui.butler.pfs import (
 )
 from pfstui.butler.preview import AppliedAction, Preview, human_bytes, range_text
 from pfstui.butler.registry import calibration_rows
-from pfstui.butler.removal import preview_clean, preview_remove_collections, preview_remove_runs
+from pfstui.butler.removal import (
+    preview_clean,
+    preview_remove_collections,
+    preview_remove_runs,
+)
 from pfstui.butler.undo import preview_restore
 from pfstui.butler.values import Association, plain_data_id, same_repo
 from pfstui.infra.journal import Journal, JournalEntry, default_journal

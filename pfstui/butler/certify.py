@@ -16,6 +16,7 @@ from pfstui.butler.inputs import calibration_type, normalize_data_ids, validity_
 from pfstui.butler.preview import Change, Conflict, Preview, fingerprint, range_text
 from pfstui.butler.registry import calibration_rows
 from pfstui.butler.values import Association, data_id_text, plain_data_id
+from pfstui.values.names import check_collection
 
 __all__ = [
     "preview_certify",
@@ -33,6 +34,7 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
     search is find-first; the target is created as CALIBRATION when missing.  As butlerCertify.py: each data ID
     (``--id``) is searched separately and the results joined.
     """
+    check_collection(target)  # the target may be created: its name must be one pfstui would accept anywhere
     begin, end, window = validity_window(begin, end)
     dt = calibration_type(gw, dataset_type)
 
@@ -111,12 +113,17 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
 
 def preview_decertify(gw: ButlerGateway, collection: str, dataset_type: str, *, begin: str | None = None,
                       end: str | None = None,
-                      data_ids: Iterable[Mapping[str, Any] | Sequence[str]] | None = None) -> Preview:
+                      data_ids: Iterable[Mapping[str, Any] | Sequence[str]] | None = None,
+                      everything: bool = False) -> Preview:
     """What clearing [begin, end) of ``dataset_type`` in ``collection`` would do (Registry.decertify semantics).
 
     Ranges inside the window are removed; ranges that stick out are trimmed, or split in two when the window is
-    inside them.  Without data IDs every data ID is affected.
+    inside them.  Without data IDs every data ID is affected, so a window or data IDs must be given (as in a
+    plan), or ``everything`` to clear every range of the type on purpose.
     """
+    if begin is None and end is None and not data_ids and not everything:
+        raise InputError("decertify without a window or data IDs would clear every range",
+                         "give --begin-date/--end-date or --id, or --all to clear them all")
     begin, end, window = validity_window(begin, end)
     dt = calibration_type(gw, dataset_type)
     with gw.session("decertify") as butler:
@@ -144,7 +151,8 @@ def preview_decertify(gw: ButlerGateway, collection: str, dataset_type: str, *, 
         state = {"kind": kind, "rows": [list(a.key()) for a in rows]}
         return Preview(
             action="decertify", repo=gw.repo,
-            args={"collection": collection, "dataset_type": dt.name, "begin": begin, "end": end, "data_ids": ids},
+            args={"collection": collection, "dataset_type": dt.name, "begin": begin, "end": end, "data_ids": ids,
+                  "everything": everything},
             fingerprint=fingerprint(state), summary=summary, changes=changes, undoable=True,
             plan={"collection": collection, "dataset_type": dt, "timespan": window},
         )

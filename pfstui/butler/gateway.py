@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from pfstui.butler import daf_butler
-from pfstui.butler.errors import GatewayError, NotFoundError, ReadOnlyError, RepoError, butler_errors, butler_message
+from pfstui.butler.errors import (
+    GatewayError,
+    NotFoundError,
+    ReadOnlyError,
+    RepoError,
+    butler_errors,
+    butler_message,
+)
 from pfstui.butler.values import (
     ASSOCIATION_FIELDS,
     MAX_NSEC,

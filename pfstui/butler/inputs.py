@@ -44,7 +44,14 @@ def parse_data_id(tokens: Sequence[str] | str) -> dict[str, str]:
 
 
 def validity_window(begin: str | None, end: str | None):
-    """Check TAI dates (open when None/empty) and build the Timespan; refuses dates the Butler would clamp."""
+    """Check TAI dates (open when None) and build the Timespan; refuses dates the Butler would clamp.
+
+    An empty date is refused rather than read as open: ``--begin-date "$BEGIN"`` with ``BEGIN`` unset must not
+    quietly certify from the beginning of time.
+    """
+    for text, what in ((begin, "begin"), (end, "end")):
+        if text is not None and not str(text).strip():
+            raise InputError(f"the {what} date is empty", f"give a TAI date, or leave --{what}-date out for an open bound")
     try:
         b, e = check_tai(begin, "begin date"), check_tai(end, "end date")
         for text, what in ((b, "begin"), (e, "end")):

@@ -21,12 +21,22 @@ import time
 from typing import Any
 
 from pfstui.butler import daf_butler
-from pfstui.butler.errors import GatewayError, InputError, NotFoundError, NothingToDoError
+from pfstui.butler.errors import (
+    GatewayError,
+    InputError,
+    NotFoundError,
+    NothingToDoError,
+)
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.inputs import validity_window
 from pfstui.butler.preview import Preview, Removal, fingerprint, range_text
 from pfstui.butler.registry import calibration_rows, dataset_sizes
 from pfstui.butler.values import camera_text, plain_data_id
+from pfstui.values.names import (
+    check_collection,
+    check_instrument_name,
+    check_profiles_run,
+)
 from pfstui.values.visitlist import format_integer_list, parse_integer_list
 
 __all__ = [
@@ -65,6 +75,8 @@ def _groups(name: str, bright: list[str], dark: list[str]) -> list[tuple[list[in
 def preview_define_profiles(gw: ButlerGateway, instrument: str, name: str, bright: list[str], dark: list[str], *,
                             update: bool = False) -> Preview:
     """What defining fiber-profiles run ``name`` from groups of bright and dark visits (list syntax) would write."""
+    check_instrument_name(instrument)
+    check_profiles_run(name)
     groups = _groups(name, bright, dark)
     run = f"{instrument}/fiberProfilesInputs"
     bind = {"inst": instrument, "name": name}
@@ -194,6 +206,8 @@ def preview_certify_detectormaps(
     ``<collection>/certify``, or ``<collection>/certify/<stamp>`` when that run already holds a copy for one of
     these cameras; ``stamp`` (UTC now by default) is recorded in the arguments, so apply writes the run shown.
     """
+    check_collection(target)
+    check_instrument_name(instrument)
     begin, end, window = validity_window(begin, end)
     stamp = stamp or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     with gw.session("certify-detectormaps") as butler:

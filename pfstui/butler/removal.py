@@ -15,7 +15,12 @@ from pfstui.butler.errors import InputError, NothingToDoError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.inputs import normalize_data_ids, parse_data_id
 from pfstui.butler.preview import Preview, Removal, fingerprint
-from pfstui.butler.registry import calibration_rows, certified_elsewhere, dataset_sizes, run_matches
+from pfstui.butler.registry import (
+    calibration_rows,
+    certified_elsewhere,
+    dataset_sizes,
+    run_matches,
+)
 from pfstui.butler.values import CollectionRow
 
 __all__ = [

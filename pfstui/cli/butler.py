@@ -95,7 +95,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
 def cmd_decertify(args: argparse.Namespace) -> int:
     with open_gateway(args) as gw:
         preview = preview_decertify(gw, args.collection, args.dataset_type, begin=args.begin_date,
-                                    end=args.end_date, data_ids=args.id or [])
+                                    end=args.end_date, data_ids=args.id or [], everything=args.all)
         return run_preview(gw, preview, args)
 
 
@@ -218,6 +218,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("dataset_type")
     add_dates(p)
     add_id(p)
+    p.add_argument("--all", action="store_true", help="with no dates and no --id: clear every range of the type")
     add_write_flags(p)
     p.set_defaults(func=cmd_decertify)
 

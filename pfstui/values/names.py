@@ -16,7 +16,10 @@ import re
 from pfstui.errors import UserError
 
 __all__ = [
+    "MAX_COLLECTION_LENGTH",
+    "MAX_STAGE_NAME_LENGTH",
     "NameSyntaxError",
+    "shown",
     "check_collection",
     "check_collection_glob",
     "check_instrument_name",
@@ -28,6 +31,33 @@ __all__ = [
 _STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _INSTRUMENT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _GLOB_CHARACTERS = "*?[]"
+#: What a collection name may hold besides letters and digits.  Quotes, '$', '`', ';', parentheses, braces,
+#: backslashes and control characters are refused: a name travels into logs, journals, terminals, argv of
+#: other tools and BPS submit files, and none of those should ever read it as anything but a name.
+_COLLECTION_EXTRA = "_.-/+@:="
+#: The Butler's own limit (daf_butler ``COLLECTION_NAME_MAX_LENGTH``); PostgreSQL enforces it, SQLite does not.
+MAX_COLLECTION_LENGTH = 64
+#: A stage name names log files and folders (255 bytes per path component, with room for suffixes).
+MAX_STAGE_NAME_LENGTH = 64
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """``text`` safe to print in a message: control characters escaped, cut to ``limit`` characters."""
+    cut = text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+    return cut.encode("unicode_escape").decode("ascii") if not cut.isprintable() else cut
+
+
+def _check_length(name: str, limit: int, what: str) -> None:
+    if len(name) > limit:
+        raise NameSyntaxError(f"{what} '{shown(name)}' is longer than {limit} characters", f"shorten it to {limit}")
+
+
+def _check_characters(name: str, what: str, extra: str) -> None:
+    bad = sorted({c for c in name if not (c.isascii() and c.isalnum()) and c not in extra})
+    if bad:
+        listed = " ".join(repr(c) for c in bad[:5])
+        raise NameSyntaxError(f"{what} '{shown(name)}' contains {listed}",
+                              f"use letters, digits and {' '.join(extra)}")
 
 
 def _lists_several(text: str) -> bool:
@@ -46,9 +76,10 @@ class NameSyntaxError(UserError, ValueError):
 
 
 def check_stage_name(name: str) -> str:
+    _check_length(name, MAX_STAGE_NAME_LENGTH, "stage name")
     if not _STAGE_NAME_RE.match(name):
         raise NameSyntaxError(
-            f"'{name}' is not a valid stage name",
+            f"'{shown(name)}' is not a valid stage name",
             "use letters, digits, '_', '-' and '.', starting with a letter or digit; it names log files",
         )
     return name
@@ -60,14 +91,16 @@ def check_collection(name: str) -> str:
         raise NameSyntaxError("collection name is empty", "write a collection name such as PFS/calib")
     if _lists_several(name):
         raise NameSyntaxError(
-            f"collection name '{name}' contains spaces or commas",
+            f"collection name '{shown(name)}' contains spaces or commas",
             "write one collection per list item, without spaces",
         )
     if any(c in name for c in _GLOB_CHARACTERS):
         raise NameSyntaxError(
-            f"collection name '{name}' contains a glob character",
+            f"collection name '{shown(name)}' contains a glob character",
             "only a clean stage's 'glob' may use * ? [ ]",
         )
+    _check_length(name.strip("/"), MAX_COLLECTION_LENGTH, "collection name")
+    _check_characters(name, "collection name", _COLLECTION_EXTRA)
     return name
 
 
@@ -76,7 +109,9 @@ def check_collection_glob(glob: str) -> str:
     if not glob.strip("/"):
         raise NameSyntaxError("glob is empty", "write e.g. glob: 'bias/*' (the RUNs under <rerun>/bias)")
     if _lists_several(glob):
-        raise NameSyntaxError(f"glob '{glob}' contains spaces or commas", "write a single collection glob")
+        raise NameSyntaxError(f"glob '{shown(glob)}' contains spaces or commas", "write a single collection glob")
+    _check_length(glob.strip("/"), MAX_COLLECTION_LENGTH, "glob")
+    _check_characters(glob, "glob", _COLLECTION_EXTRA + _GLOB_CHARACTERS)
     return glob
 
 
@@ -84,7 +119,7 @@ def check_rerun(prefix: str) -> str:
     """The prefix of every collection a plan writes (``u/<user>``): a collection name without edge '/'."""
     if not prefix or prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
         raise NameSyntaxError(
-            f"'{prefix}' is not a collection prefix",
+            f"'{shown(prefix)}' is not a collection prefix",
             "write it like u/<user> or <user>/<ticket>, without leading or trailing '/'",
         )
     return check_collection(prefix)
@@ -92,9 +127,10 @@ def check_rerun(prefix: str) -> str:
 
 def check_profiles_run(name: str) -> str:
     """A ``profiles_run`` dimension value (``run18_brn``): same characters as a stage name."""
+    _check_length(name, MAX_STAGE_NAME_LENGTH, "profiles_run name")
     if not _STAGE_NAME_RE.match(name):
         raise NameSyntaxError(
-            f"'{name}' is not a profiles_run name", "use letters, digits, '_', '-' and '.', e.g. run18_brn"
+            f"'{shown(name)}' is not a profiles_run name", "use letters, digits, '_', '-' and '.', e.g. run18_brn"
         )
     return name
 
@@ -103,6 +139,6 @@ def check_instrument_name(name: str) -> str:
     """An instrument's short name (``PFS``), as in data IDs, not its class path."""
     if not _INSTRUMENT_NAME_RE.match(name):
         raise NameSyntaxError(
-            f"'{name}' is not an instrument short name", "write the short name, e.g. PFS, not the class path"
+            f"'{shown(name)}' is not an instrument short name", "write the short name, e.g. PFS, not the class path"
         )
     return name

@@ -172,7 +172,7 @@ def test_decertify_trims_and_removes_and_undo_of_certify_empties(gw: ButlerGatew
     assert stale.blocked and "no longer in PFS/calib as recorded" in stale.blocker_text()
     with pytest.raises(ConflictError):
         apply(gw, stale, journal=journal)
-    wipe = preview_decertify(gw, "PFS/calib", "bias")
+    wipe = preview_decertify(gw, "PFS/calib", "bias", everything=True)
     assert {c.kind for c in wipe.changes} == {"remove"}
     apply(gw, wipe, journal=journal)
     assert state(gw) == empty
@@ -289,8 +289,8 @@ def test_read_only_gateway_refuses_apply(repo: Path, journal: Journal):
          "No inputs found for dataset bias in PFS/raw/sps"),
         (lambda gw: preview_certify(gw, "u/none", "PFS/calib", "bias"), NotFoundError,
          "input collection 'u/none' does not exist"),
-        (lambda gw: preview_decertify(gw, OLD_RUN, "bias"), InputError, "is a RUN collection, not CALIBRATION"),
-        (lambda gw: preview_decertify(gw, "PFS/calib", "bias"), NothingToDoError,
+        (lambda gw: preview_decertify(gw, OLD_RUN, "bias", everything=True), InputError, "is a RUN collection, not CALIBRATION"),
+        (lambda gw: preview_decertify(gw, "PFS/calib", "bias", everything=True), NothingToDoError,
          "no bias validity range in PFS/calib overlaps [-∞, ∞)"),
         (lambda gw: preview_clean(gw, "u/nobody/*", ["biasProc"]), NothingToDoError,
          "no RUN collection matches 'u/nobody/*'"),

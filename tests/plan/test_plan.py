@@ -388,9 +388,12 @@ def test_template_without_repo_uses_datastore_variable(tmp_path: Path) -> None:
 
 
 def test_template_quotes_odd_reruns_and_paths(tmp_path: Path) -> None:
-    text = render_template("demo", "/data/my repo: #1", "u/o'brien")
+    text = render_template("demo", "/data/my repo: #1", "u/o:brien=1")
     plan = parse_plan(text, env=ENV)
-    assert plan.repository == "/data/my repo: #1" and plan.rerun == "u/o'brien"
+    assert plan.repository == "/data/my repo: #1" and plan.rerun == "u/o:brien=1"
+    # A quote in a collection name is refused (names travel into argv, logs, journals and BPS files).
+    with pytest.raises(PlanError, match="rerun.*contains \"'\".*use letters, digits"):
+        parse_plan(render_template("demo", "/data/repo", "u/o'brien"), env=ENV)
 
 
 def test_unknown_template() -> None:
