@@ -22,9 +22,14 @@ from pfstui.butler.certify import preview_certify, preview_decertify
 from pfstui.butler.errors import ConflictError, GatewayError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.preview import Preview
-from pfstui.butler.removal import preview_clean, preview_remove_collections, preview_remove_runs
+from pfstui.butler.removal import (
+    preview_clean,
+    preview_remove_collections,
+    preview_remove_runs,
+)
 from pfstui.butler.undo import find_entry, preview_undo
 from pfstui.butler.values import data_id_text
+from pfstui.cli.argtypes import count
 from pfstui.cli.butler_flags import add_dates, add_id, add_write_flags
 from pfstui.cli.guard import run_guarded
 from pfstui.infra.journal import default_journal
@@ -240,7 +245,7 @@ def add_subcommands(sub: Any) -> None:
     p.set_defaults(func=cmd_calibs)
 
     p = sub.add_parser("journal", help="list the journaled Butler actions (newest last) and whether they can be undone")
-    p.add_argument("--limit", type=int, default=20, help="show the last N entries (0 = all; default 20)")
+    p.add_argument("--limit", type=count, default=20, help="show the last N entries (0 = all; default 20)")
     p.add_argument("--all", action="store_true", help="include non-Butler entries (launches, kills, ...)")
     p.add_argument("--repo", help="only entries for this repository")
     p.add_argument("--json", action="store_true", help="print the raw entries as JSON lines")

@@ -44,6 +44,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         report = ensure_demo_repo(repo, fresh=args.fresh)
     except DemoRepoError as exc:
         raise CliError(str(exc)) from None
+    except OSError as exc:  # a file where a folder should be, no permission, a full disk
+        where = exc.filename or repo
+        raise CliError(f"cannot build the demo repository at {repo}: {exc.strerror} ({where})",
+                       "choose another --repo (a folder you can write, or one that does not exist yet)") from None
     for line in report.lines():
         print(line)
     if args.build_only:

@@ -30,6 +30,12 @@ def run_guarded(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("pfstui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`pfstui status | head`): stop quietly, as a shell tool does, and keep Python's
+        # exit-time flush of stdout from raising again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except UserError as exc:
         print(f"pfstui: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -47,13 +47,27 @@ def build_parser(want_subcommands: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-QUEUE_COMMANDS = {"plan", "run", "status", "queue"}
-BUTLER_COMMANDS = {"certify", "decertify", "clean", "calibs", "journal", "undo", "remove-runs", "remove-collections"}
+#: Commands the light parser has (registered above); any other command needs the full one.
+LIGHT_COMMANDS = {"demo", "define-profiles", "certify-detectormaps"}
+_APP_OPTIONS_WITH_VALUE = {"--repo", "--plan"}
 
 
 def _needs_subcommands(argv: list[str]) -> bool:
-    """Opening the app needs none of the headless subcommands: skip their imports (start-up time)."""
-    return any(a in QUEUE_COMMANDS | BUTLER_COMMANDS or a in ("-h", "--help") for a in argv)
+    """Opening the app needs none of the headless subcommands: skip their imports (start-up time).
+
+    Any other command, a misspelt one included, gets the full parser, so argparse lists every choice.
+    """
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-h", "--help"):
+            return True
+        elif arg in _APP_OPTIONS_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg not in LIGHT_COMMANDS  # the first positional word is the command
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -288,7 +288,7 @@ def _repo_line(repo: str | None) -> str:
             "# The Butler repository ($DATASTORE in the tutorial): export DATASTORE or write the path here.\n"
             'repository: "${DATASTORE}"'
         )
-    return f"repository: {_q(repo)}"
+    return f"repository: {_q(repo.replace('$', '$$'))}"  # a '$' in a path is the path's, not a variable
 
 
 class _Writer:
@@ -477,6 +477,9 @@ def plan_new(
         repo_text = os.fspath(repo)
         if "://" not in repo_text:
             repo_text = str(Path(repo_text).expanduser().resolve())
+    if not output.parent.is_dir():
+        raise PlanError([PlanIssue(str(output), None, None, None, f"folder {output.parent} does not exist",
+                                   "create it first, or write the plan somewhere else")])
     if output.exists() and not force:
         raise PlanFileExistsError(
             [PlanIssue(str(output), None, None, None, "file already exists", "choose another path or use --force to overwrite it")]

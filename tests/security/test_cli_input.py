@@ -1,0 +1,68 @@
+"""Small CLI mistakes an operator makes: each is one line naming the problem and the fix, nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pfstui.cli.main as cli
+from pfstui.plan.loader import load_plan
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_misspelt_command_lists_every_command(capsys) -> None:
+    code, _, err = run(capsys, "certfy")
+    assert code == 2 and "'certfy'" in err
+    for name in ("certify", "decertify", "status", "queue", "journal", "demo"):
+        assert f"'{name}'" in err
+
+
+def test_journal_limit_must_be_a_count(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path))
+    code, _, err = run(capsys, "journal", "--limit", "-5")
+    assert code == 2 and "-5 is out of range" in err
+
+
+def test_plan_new_does_not_create_folders(capsys, tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "plan.yaml"
+    code, _, err = run(capsys, "plan", "new", "--template", "demo", "--repo", str(tmp_path), "-o", str(target))
+    assert code == 2 and "does not exist" in err and err.count("\n") == 1
+    assert not (tmp_path / "no").exists()
+
+
+def test_plan_new_keeps_a_dollar_in_the_repository_path(capsys, tmp_path: Path) -> None:
+    repo = tmp_path / "repo$b"
+    out = tmp_path / "plan.yaml"
+    code, _, err = run(capsys, "plan", "new", "--template", "demo", "--repo", str(repo), "-o", str(out))
+    assert code == 0, err
+    assert load_plan(out).repository == str(repo)
+
+
+def test_demo_into_a_file_is_one_line(capsys, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PFSTUI_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "afile").write_text("")
+    code, _, err = run(capsys, "demo", "--repo", str(tmp_path / "afile" / "sub"), "--build-only")
+    assert code == 2 and "cannot build the demo repository" in err and "traceback" not in err
+
+
+def test_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    """`pfstui plan show PLAN | head -1`: no BrokenPipeError, no "unexpected error"."""
+    plan = tmp_path / "plan.yaml"
+    assert cli.main(["plan", "new", "--template", "demo", "--repo", str(tmp_path), "-o", str(plan)]) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "pfstui", "plan", "show", str(plan)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PFSTUI_STATE_DIR": str(tmp_path)})
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141)
+    assert "Error" not in err and "unexpected" not in err, err
