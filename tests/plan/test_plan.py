@@ -404,6 +404,7 @@ def test_unknown_template() -> None:
 
 def test_plan_new_writes_atomically_and_refuses_to_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "plans").mkdir()  # plan new writes into an existing folder (tests/security/test_cli_input.py)
     out = plan_new("demo", "repo", "u/me", "plans/demo.yaml")
     assert out == Path("plans/demo.yaml") and out.is_file()
     plan = load_plan(out, env=ENV)
