@@ -24,18 +24,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from pfstui.pipetask_log.parser import (
+from pfstui.pipetask_log.data_id import data_id_key, parse_data_id
+from pfstui.pipetask_log.events import (
     CliError,
     EmptyQuery,
     FailedJobs,
     FatalError,
     GraphSummary,
     LogMessage,
-    LogParseError,
-    LogParser,
     NoQuanta,
     Progress,
-    ProgressStateError,
     QuantumBlocked,
     QuantumFailed,
     QuantumFinished,
@@ -43,16 +41,15 @@ from pfstui.pipetask_log.parser import (
     QuantumPrepared,
     QuantumSkipped,
     QuantumStarted,
-    StageProgress,
     TaskDropped,
     TaskException,
     TaskQuantaGenerated,
-    data_id_key,
-    parse_data_id,
-    parse_json_record,
-    read_summary,
-    scan_file,
 )
+from pfstui.pipetask_log.formats import parse_json_record
+from pfstui.pipetask_log.parser import LogParser
+from pfstui.pipetask_log.progress import ProgressStateError, StageProgress
+from pfstui.pipetask_log.scan import LogParseError, scan_file
+from pfstui.pipetask_log.summary import read_summary
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
 SEED = Path("/work/shared/seeds/000_50b44a2efe077d93.txt")
