@@ -45,6 +45,7 @@ __all__ = [
     "failed_quantum",
     "is_attention",
     "is_failed_quantum",
+    "normal_level",
     "parse_head",
     "parse_json_record",
     "parse_record",
@@ -82,7 +83,8 @@ _LEVEL_FIRST = frozenset(word[0] for word in (*LEVELS, *LEVEL_ALIASES, _UNNAMED)
 _LOGGER = r"[A-Za-z_][\w.\-]*"
 
 
-def _normal(level: str) -> str:
+def normal_level(level: str) -> str:
+    """The name a level word stands for: ``FATAL`` is ``CRITICAL``, ``WARN`` is ``WARNING``."""
     return LEVEL_ALIASES.get(level, level)
 
 
@@ -131,13 +133,13 @@ def detect_level(line: str) -> str | None:
     c = line[:1]
     if c == "{":
         m = _JSON_LEVEL.search(line)
-        return _normal(m.group(1)) if m else None
+        return normal_level(m.group(1)) if m else None
     if c in _LEVEL_FIRST:
         m = _LONG_LEVEL.match(line)
         if m:
-            return _normal(m.group(1))
+            return normal_level(m.group(1))
     m = _DEFAULT_LEVEL.match(line)
-    return _normal(m.group(1)) if m else None
+    return normal_level(m.group(1)) if m else None
 
 
 # --------------------------------------------------------------------------------------------------

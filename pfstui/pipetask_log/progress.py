@@ -31,6 +31,7 @@ from pfstui.pipetask_log.events import (
     QuantumStarted,
     TaskException,
 )
+from pfstui.pipetask_log.formats import normal_level
 
 __all__ = ["PROGRESS_SCHEMA", "Failure", "ProgressStateError", "StageProgress", "TaskProgress"]
 
@@ -218,7 +219,7 @@ class StageProgress:
                 self.errors += 1
                 self._clear_running()
             case LogMessage():
-                if ev.level in ("WARNING", "WARN"):
+                if normal_level(ev.level) == "WARNING":
                     self.warnings += 1
                 else:
                     self.errors += 1

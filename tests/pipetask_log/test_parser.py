@@ -39,8 +39,6 @@ from pfstui.pipetask_log.events import (
     QuantumFinished,
     QuantumNoWork,
     QuantumPrepared,
-    QuantumSkipped,
-    QuantumStarted,
     TaskDropped,
     TaskException,
     TaskQuantaGenerated,
