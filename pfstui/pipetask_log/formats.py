@@ -115,11 +115,12 @@ _LONG_LEVEL = re.compile(_long_start(LEVEL_WORDS))
 _DEFAULT_LEVEL = re.compile(_default_start(LEVEL_WORDS))
 _JSON_LEVEL = re.compile(_json_level(LEVEL_WORDS))
 
-# A whole head, every field named as Python logging names it.
-_LONG_RE = re.compile(
-    rf"^(?P<levelname>{LEVEL_WORDS}) (?P<asctime>\S+) (?P<name>\S+) \((?P<label>.*?)\)"
-    r"\((?P<filename>[^()]*?):(?P<lineno>\d+)\) - (?P<message>.*)$"
-)
+# A whole head, every field named as Python logging names it; the --long-log one also without its
+# message (all the compact form needs: the message is not scanned).
+_LONG_PREFIX = (rf"^(?P<levelname>{LEVEL_WORDS}) (?P<asctime>\S+) (?P<name>\S+) \((?P<label>.*?)\)"
+                r"\((?P<filename>[^()]*?):(?P<lineno>\d+)\) - ")
+_LONG_RE = re.compile(_LONG_PREFIX + r"(?P<message>.*)$")
+_LONG_HEAD = re.compile(_LONG_PREFIX)
 _DEFAULT_RE = re.compile(rf"^(?P<name>{_LOGGER}) (?P<levelname>{LEVEL_WORDS}): (?P<message>.*)$")
 
 
@@ -280,13 +281,13 @@ def compact_line(text: str) -> str:
     """
     if text[:1] not in _LEVEL_FIRST:
         return text
-    m = _LONG_RE.match(text)
+    m = _LONG_HEAD.match(text)
     if m is None:
         return text
     level, when, name = m.group("levelname", "asctime", "name")
     if len(when) >= 19 and when[10] in "T " and when[13] == ":":
         when = when[11:19]
-    return f"{when} {level[0]} {name.rpartition('.')[2]}: {text[m.start('message'):]}"
+    return f"{when} {level[0]} {name.rpartition('.')[2]}: {text[m.end():]}"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 Why a mixin: these are the operator's commands to a :class:`~pfstui.ui.widgets.log_view.LogView`
 (arrows, ``f``, ``c``, ``/`` ``!`` ``esc``, ``g``, ``n``/``N``, ``enter``), built on the view's own
 primitives; kept apart so the widget's file holds what it is (rows, batches, painting, following) and
-this one what it is asked to do.
-:class:`LogCommands` is only ever mixed into ``LogView``: it uses the view's snapshot (``_snap``),
+this one what it is asked to do.  :class:`LogCommands` is only ever mixed into ``LogView`` (Textual reads
+``BINDINGS`` from widget classes only, so the bindings stay there): it uses the view's snapshot (``_snap``),
 filter, cursor moves (``_move_cursor``, ``_set_follow``), note and status, and its watcher (the index
 and the filter scan).  What counts as an error line is :mod:`pfstui.pipetask_log.formats`'s answer; the
 search itself (:func:`pfstui.logfile.search.find_line`) knows nothing of pipetask.
@@ -56,7 +56,6 @@ class LogCommands:
         self._rows.set_compact(not self._rows.compact)
         self._set_virtual_size(self.rows)
         self.refresh()
-
 
     # -- filter ----------------------------------------------------------------------------------
 

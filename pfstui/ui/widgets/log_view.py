@@ -55,7 +55,6 @@ from pfstui.ui.render.log_lines import (
     MAX_CELLS,
     NO_CACHE,
     LogRows,
-    Row,
     error_row,
     note_strip,
     paint_row,
@@ -430,10 +429,6 @@ class LogView(LogCommands, ScrollView, can_focus=True):
         start, stop = snap.span(row)
         return (self._generation, start, stop), snap.text(row)
 
-    def _render_row(self, row: int) -> Row:
-        styles = self._styles()  # first: a change of styles drops the cached rows
-        return self._rows.render(row, self._row_info, styles, self._filter)
-
     def _wider(self, width: int) -> None:
         """A row wider than any before was rendered: widen the scrollable area after this frame."""
         if not self._width_scheduled and min(width, MAX_CELLS) > self.virtual_size.width:
@@ -463,7 +458,7 @@ class LogView(LogCommands, ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
         row = scroll_y + y
-        styles = self._styles()
+        styles = self._styles()  # first: a change of styles drops the cached rows
         snap = self._snap
         if snap is None or row >= snap.rows:
             problem = self._watcher.problem
@@ -477,10 +472,10 @@ class LogView(LogCommands, ScrollView, can_focus=True):
             if not self._watcher.first_paint.is_set():
                 self._watcher.first_paint.set()
             try:
-                r = self._render_row(row)
+                r = self._rows.render(row, self._row_info, styles, self._filter)
             except Exception as exc:  # a read error must never become a traceback on screen
                 r = error_row(exc, styles)
-            strip = paint_row(r, width, scroll_x, styles, on_cursor=row == self.cursor and not self._follow)
+            strip = paint_row(r, width, scroll_x, styles, row == self.cursor and not self._follow)
         if y == self._page() - 1:
             label = None
             if not self._follow and self._new_lines:
