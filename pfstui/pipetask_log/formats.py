@@ -76,7 +76,7 @@ def _words(levels: tuple[str, ...]) -> str:
 
 
 #: Every level word a record head can carry, as a regex group.
-LEVEL_WORDS = rf"(?:{_words(LEVELS)}|{_UNNAMED})"
+_LEVEL_WORDS = rf"(?:{_words(LEVELS)}|{_UNNAMED})"
 _ERROR_WORDS = rf"(?:{_words(ERROR_LEVELS)})"
 #: First characters of a level word: only such a line can be a ``--long-log`` head.
 _LEVEL_FIRST = frozenset(word[0] for word in (*LEVELS, *LEVEL_ALIASES, _UNNAMED))
@@ -111,17 +111,17 @@ def _json_level(words: str) -> str:
     return rf'"levelname":\s*"({words})"'
 
 
-_LONG_LEVEL = re.compile(_long_start(LEVEL_WORDS))
-_DEFAULT_LEVEL = re.compile(_default_start(LEVEL_WORDS))
-_JSON_LEVEL = re.compile(_json_level(LEVEL_WORDS))
+_LONG_LEVEL = re.compile(_long_start(_LEVEL_WORDS))
+_DEFAULT_LEVEL = re.compile(_default_start(_LEVEL_WORDS))
+_JSON_LEVEL = re.compile(_json_level(_LEVEL_WORDS))
 
 # A whole head, every field named as Python logging names it; the --long-log one also without its
 # message (all the compact form needs: the message is not scanned).
-_LONG_PREFIX = (rf"^(?P<levelname>{LEVEL_WORDS}) (?P<asctime>\S+) (?P<name>\S+) \((?P<label>.*?)\)"
+_LONG_PREFIX = (rf"^(?P<levelname>{_LEVEL_WORDS}) (?P<asctime>\S+) (?P<name>\S+) \((?P<label>.*?)\)"
                 r"\((?P<filename>[^()]*?):(?P<lineno>\d+)\) - ")
 _LONG_RE = re.compile(_LONG_PREFIX + r"(?P<message>.*)$")
 _LONG_HEAD = re.compile(_LONG_PREFIX)
-_DEFAULT_RE = re.compile(rf"^(?P<name>{_LOGGER}) (?P<levelname>{LEVEL_WORDS}): (?P<message>.*)$")
+_DEFAULT_RE = re.compile(rf"^(?P<name>{_LOGGER}) (?P<levelname>{_LEVEL_WORDS}): (?P<message>.*)$")
 
 
 def detect_level(line: str) -> str | None:

@@ -348,7 +348,8 @@ def _source_formats(module) -> list[str]:
 
 def _fmt(module, prefix: str) -> str:
     found = [f for f in _source_formats(module) if f.startswith(prefix)]
-    assert found, f"{module.__name__} no longer logs a message starting {prefix!r}: update logparse"
+    assert found, (f"{module.__name__} no longer logs a message starting {prefix!r}: "
+                   "update pfstui.pipetask_log.parser")
     return found[0]
 
 
