@@ -136,7 +136,7 @@ def child_open(path: str, marker: str, result: str, headless: bool) -> None:
 
     from textual.app import App
 
-    from pfstui.ui.panes.logs import LogView
+    from pfstui.ui.widgets.log_view import LogView
 
     state: dict[str, float | int | None] = {"paint": None, "indexed": None}
 

@@ -38,19 +38,17 @@ import yaml
 
 from pfstui.errors import UserError
 from pfstui.infra.atomic import atomic_write_text
-from pfstui.pipetask_log.parser import (
+from pfstui.pipetask_log.events import (
     EmptyQuery,
-    Failure,
     GraphSummary,
     LogMessage,
-    LogParseError,
-    LogParser,
     QuantumEvent,
-    StageProgress,
     TaskException,
     TaskQuantaGenerated,
-    scan_file,
 )
+from pfstui.pipetask_log.parser import LogParser
+from pfstui.pipetask_log.progress import Failure, StageProgress
+from pfstui.pipetask_log.scan import LogParseError, scan_file
 from pfstui.plan.model import BpsOptions, PipetaskStage, Plan
 
 __all__ = [

@@ -76,7 +76,8 @@ class Tracker:
     """Incremental quanta progress of one attempt, from its log (and, at the end, its --summary)."""
 
     def __init__(self, attempt: Attempt, stage_name: str) -> None:
-        from pfstui.pipetask_log.parser import LogParser, StageProgress
+        from pfstui.pipetask_log.parser import LogParser
+        from pfstui.pipetask_log.progress import StageProgress
 
         self.attempt = attempt
         self.stage_name = stage_name
@@ -89,7 +90,7 @@ class Tracker:
             self.progress, self.offset = StageProgress(), 0
 
     def update(self, *, final: bool = False) -> bool:
-        from pfstui.pipetask_log.parser import LogParseError, scan_file
+        from pfstui.pipetask_log.scan import LogParseError, scan_file
 
         if not self.attempt.log_path:
             return False
@@ -98,7 +99,8 @@ class Tracker:
                                     max_bytes=None if final else 4 << 20)
         except LogParseError:
             # The file was replaced or truncated: start over.
-            from pfstui.pipetask_log.parser import LogParser, StageProgress
+            from pfstui.pipetask_log.parser import LogParser
+            from pfstui.pipetask_log.progress import StageProgress
 
             self.parser, self.progress, self.offset = LogParser(), StageProgress(), 0
             return True
@@ -111,7 +113,7 @@ class Tracker:
 
     def apply_summary(self) -> None:
         """Fold the ``--summary`` report (written at exit) into the record: it tells failed from blocked."""
-        from pfstui.pipetask_log.parser import read_summary
+        from pfstui.pipetask_log.summary import read_summary
         from pfstui.plan.argv import summary_file
 
         if not self.attempt.cwd:

@@ -304,8 +304,9 @@ class PfsTuiApp(App):
     def known_binding_ids(self) -> set[str]:
         from pfstui.ui.panes.certify import CertifyPane
         from pfstui.ui.panes.collections import CollectionsPane
-        from pfstui.ui.panes.logs import LogsPanel, LogView
+        from pfstui.ui.panes.logs import LogsPanel
         from pfstui.ui.panes.queue import QueuePane
+        from pfstui.ui.widgets.log_view import LogView
 
         ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
         for cls in (QueuePane, CollectionsPane, CertifyPane, LogView, LogsPanel):

@@ -141,7 +141,7 @@ async def test_read_only_refuses_every_queue_mutation(demo_repo: Path, tmp_path:
 
 @pytest.mark.integration
 async def test_failed_stage_jumps_to_the_failing_quantum_line(demo_repo: Path, tmp_path: Path, state_env):
-    from pfstui.ui.panes.logs import LogView
+    from pfstui.ui.widgets.log_view import LogView
 
     plan = write_plan(tmp_path, demo_repo, '"isr:demoFailOn=visit:12,arm:r,spectrograph:1"')
     app = PfsTuiApp(repo=str(demo_repo), plan=str(plan))

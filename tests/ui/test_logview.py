@@ -11,7 +11,11 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
-from pfstui.ui.panes.logs import LogPrompt, LogsPanel, LogView, RecordScreen, compact_line
+from pfstui.pipetask_log.formats import compact_line
+from pfstui.ui.panes.logs import LogsPanel
+from pfstui.ui.screens.log_prompt import LogPrompt
+from pfstui.ui.screens.record import RecordScreen
+from pfstui.ui.widgets.log_view import LogView
 from tests.ui import wait_until
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "logs"
@@ -271,18 +275,6 @@ async def test_record_view_of_text_lines(tmp_path):
         await pilot.press("g", *"1", "enter", "enter")
         assert isinstance(app.screen, RecordScreen) and app.screen.kind == "long"
         assert app.screen.fields["levelname"] == "INFO" and app.screen.fields["lineno"] > 0
-
-
-def test_compact_line_shortens_long_log_heads_only():
-    head = ("INFO 2026-11-25T12:00:00.123+00:00 lsst.isr (isr:{instrument: 'PFS', visit: (1)})(module.py:123)"
-            " - Processing visit 1")
-    assert compact_line(head) == "12:00:00 I isr: Processing visit 1"
-    assert compact_line(head.replace("INFO", "ERROR", 1)).startswith("12:00:00 E isr: ")
-    assert compact_line("WARNING 2026-11-25T12:00:01.5+00:00 lsst.a.b ()(x.py:1) - m - n") == "12:00:01 W b: m - n"
-    for other in ("lsst.isr INFO: Processing visit 1",  # default format
-                  '{"levelname": "INFO", "message": "x"}',  # --log-file X.json
-                  "Traceback (most recent call last):", "INFO something that is not a head", ""):
-        assert compact_line(other) == other
 
 
 async def test_compact_and_full_lines(tmp_path):

@@ -230,7 +230,7 @@ class QueuePane(Widget):
         if not path:
             title.update(f"{st['id']}: no log yet" if st else "Highlight a stage to follow its log here.")
             return
-        from pfstui.ui.panes.logs import LogView
+        from pfstui.ui.widgets.log_view import LogView
 
         title.update(f"{st['id']} · attempt {st['attempts'][-1]['number']} · {path}")
         side.mount(LogView(path, st["id"]))

@@ -24,35 +24,30 @@ from types import SimpleNamespace
 
 import pytest
 
-from pfstui.pipetask_log.parser import (
+from pfstui.pipetask_log.data_id import data_id_key, parse_data_id
+from pfstui.pipetask_log.events import (
     CliError,
     EmptyQuery,
     FailedJobs,
     FatalError,
     GraphSummary,
     LogMessage,
-    LogParseError,
-    LogParser,
     NoQuanta,
     Progress,
-    ProgressStateError,
     QuantumBlocked,
     QuantumFailed,
     QuantumFinished,
     QuantumNoWork,
     QuantumPrepared,
-    QuantumSkipped,
-    QuantumStarted,
-    StageProgress,
     TaskDropped,
     TaskException,
     TaskQuantaGenerated,
-    data_id_key,
-    parse_data_id,
-    parse_json_record,
-    read_summary,
-    scan_file,
 )
+from pfstui.pipetask_log.formats import parse_json_record
+from pfstui.pipetask_log.parser import LogParser
+from pfstui.pipetask_log.progress import ProgressStateError, StageProgress
+from pfstui.pipetask_log.scan import LogParseError, scan_file
+from pfstui.pipetask_log.summary import read_summary
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
 SEED = Path("/work/shared/seeds/000_50b44a2efe077d93.txt")
@@ -353,7 +348,8 @@ def _source_formats(module) -> list[str]:
 
 def _fmt(module, prefix: str) -> str:
     found = [f for f in _source_formats(module) if f.startswith(prefix)]
-    assert found, f"{module.__name__} no longer logs a message starting {prefix!r}: update logparse"
+    assert found, (f"{module.__name__} no longer logs a message starting {prefix!r}: "
+                   "update pfstui.pipetask_log.parser")
     return found[0]
 
 
