@@ -17,6 +17,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BeforeValidator, Field, StrictInt, StrictStr
 
+from pfstui.pipetask_log.formats import LEVELS
 from pfstui.plan.issues import FieldProblem
 from pfstui.values.names import (
     NameSyntaxError,
@@ -54,7 +55,7 @@ _CLASS_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+
 _CONFIG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*:[^=\s][^=]*=.*$", re.DOTALL)
 _CONFIG_FILE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*:[^,]+$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$")
-_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "VERBOSE", "DEBUG", "TRACE")
+_LEVELS = LEVELS  # the log levels pipetask accepts: one list, in pipetask_log.formats
 _LOG_LEVEL_RE = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*=)?[A-Za-z]+$")
 _DATA_ID_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
