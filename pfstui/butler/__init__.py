@@ -3,7 +3,8 @@
 Modules: ``gateway`` (reads, paging, the Butler's lifetime), ``errors``, ``values`` (collections and validity
 ranges as values), ``inputs`` (the operator's arguments, checked), ``registry`` (raw reads shared by previews and
 apply), ``preview`` (the model of an action's effect), the previews by job (``certify``, ``removal``, ``undo``,
-``pfs``), and ``apply`` (re-check, write, journal).
+``pfs``), ``apply`` (re-check, write, journal) and ``reconcile`` (the write-ahead journal entry of each change,
+and deciding from the registry the ones a killed process left pending).
 
 :func:`daf_butler` is the package's one lazy import: ``import lsst.daf.butler`` alone takes over a second, and
 neither the app's first frame nor ``pfstui --help`` may wait for it, so no module here imports it at the top.

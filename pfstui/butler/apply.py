@@ -4,7 +4,12 @@ Why: :func:`apply` re-computes the preview inside one registry transaction (``BE
 other writer can slip in), refuses if the fingerprint moved (:class:`~pfstui.butler.errors.StalePreviewError`)
 or anything blocks it, performs the write, checks that the registry changed *exactly* as previewed (otherwise the
 transaction is rolled back), and journals the action with its exact effect and its inverse (certify, decertify
-and undo have one) before the commit.  The PFS actions (:mod:`pfstui.butler.pfs`) go the same way.
+and undo have one).  The PFS actions (:mod:`pfstui.butler.pfs`) go the same way.
+
+The journal entry is write-ahead (:class:`pfstui.butler.reconcile.WriteAhead`): its intent is written just
+before the registry commit and its commit record just after, so it is valid exactly when the change is; a
+process killed in between leaves an intent that the next :func:`apply` on that repository (or ``pfstui
+journal``) decides from the registry.
 
 Clean and remove delete files and cannot be undone; they are re-checked just before the write and the Butler's
 own removal (one registry transaction per 50,000 datasets, files deleted after the commit) is used, deleting
@@ -32,6 +37,7 @@ from pfstui.butler.pfs import (
     write_define_profiles,
 )
 from pfstui.butler.preview import AppliedAction, Preview, human_bytes, range_text
+from pfstui.butler.reconcile import WriteAhead, reconcile
 from pfstui.butler.registry import calibration_rows
 from pfstui.butler.removal import (
     preview_clean,
@@ -40,7 +46,8 @@ from pfstui.butler.removal import (
 )
 from pfstui.butler.undo import preview_restore
 from pfstui.butler.values import Association, plain_data_id, same_repo
-from pfstui.infra.journal import Journal, JournalEntry, default_journal
+from pfstui.infra.faults import fault_point
+from pfstui.infra.journal import RECORD_SCHEMA, Journal, default_journal
 
 __all__ = [
     "JOURNAL_SCHEMA",
@@ -48,8 +55,8 @@ __all__ = [
 ]
 
 
-#: Version of the journal entries written here (the ``schema`` key of each entry).
-JOURNAL_SCHEMA = 1
+#: Version of the journal entries written here (the ``schema`` key of each intent; 1 = before write-ahead).
+JOURNAL_SCHEMA = RECORD_SCHEMA
 
 
 #: How each action's preview is computed again, from the arguments it recorded (undo: from its journal entry).
@@ -98,6 +105,9 @@ def apply(gw: ButlerGateway, preview: Preview, *, journal: Journal | None = None
     if preview.blocked:
         raise ConflictError(f"{preview.action} refused, nothing written: {preview.blocker_text()}")
     journal = journal or default_journal()
+    fault_point("apply")
+    # Decide what a killed process left pending on this repository before changing it again.
+    reconcile(journal, gw)
     if preview.action in ("certify", "decertify", "undo"):
         return _apply_associations(gw, preview, journal)
     if preview.action == "clean":
@@ -113,14 +123,15 @@ def apply(gw: ButlerGateway, preview: Preview, *, journal: Journal | None = None
 
 def _entry(gw: ButlerGateway, preview: Preview, summary: str, effect: dict, inverse: dict | None,
            **extra: Any) -> dict[str, Any]:
-    return {"kind": "butler", "schema": JOURNAL_SCHEMA, "action": preview.action, "repository": gw.repo,
+    return {"kind": "butler", "action": preview.action, "repository": gw.repo,
             "args": preview.args, "summary": summary, "effect": effect, "undoable": inverse is not None,
             "inverse": inverse, "fingerprint": preview.fingerprint, **extra}
 
 
 def _apply_associations(gw: ButlerGateway, preview: Preview, journal: Journal) -> AppliedAction:
     dafb = daf_butler()
-    with gw.writer(preview.action) as butler, butler.transaction():
+    wal = WriteAhead(journal, gw, preview.action)
+    with wal, gw.writer(preview.action) as butler, butler.transaction():
         fresh = _check_fresh(gw, preview)
         if fresh.is_noop:
             return AppliedAction(preview.action, "nothing to do: " + fresh.summary, {}, None, fresh)
@@ -170,10 +181,9 @@ def _apply_associations(gw: ButlerGateway, preview: Preview, journal: Journal) -
                    "create_collection": dropped, "remove_collection": created}
         summary = _effect_summary(fresh, dt.name, collection, removed, added, created, dropped)
         extra = {"undoes": preview.args["entry"]} if preview.action == "undo" else {}
-        # Journal inside the transaction: if the journal cannot be written, the change is rolled back, so the
-        # registry never holds a change the journal does not know about.
-        entry = journal.append(_entry(gw, fresh, summary, effect, inverse, **extra))
-    return AppliedAction(preview.action, summary, effect, entry, fresh)
+        # The intent goes last inside the transaction: if it cannot be written, the change is rolled back.
+        wal.intend(_entry(gw, fresh, summary, effect, inverse, **extra))
+    return AppliedAction(preview.action, summary, effect, wal.commit(), fresh)
 
 
 def _effect_summary(preview: Preview, dt: str, collection: str, removed: list[Association],
@@ -196,23 +206,12 @@ def _effect_summary(preview: Preview, dt: str, collection: str, removed: list[As
     return text
 
 
-def _journal_after(journal: Journal, record: dict, what: str) -> JournalEntry:
-    try:
-        return journal.append(record)
-    except Exception as exc:  # noqa: BLE001 - the change is done; say so rather than hide it
-        raise GatewayError(f"{what} WAS applied, but the journal could not be written: {exc}") from None
-
-
 def _apply_clean(gw: ButlerGateway, preview: Preview, journal: Journal) -> AppliedAction:
-    with gw.writer("clean") as butler:
+    wal = WriteAhead(journal, gw, "clean")
+    with wal, gw.writer("clean") as butler:
         fresh = _check_fresh(gw, preview)
         refs = fresh.plan["refs"]
         uris = [u for v in butler.get_many_uris(refs).values() for u in [v.primaryURI, *v.componentURIs.values()] if u]
-        butler.pruneDatasets(refs, disassociate=True, unstore=True, purge=True)
-        left = [str(r.id) for r in refs if butler.get_dataset(r.id) is not None]
-        files_left = [str(u) for u in uris if u.exists()]
-        if left or files_left:  # pragma: no cover - pruneDatasets failed silently
-            raise GatewayError(f"clean left {len(left)} datasets and {len(files_left)} files behind; run it again")
         effect = {
             "runs": sorted({r.run for r in refs}), "dataset_types": fresh.args["dataset_types"],
             "count": len(refs), "bytes": fresh.total_bytes, "files": len(uris),
@@ -223,26 +222,33 @@ def _apply_clean(gw: ButlerGateway, preview: Preview, journal: Journal) -> Appli
         }
         summary = (f"cleaned {len(refs)} {', '.join(fresh.args['dataset_types'])} datasets "
                    f"({human_bytes(fresh.total_bytes)}) from {len(effect['runs'])} run(s)")
-        entry = _journal_after(journal, _entry(gw, fresh, summary, effect, None), "clean")
-    return AppliedAction("clean", summary, effect, entry, fresh)
+        wal.intend(_entry(gw, fresh, summary, effect, None))
+        butler.pruneDatasets(refs, disassociate=True, unstore=True, purge=True)
+        left = [str(r.id) for r in refs if butler.get_dataset(r.id) is not None]
+        files_left = [str(u) for u in uris if u.exists()]
+        if left or files_left:  # pragma: no cover - pruneDatasets failed silently
+            raise GatewayError(f"clean left {len(left)} datasets and {len(files_left)} files behind; run it again")
+    return AppliedAction("clean", summary, effect, wal.commit(), fresh)
 
 
 def _apply_remove_runs(gw: ButlerGateway, preview: Preview, journal: Journal) -> AppliedAction:
-    with gw.writer("remove-runs") as butler:
+    wal = WriteAhead(journal, gw, "remove-runs")
+    with wal, gw.writer("remove-runs") as butler:
         fresh = _check_fresh(gw, preview)
         runs = fresh.plan["runs"]
-        butler.removeRuns(runs, unlink_from_chains=fresh.args["unlink"])
         effect = {"runs": runs, "unlinked": [list(u) for u in fresh.unlinks], "count": fresh.total_datasets,
                   "bytes": fresh.total_bytes,
                   "per_run": [{"run": r.run, "dataset_type": r.dataset_type, "count": r.count, "bytes": r.bytes}
                               for r in fresh.removals]}
         summary = f"removed {len(runs)} run(s) and {fresh.total_datasets} datasets ({human_bytes(fresh.total_bytes)})"
-        entry = _journal_after(journal, _entry(gw, fresh, summary, effect, None), "remove-runs")
-    return AppliedAction("remove-runs", summary, effect, entry, fresh)
+        wal.intend(_entry(gw, fresh, summary, effect, None))
+        butler.removeRuns(runs, unlink_from_chains=fresh.args["unlink"])
+    return AppliedAction("remove-runs", summary, effect, wal.commit(), fresh)
 
 
 def _apply_remove_collections(gw: ButlerGateway, preview: Preview, journal: Journal) -> AppliedAction:
-    with gw.writer("remove-collections") as butler, butler.transaction():
+    wal = WriteAhead(journal, gw, "remove-collections")
+    with wal, gw.writer("remove-collections") as butler, butler.transaction():
         fresh = _check_fresh(gw, preview)
         for parent, child in fresh.unlinks:
             butler.collections.remove_from_chain(parent, child)
@@ -259,19 +265,21 @@ def _apply_remove_collections(gw: ButlerGateway, preview: Preview, journal: Jour
                                    "parents": list(r.parents or ())} for r in fresh.collections],
                   "unlinked": [list(u) for u in fresh.unlinks]}
         summary = f"removed {len(fresh.collections)} collection(s): {', '.join(r.name for r in fresh.collections)}"
-        entry = journal.append(_entry(gw, fresh, summary, effect, None))
-    return AppliedAction("remove-collections", summary, effect, entry, fresh)
+        wal.intend(_entry(gw, fresh, summary, effect, None))
+    return AppliedAction("remove-collections", summary, effect, wal.commit(), fresh)
 
 
 def _apply_pfs(gw: ButlerGateway, preview: Preview, journal: Journal) -> AppliedAction:
     """define-profiles and certify-detectormaps: the writes of :mod:`pfstui.butler.pfs`, in one transaction."""
     prepare, write = _PFS_WRITES[preview.action]
-    with gw.writer(preview.action) as butler:
+    wal = WriteAhead(journal, gw, preview.action)
+    with wal, gw.writer(preview.action) as butler:
         fresh = _check_fresh(gw, preview)
         if prepare is not None:
             prepare(butler, fresh)
         with butler.transaction():
             summary, effect = write(butler, fresh)
-            # Journal inside the transaction, as for certify: a change the journal cannot record is rolled back.
-            entry = journal.append(_entry(gw, fresh, summary, effect, None))
-    return AppliedAction(preview.action, summary, effect, entry, fresh)
+            # The intent goes last inside the transaction, as for certify: if it cannot be written, the change is
+            # rolled back.
+            wal.intend(_entry(gw, fresh, summary, effect, None))
+    return AppliedAction(preview.action, summary, effect, wal.commit(), fresh)

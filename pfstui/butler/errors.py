@@ -24,6 +24,7 @@ __all__ = [
     "StalePreviewError",
     "NothingToDoError",
     "UndoError",
+    "UnjournaledError",
     "butler_message",
     "translate_butler_error",
     "butler_errors",
@@ -69,6 +70,11 @@ class NothingToDoError(GatewayError):
 
 class UndoError(GatewayError):
     """A journal entry cannot be undone; the message says why."""
+
+
+class UnjournaledError(GatewayError):
+    """A change WAS applied but its journal commit could not be written; its entry stays pending until
+    reconciled (the message names it and the fix)."""
 
 
 def butler_message(exc: BaseException) -> str:

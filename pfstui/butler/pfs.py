@@ -160,6 +160,7 @@ def write_define_profiles(butler, preview: Preview) -> tuple[str, dict[str, Any]
     instrument, name, update = preview.args["instrument"], preview.args["name"], preview.args["update"]
     groups, run, stale = preview.plan["groups"], preview.plan["run"], preview.plan["stale"]
     registry = butler.registry
+    written = []
     registry.syncDimensionData("profiles_run", {"instrument": instrument, "run": name}, update=update)
     if stale:
         butler.pruneDatasets(stale, disassociate=True, unstore=True, purge=True)
@@ -173,12 +174,12 @@ def write_define_profiles(butler, preview: Preview) -> tuple[str, dict[str, Any]
                 {"instrument": instrument, "profiles_run": name, "profiles_group": g, "visit": v},
                 update=update,
             )
-        butler.put({"bright": b, "dark": d}, "profiles_visits", instrument=instrument, profiles_run=name,
-                   profiles_group=g, run=run)
+        written.append(butler.put({"bright": b, "dark": d}, "profiles_visits", instrument=instrument,
+                                  profiles_run=name, profiles_group=g, run=run))
     summary = (f"defined profiles run {name} of {instrument}: {len(groups)} group(s), "
                f"{sum(len(b + d) for b, d in groups)} visit(s), datasets in {run}")
     effect = {"run": run, "profiles_run": name, "groups": [{"bright": b, "dark": d} for b, d in groups],
-              "replaced": [str(r.id) for r in stale]}
+              "replaced": [str(r.id) for r in stale], "datasets": [str(r.id) for r in written]}
     return summary, effect
 
 

@@ -22,6 +22,7 @@ from pfstui.butler.certify import preview_certify, preview_decertify
 from pfstui.butler.errors import ConflictError, GatewayError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.preview import Preview
+from pfstui.butler.reconcile import Outcome, reconcile_all
 from pfstui.butler.removal import (
     preview_clean,
     preview_remove_collections,
@@ -121,8 +122,18 @@ def cmd_remove_collections(args: argparse.Namespace) -> int:
         return run_preview(gw, preview, args)
 
 
+def _reconciled(journal, args: argparse.Namespace) -> list[Outcome]:
+    """Decide what killed processes left pending (opening their repositories only if there is any), and say so."""
+    outcomes = reconcile_all(journal, lambda repo: open_gateway(args, repo))
+    for outcome in outcomes:
+        if outcome.state != "in progress":
+            print(f"pfstui: {outcome.message()}", file=sys.stderr)
+    return outcomes
+
+
 def cmd_undo(args: argparse.Namespace) -> int:
     journal = default_journal()
+    _reconciled(journal, args)
     entry = find_entry(journal, args.entry)
     repo = entry.data.get("repository")
     if not repo:
@@ -165,12 +176,14 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 
 def cmd_journal(args: argparse.Namespace) -> int:
     journal = default_journal()
+    unsettled = [o for o in _reconciled(journal, args) if o.state in ("uncertain", "in progress")]
     entries, problems = journal.entries()
     undone = {e.data.get("undoes"): e.id for e in entries if e.data.get("undoes")}
     shown = entries if args.all else [e for e in entries if e.data.get("kind") == "butler"]
     if args.repo:
         want = str(ButlerGateway(args.repo).repo)
         shown = [e for e in shown if e.data.get("repository") == want]
+        unsettled = [o for o in unsettled if o.entry.data.get("repository") == want]
     shown = shown[-args.limit:] if args.limit > 0 else shown
     if args.json:
         for e in shown:
@@ -180,19 +193,20 @@ def cmd_journal(args: argparse.Namespace) -> int:
     else:
         for e in shown:
             print(_journal_line(e, undone))
+    if not args.json:
+        for o in unsettled:  # not entries (yet): listed after them, never undoable
+            print(_journal_line(o.entry, {}, status=f"pending: {o.state}"))
     if problems:
         print(f"pfstui: {len(problems)} unreadable journal line(s) skipped ({problems[0]})", file=sys.stderr)
     return 0
 
 
-def _journal_line(e, undone: dict[str, str]) -> str:
+def _journal_line(e, undone: dict[str, str], status: str = "") -> str:
     d = e.data
-    if e.id in undone:
-        status = f"undone by {undone[e.id]}"
-    elif d.get("undoable"):
-        status = "undoable"
-    else:
-        status = "final"
+    if not status:
+        status = (f"undone by {undone[e.id]}" if e.id in undone else "undoable" if d.get("undoable") else "final")
+        if (d.get("committed") or {}).get("reconciled"):
+            status += ", reconciled"
     summary = d.get("summary") or d.get("action") or ""
     return (f"{e.id}  {e.ts[:19]}Z  {e.user}@{e.host}  {d.get('action', d.get('kind', '?')):<18}  "
             f"[{status}]  {summary}  ({d.get('repository', '')})")

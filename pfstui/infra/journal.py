@@ -5,6 +5,23 @@ from which host"), even when several pfstui processes (UI, supervisor, CLI) appe
 them dies mid-write.  Each entry is one line written with a single ``os.write`` on an ``O_APPEND`` descriptor and
 fsynced, so concurrent writers never interleave and a crash can only leave a truncated *last* line, which
 :meth:`Journal.read` skips and reports instead of failing.
+
+A Butler change is journaled write-ahead, because the journal and the registry cannot be written atomically
+together: :meth:`Journal.begin` appends an *intent* (the whole entry) before the registry commit and
+:meth:`Journal.commit` a *commit* record naming it after; readers (:meth:`Journal.read`, and so ``pfstui
+journal``, ``pfstui undo`` and the Certify pane) see the entry only once committed, at the commit's place.
+An intent whose process died in between is *pending*; whoever next holds a Butler on that repository decides
+from the registry whether the change is there (``pfstui.butler.reconcile``) and appends a commit marked
+``reconciled`` or an *abort*.  So the journal never shows a change that did not happen and never misses one
+that did.  Record format (``schema`` 2)::
+
+    {"id": I, "ts", "user", "host", "pid", "record": "intent", "schema": 2, "process": {...}, ...the entry}
+    {"id": C, ..., "record": "commit", "schema": 2, "intent": I, "reconciled": false, "note": ""}
+    {"id": A, ..., "record": "abort", "schema": 2, "intent": I, "reason": "..."}
+
+Lines without ``record`` are entries committed at once (every line written before schema 2, and the
+queue's command entries, which change no registry).  A commit wins over an abort: the writer's own commit is
+the truth, an abort only a reconciler's judgement.
 """
 
 from __future__ import annotations
@@ -17,20 +34,38 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from pfstui.errors import UserError
 from pfstui.infra.atomic import StateWriteError, fsync_dir
 from pfstui.infra.private import make_private_dir, open_private
 
-__all__ = ["Journal", "JournalEntry", "JournalProblem", "JournalError", "RESERVED_KEYS", "new_entry_id"]
+__all__ = [
+    "RECORD_SCHEMA",
+    "RESERVED_KEYS",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
+    "JournalProblem",
+    "new_entry_id",
+    "writer_alive",
+]
 
-#: Keys the journal sets itself; an entry passed to :meth:`Journal.append` must not contain them.
-RESERVED_KEYS = frozenset({"id", "ts", "user", "host", "pid"})
+#: Version of the write-ahead record format (the ``schema`` key of intent, commit and abort records).
+RECORD_SCHEMA = 2
+#: The identity every line carries.
+IDENTITY_KEYS = frozenset({"id", "ts", "user", "host", "pid"})
+#: Keys the journal sets itself; an entry passed to :meth:`Journal.append` or :meth:`Journal.begin` must not
+#: contain them.
+RESERVED_KEYS = IDENTITY_KEYS | {"record", "schema", "process"}
+#: An intent written on another host cannot be checked for a live writer: it counts as in progress this long.
+FOREIGN_GRACE_SECONDS = 3600.0
 
 _counter = itertools.count(1)
 _id_lock = threading.Lock()
@@ -88,7 +123,7 @@ class JournalEntry:
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> JournalEntry:
-        data = {k: v for k, v in obj.items() if k not in RESERVED_KEYS}
+        data = {k: v for k, v in obj.items() if k not in IDENTITY_KEYS}
         return cls(id=str(obj["id"]), ts=str(obj["ts"]), user=str(obj.get("user", "")),
                    host=str(obj.get("host", "")), pid=int(obj.get("pid", 0) or 0), data=data)
 
@@ -105,6 +140,59 @@ class JournalProblem:
         return f"line {self.line}: {self.reason}"
 
 
+#: Intents this process wrote and has not yet committed or aborted: its own live transactions.
+_in_flight: set[str] = set()
+_proc_start: dict[int, float | None] = {}
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None if it is gone or a zombie."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc.create_time()
+    except psutil.Error:
+        return None
+
+
+def _own_start() -> float | None:
+    pid = os.getpid()
+    if pid not in _proc_start:  # keyed by pid: a forked child is another process
+        _proc_start[pid] = _process_start(pid)
+    return _proc_start[pid]
+
+
+def _age_seconds(ts: str) -> float:
+    try:
+        return (datetime.now(UTC) - datetime.fromisoformat(ts)).total_seconds()
+    except (TypeError, ValueError):
+        return float("inf")
+
+
+def writer_alive(intent: JournalEntry) -> bool:
+    """Whether the process that wrote ``intent`` may still commit it (then nobody else may decide it).
+
+    Same host: that pid still runs and started when the intent says (a reused pid is another process); in
+    this very process, only while the intent is in flight.  Another host: assumed alive for
+    :data:`FOREIGN_GRACE_SECONDS` after the intent, as its processes cannot be seen from here.
+    """
+    if intent.host != _HOST:
+        return _age_seconds(intent.ts) < FOREIGN_GRACE_SECONDS
+    process = intent.data.get("process")
+    started = process.get("start") if isinstance(process, dict) else None
+    if not isinstance(started, (int, float)):
+        started = None
+
+    def same(now: float | None) -> bool:  # create times are exact to the clock tick; 1 s absorbs clock slew
+        return started is None or now is None or abs(now - started) < 1.0
+
+    if intent.pid == os.getpid() and same(_own_start()):
+        return intent.id in _in_flight
+    now = _process_start(intent.pid)
+    return now is not None and same(now)
+
+
 class Journal:
     """An append-only JSON-lines file; safe for concurrent appenders on one machine."""
 
@@ -112,19 +200,56 @@ class Journal:
         self.path = Path(path)
         self.problems: list[JournalProblem] = []  # problems found by the last read()
 
+    # --- writing -----------------------------------------------------------------------------------------
     def append(self, entry: Mapping[str, Any]) -> JournalEntry:
-        """Add ``entry`` (JSON-serialisable, without the reserved keys) and return it with id/ts/user/host.
+        """Add ``entry`` (JSON-serialisable, without the reserved keys), committed at once, and return it.
 
-        Raises :class:`JournalError` for bad input and :class:`pfstui.infra.atomic.StateWriteError` when the disk
-        refuses the write.
+        For what changes nothing the journal could be wrong about (a launch, a kill); a Butler change goes
+        through :meth:`begin` and :meth:`commit`.  Raises :class:`JournalError` for bad input and
+        :class:`pfstui.infra.atomic.StateWriteError` when the disk refuses the write.
         """
-        if not isinstance(entry, Mapping):
-            raise JournalError(f"journal entry must be a dict, got {type(entry).__name__}; pass a dict")
-        clash = sorted(RESERVED_KEYS.intersection(entry))
-        if clash:
-            raise JournalError(f"journal entry uses reserved key(s) {', '.join(clash)}; rename them")
+        return self._write(_checked(entry))
+
+    def begin(self, entry: Mapping[str, Any]) -> JournalEntry:
+        """Write the *intent* of a change (the whole entry), before the change is committed; return it.
+
+        Readers see nothing of it until :meth:`commit`.  The intent counts as in flight (see
+        :func:`writer_alive`) until :meth:`commit`, :meth:`abort` or :meth:`release`.
+        """
+        data = _checked(entry)
+        record = self._write({"record": "intent", "schema": RECORD_SCHEMA,
+                              "process": {"start": _own_start()}, **data})
+        _in_flight.add(record.id)
+        return record
+
+    def commit(self, intent: JournalEntry, *, reconciled: bool = False, note: str = "") -> JournalEntry:
+        """Make ``intent`` valid (its change is committed); return the entry readers now see.
+
+        ``reconciled``: written by another process, which found the change in the registry.
+        """
+        try:
+            record = self._write({"record": "commit", "schema": RECORD_SCHEMA, "intent": intent.id,
+                                  "reconciled": bool(reconciled), "note": note})
+        finally:
+            self.release(intent)
+        return _committed(intent, record)
+
+    def abort(self, intent: JournalEntry, reason: str) -> JournalEntry:
+        """Record that ``intent``'s change did not happen (rolled back, or not in the registry)."""
+        try:
+            return self._write({"record": "abort", "schema": RECORD_SCHEMA, "intent": intent.id,
+                                "reason": reason})
+        finally:
+            self.release(intent)
+
+    @staticmethod
+    def release(intent: JournalEntry) -> None:
+        """Stop counting ``intent`` as in flight: this process will neither commit nor abort it itself."""
+        _in_flight.discard(intent.id)
+
+    def _write(self, data: dict[str, Any]) -> JournalEntry:
         record = JournalEntry(id=new_entry_id(), ts=datetime.now(UTC).isoformat(timespec="microseconds"),
-                              user=_user(), host=_HOST, pid=os.getpid(), data=dict(entry))
+                              user=_user(), host=_HOST, pid=os.getpid(), data=data)
         try:
             line = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
@@ -154,12 +279,43 @@ class Journal:
             raise StateWriteError(self.path, OSError(28, "short write to the journal (disk full?)"))
         return record
 
+    # --- reading -----------------------------------------------------------------------------------------
+    def records(self, problems: list[JournalProblem] | None = None) -> Iterator[JournalEntry]:
+        """Every line as written (intents, commits and aborts too), skipping truncated or garbage lines."""
+        return (record for _, record in self._lines(self._reporter(problems)))
+
     def read(self, problems: list[JournalProblem] | None = None) -> Iterator[JournalEntry]:
-        """Iterate entries in file order, skipping (never raising on) truncated or garbage lines.
+        """Iterate the committed entries in commit order, skipping (never raising on) damaged lines.
 
         Each skipped line is appended to ``problems`` when given, and to :attr:`problems` (reset per read).
         A missing journal reads as empty.
         """
+        return self._fold(self._reporter(problems), None)
+
+    def entries(self) -> tuple[list[JournalEntry], list[JournalProblem]]:
+        """All committed entries and the problems met, in one call."""
+        problems: list[JournalProblem] = []
+        return list(self.read(problems)), problems
+
+    def find(self, entry_id: str) -> JournalEntry | None:
+        """The committed entry with this id, or None."""
+        for entry in self.read():
+            if entry.id == entry_id:
+                return entry
+        return None
+
+    def pending(self) -> list[JournalEntry]:
+        """Intents neither committed nor aborted (in progress, or left by a process that died), oldest first."""
+        unresolved: dict[str, JournalEntry] = {}
+        for _ in self._fold(self._reporter(None), unresolved):
+            pass
+        return list(unresolved.values())
+
+    def orphans(self) -> list[JournalEntry]:
+        """Pending intents whose writer is gone: someone with a Butler at hand must decide them."""
+        return [intent for intent in self.pending() if not writer_alive(intent)]
+
+    def _reporter(self, problems: list[JournalProblem] | None) -> Callable[[JournalProblem], None]:
         self.problems = []
 
         def report(problem: JournalProblem) -> None:
@@ -167,6 +323,9 @@ class Journal:
             if problems is not None:
                 problems.append(problem)
 
+        return report
+
+    def _lines(self, report: Callable[[JournalProblem], None]) -> Iterator[tuple[int, JournalEntry]]:
         try:
             handle = self.path.open("rb")
         except FileNotFoundError:
@@ -189,21 +348,60 @@ class Journal:
                     report(JournalProblem(number, "not a journal entry (no id/ts); skipped", excerpt))
                     continue
                 try:
-                    yield JournalEntry.from_dict(obj)
+                    yield number, JournalEntry.from_dict(obj)
                 except (TypeError, ValueError):
                     report(JournalProblem(number, "malformed journal entry; skipped", excerpt))
 
-    def entries(self) -> tuple[list[JournalEntry], list[JournalProblem]]:
-        """All entries and the problems met, in one call."""
-        problems: list[JournalProblem] = []
-        return list(self.read(problems)), problems
+    def _fold(self, report: Callable[[JournalProblem], None],
+              unresolved: dict[str, JournalEntry] | None) -> Iterator[JournalEntry]:
+        """Committed entries, each at its commit; ``unresolved`` gets the intents left without an outcome."""
+        intents: dict[str, JournalEntry] = {}
+        committed: set[str] = set()
+        aborted: set[str] = set()
+        for number, record in self._lines(report):
+            kind = record.data.get("record")
+            if kind is None:
+                yield record
+                continue
+            schema = record.data.get("schema")
+            if kind not in ("intent", "commit", "abort") or not isinstance(schema, int) or schema > RECORD_SCHEMA:
+                report(JournalProblem(number, f"{kind!r} record of journal schema {schema!r} (written by a newer "
+                                      "pfstui?); skipped", record.id))
+                continue
+            if kind == "intent":
+                intents[record.id] = record
+                continue
+            target = str(record.data.get("intent", ""))
+            if target not in intents:
+                report(JournalProblem(number, f"{kind} of unknown entry {target}; skipped", record.id))
+            elif kind == "abort":
+                aborted.add(target)
+            elif target not in committed:  # a second commit (two reconcilers at once) changes nothing
+                committed.add(target)
+                yield _committed(intents[target], record)
+        if unresolved is not None:
+            unresolved.update({i: e for i, e in intents.items() if i not in committed and i not in aborted})
 
-    def find(self, entry_id: str) -> JournalEntry | None:
-        """The entry with this id, or None."""
-        for entry in self.read():
-            if entry.id == entry_id:
-                return entry
-        return None
+
+def _checked(entry: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(entry, Mapping):
+        raise JournalError(f"journal entry must be a dict, got {type(entry).__name__}; pass a dict")
+    clash = sorted(RESERVED_KEYS.intersection(entry))
+    if clash:
+        raise JournalError(f"journal entry uses reserved key(s) {', '.join(clash)}; rename them")
+    return dict(entry)
+
+
+def _committed(intent: JournalEntry, commit: JournalEntry) -> JournalEntry:
+    """The entry readers see: the intent's identity and data, and how it was committed."""
+    data = {k: v for k, v in intent.data.items() if k != "record"}
+    how: dict[str, Any] = {"id": commit.id, "ts": commit.ts, "reconciled": bool(commit.data.get("reconciled"))}
+    if how["reconciled"]:
+        how["by"] = f"{commit.user}@{commit.host}"
+    if commit.data.get("note"):
+        how["note"] = commit.data["note"]
+    data["committed"] = how
+    return JournalEntry(id=intent.id, ts=intent.ts, user=intent.user, host=intent.host, pid=intent.pid, data=data)
 
 
 def default_journal() -> Journal:

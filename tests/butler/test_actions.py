@@ -346,10 +346,13 @@ def test_same_associations_as_butler_certify_calibrations(pipeline_template: Pat
 
 
 def test_journal_lines_are_json_with_the_documented_shape(gw: ButlerGateway, journal: Journal):
-    apply(gw, preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-01-01"), journal=journal)
-    line = json.loads(journal.path.read_text().splitlines()[-1])
+    done = apply(gw, preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-01-01"), journal=journal)
+    # Write-ahead: the intent (the whole entry) before the registry commit, a commit record naming it after.
+    line, commit = (json.loads(t) for t in journal.path.read_text().splitlines()[-2:])
     assert {"id", "ts", "user", "host", "pid", "kind", "schema", "action", "repository", "args", "summary", "effect",
             "undoable", "inverse", "fingerprint"} <= set(line)
+    assert line["record"] == "intent" and line["schema"] == 2 and line["id"] == done.entry_id
+    assert commit["record"] == "commit" and commit["intent"] == done.entry_id and commit["reconciled"] is False
     added = line["effect"]["added"][0]
     assert set(added) == {"dataset_type", "data_id", "run", "dataset_id", "begin", "end", "collection", "nsec"}
     assert added["begin"] == "2025-01-01T00:00:00" and added["end"] is None

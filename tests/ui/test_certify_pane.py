@@ -4,6 +4,7 @@ apply, the journal, undo, and read-only refusal."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,29 @@ async def test_read_only_never_applies(demo_repo: Path, journal_dir):
         await pilot.pause(0.5)
         assert not isinstance(app.screen, ConfirmScreen)
         assert associations(demo_repo) == before
+
+
+async def test_the_journal_list_decides_what_a_killed_pfstui_left_pending(demo_repo: Path, journal_dir):
+    from pfstui.butler.apply import apply
+    from pfstui.butler.certify import preview_certify
+    from pfstui.butler.gateway import ButlerGateway
+    from pfstui.infra.journal import default_journal
+
+    certify_a_bias(demo_repo)
+    run = second_bias_run(demo_repo)
+    journal = default_journal()
+    with ButlerGateway(str(demo_repo)) as gw:
+        done = apply(gw, preview_certify(gw, run, "PFS/calib", "bias", begin="2020-01-01", end="2024-01-01"),
+                     journal=journal)
+    # Only the intent, as a pfstui on a host that vanished after the registry commit left it.
+    intent = json.loads(journal.path.read_text().splitlines()[0])
+    assert intent["record"] == "intent" and intent["id"] == done.entry_id
+    journal.path.write_text(json.dumps(intent | {"host": "vanished", "ts": "2000-01-01T00:00:00+00:00"}) + "\n")
+    assert journal.entries()[0] == [] and len(journal.orphans()) == 1
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4")
+        pane = app.query_one(CertifyPane)
+        await wait_until(pilot, lambda: [e.id for e in pane.journal_entries] == [done.entry_id], timeout=60)
+        assert pane.journal_entries[0]["committed"]["reconciled"] is True
+    assert journal.pending() == []

@@ -79,6 +79,7 @@ class CertifyPane(Widget):
     @dataclass
     class JournalLoaded(Message):
         entries: list
+        warnings: list | None = None  #: one line per pending entry pfstui could not decide (uncertain)
 
     @dataclass
     class Names(Message):
@@ -312,10 +313,14 @@ class CertifyPane(Widget):
     @work(thread=True, exclusive=True, group="certify-apply", exit_on_error=False)
     def run_apply(self, preview) -> None:
         from pfstui.butler.apply import apply
+        from pfstui.butler.errors import UnjournaledError
         from pfstui.infra.journal import default_journal
 
         try:
             done = apply(self.gateway(), preview, journal=default_journal())
+        except UnjournaledError as exc:  # applied, only its journal commit is missing: never say "not applied"
+            self.post_message(self.Failed(str(exc)))
+            return
         except Exception as exc:  # noqa: BLE001
             self.post_message(self.Failed(f"Not applied: {exc}"))
             return
@@ -334,17 +339,26 @@ class CertifyPane(Widget):
 
     @work(thread=True, exclusive=True, group="certify-journal", exit_on_error=False)
     def load_journal(self) -> None:
+        from pfstui.butler.reconcile import reconcile
         from pfstui.infra.journal import default_journal
 
         try:
-            entries = [e for e in default_journal().read() if e.get("kind") == "butler"]
+            journal = default_journal()
+            # What a killed pfstui left pending on this repository is decided first (no Butler call unless
+            # there is such an entry), so the list shows only changes that happened.
+            orphans = journal.orphans()
+            outcomes = reconcile(journal, self.gateway(), orphans) if orphans else []
+            warnings = [o.message() for o in outcomes if o.state == "uncertain"]
+            entries = [e for e in journal.read() if e.get("kind") == "butler"]
         except Exception as exc:  # noqa: BLE001
             self.post_message(self.Failed(f"Cannot read the journal: {exc}"))
             return
-        self.post_message(self.JournalLoaded(entries[::-1][:500]))
+        self.post_message(self.JournalLoaded(entries[::-1][:500], warnings))
 
     @on(JournalLoaded)
     def _journal(self, message: JournalLoaded) -> None:
+        for text in message.warnings or ():
+            self.app.notify(text, title="Journal", severity="warning", markup=False, timeout=30)
         self.journal_entries = message.entries
         table = self.query_one("#journal-table", DataTable)
         table.clear()
