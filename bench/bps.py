@@ -86,7 +86,7 @@ def dataset_counts(repo: Path) -> Counter[str]:
 
 def stop(session: Session) -> None:
     """Stop the queue, kill a stage still running (Ctrl-C) and its Parsl worker pools, then the supervisor."""
-    from pfstui.bps.submit import worker_pools
+    from pfstui.bps.pools import worker_pools
 
     try:
         with session.client(autostart=False, timeout=5) as client:

@@ -63,7 +63,7 @@ def cmd_plan_new(args: argparse.Namespace) -> int:
 
 def cmd_plan_show(args: argparse.Namespace) -> int:
     from pfstui.cli.demo import ensure_demo_env
-    from pfstui.plan.argv import plan_show
+    from pfstui.queue.launch import plan_show
 
     ensure_demo_env()
     sys.stdout.write(plan_show(args.plan))

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -44,11 +45,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pfstui.process.runner as runner
 import pfstui.queue.protocol as protocol
 import pfstui.queue.rules as scheduler
 from pfstui.infra.journal import default_journal
 from pfstui.plan.variables import stage_env
+from pfstui.process import runner
+from pfstui.queue import launch
 from pfstui.queue.store import (
     Attempt,
     LoadResult,
@@ -58,6 +60,7 @@ from pfstui.queue.store import (
     StateError,
     StateLockedError,
 )
+from pfstui.queue.trackers import BpsTracker, Tracker
 
 IDLE_EXIT_SECONDS = float(os.environ.get("PFSTUI_SUPERVISOR_IDLE", "600"))
 TICK_SECONDS = 0.25
@@ -68,133 +71,23 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _log(msg: str) -> None:
-    print(f"{_now()} supervisor[{os.getpid()}]: {msg}", file=sys.stderr, flush=True)
+log = logging.getLogger("pfstui.queue")
 
 
-class Tracker:
-    """Incremental quanta progress of one attempt, from its log (and, at the end, its --summary)."""
+class _LineFormat(logging.Formatter):
+    """``<UTC time> supervisor[<pid>]: <message>``: one line of ``supervisor.log``."""
 
-    def __init__(self, attempt: Attempt, stage_name: str) -> None:
-        from pfstui.pipetask_log.parser import LogParser, StageProgress
-
-        self.attempt = attempt
-        self.stage_name = stage_name
-        saved = attempt.quanta or {}
-        self.offset = int(saved.get("offset", 0))
-        self.parser = LogParser()
-        try:
-            self.progress = StageProgress.from_dict(saved["progress"]) if saved.get("progress") else StageProgress()
-        except Exception:  # noqa: BLE001 - a damaged record is re-read from the start
-            self.progress, self.offset = StageProgress(), 0
-
-    def update(self, *, final: bool = False) -> bool:
-        from pfstui.pipetask_log.parser import LogParseError, scan_file
-
-        if not self.attempt.log_path:
-            return False
-        try:
-            events, end = scan_file(self.attempt.log_path, self.offset, parser=self.parser, final=final,
-                                    max_bytes=None if final else 4 << 20)
-        except LogParseError:
-            # The file was replaced or truncated: start over.
-            from pfstui.pipetask_log.parser import LogParser, StageProgress
-
-            self.parser, self.progress, self.offset = LogParser(), StageProgress(), 0
-            return True
-        if end == self.offset and not events:
-            return False
-        self.offset = end
-        self.progress.apply_all(events)
-        self.attempt.quanta = {"offset": self.offset, "progress": self.progress.to_dict()}
-        return True
-
-    def apply_summary(self) -> None:
-        """Fold the ``--summary`` report (written at exit) into the record: it tells failed from blocked."""
-        from pfstui.pipetask_log.parser import read_summary
-        from pfstui.plan.argv import summary_file
-
-        if not self.attempt.cwd:
-            return
-        summary = read_summary(summary_file(self.attempt.cwd, self.stage_name))
-        if summary is not None:
-            import dataclasses
-
-            self.attempt.quanta = dict(self.attempt.quanta, summary=dataclasses.asdict(summary))
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{_now()} supervisor[{os.getpid()}]: {record.getMessage()}"
 
 
-class BpsTracker:
-    """Progress and verdict of one ``backend: bps`` attempt (see :mod:`pfstui.bps.submit`).
-
-    When the bps process has exited, ``pipetask report`` runs in the background on the submitted graph;
-    the stage stays running until it answers, so "done" always means the outputs are in the registry
-    and every quantum succeeded.
-    """
-
-    UPDATE_SECONDS = 1.0
-
-    def __init__(self, attempt: Attempt, stage_name: str, repo: str | None) -> None:
-        from pfstui.bps.submit import BpsMonitor
-
-        self.attempt = attempt
-        self.stage_name = stage_name
-        self.repo = repo
-        info = attempt.bps or {}
-        self.monitor = BpsMonitor(info.get("workdir") or attempt.cwd or ".", attempt.log_path)
-        self.report_proc = None
-        self.report = None
-        self._last = 0.0
-
-    def update(self, *, final: bool = False) -> bool:
-        now = time.monotonic()
-        if not final and now - self._last < self.UPDATE_SECONDS:
-            return False
-        self._last = now
-        changed = self.monitor.update(final=final)
-        if changed or final:
-            self._save()
-        return changed
-
-    def _save(self) -> None:
-        self.attempt.quanta = {"progress": self.monitor.progress.to_dict(), "bps": self.monitor.state()}
-
-    def settled(self, st, tools, env, kill_requested: bool, journal=None) -> bool:
-        """True once a finished attempt can be judged (its report is in, or there is none to wait for).
-
-        Called at every tick until then; ``env`` (a callable) is built only when the report is started."""
-        from pfstui.bps.submit import read_report, start_report
-
-        if st is None or st.state == runner.RunState.LOST or kill_requested or st.returncode != 0:
-            return True
-        if self.report_proc is None:
-            if not self.repo or not self.attempt.cwd:
-                return True
-            try:
-                self.report_proc = start_report(tools.command("pipetask"), self.repo, self.monitor.workdir,
-                                                self.attempt.cwd, env())
-            except Exception as exc:  # noqa: BLE001 - judged below as "no report"
-                _log(f"{self.stage_name}: cannot start pipetask report: {exc}")
-                return True
-            if self.report_proc is None:
-                return True
-            if journal is not None:
-                journal(list(self.report_proc.args))
-        if self.report_proc.poll() is None:
-            return False
-        from pfstui.bps.submit import REPORT_FILE
-
-        self.report = read_report(Path(self.attempt.cwd) / REPORT_FILE)
-        return True
-
-    def apply_summary(self) -> None:
-        if self.report is not None:
-            self.monitor.apply_report(self.report)
-        self._save()
-
-    def verdict(self, returncode: int | None) -> tuple[bool, str]:
-        from pfstui.bps.submit import verdict
-
-        return verdict(self.report, returncode, self.monitor.failure_detail())
+def _log_to_stderr() -> None:
+    """Send the queue's log lines (this module's and the trackers') to stderr: the supervisor.log file."""
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_LineFormat())
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 class Supervisor:
@@ -217,14 +110,15 @@ class Supervisor:
         self.dirty = False
         self.version = 0
         self.stopping = asyncio.Event()
-        self._tools = None
+        self._tools_found = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def run(self) -> int:
+        _log_to_stderr()
         try:
             self.lock.acquire_or_raise()
         except StateLockedError as exc:
-            _log(f"another supervisor owns {self.dir}: {exc}")
+            log.info(f"another supervisor owns {self.dir}: {exc}")
             return 0
         try:
             return asyncio.run(self._main())
@@ -248,7 +142,7 @@ class Supervisor:
         self.state = report.state
         if report.problem is not None:
             self.state_problem = self.state_problem or str(report.problem)
-            _log(self.frozen or self.state_problem)
+            log.info(self.frozen or self.state_problem)
         self._load_plan_from_state()
         self._adopt()
         sock = protocol.socket_path(self.dir)
@@ -260,7 +154,7 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
-        _log(f"serving {self.dir} ({len(self.state.stages)} stages)")
+        log.info(f"serving {self.dir} ({len(self.state.stages)} stages)")
         idle_since = time.monotonic()
         try:
             while not self.stopping.is_set():
@@ -273,7 +167,7 @@ class Supervisor:
                 if busy or self.clients:
                     idle_since = time.monotonic()
                 elif time.monotonic() - idle_since > self.idle_exit:
-                    _log("idle: exiting (stages and state are kept)")
+                    log.info("idle: exiting (stages and state are kept)")
                     break
                 try:
                     await asyncio.wait_for(self.stopping.wait(), timeout=TICK_SECONDS)
@@ -300,7 +194,7 @@ class Supervisor:
             self.plan_error = None
         except Exception as exc:  # noqa: BLE001 - reported to clients, never fatal
             self.plan, self.plan_error = None, str(exc)
-            _log(f"plan {self.state.plan}: {exc}")
+            log.info(f"plan {self.state.plan}: {exc}")
 
     @staticmethod
     def _read_plan(path: str):
@@ -345,7 +239,7 @@ class Supervisor:
             try:
                 self._tick_stage(stage)
             except Exception as exc:  # noqa: BLE001 - one bad stage must never stop the queue
-                _log(f"stage {stage.id}: {type(exc).__name__}: {exc}")
+                log.info(f"stage {stage.id}: {type(exc).__name__}: {exc}")
         if scheduler.propagate_failures(self.state):
             self.dirty = True
         for stage_id in scheduler.ready(self.state, self._parallel()):
@@ -366,7 +260,7 @@ class Supervisor:
             if isinstance(tracker, BpsTracker):
                 if st is not None and st.finished:
                     self._bps_pools(attempt, signal.SIGKILL if stage.extra.get("kill_requested") else None)
-                if not tracker.settled(st, self._tools_(), lambda: self._stage_env(attempt),
+                if not tracker.settled(st, self._tools(), lambda: launch.environment(attempt.bps is not None),
                                        bool(stage.extra.get("kill_requested")),
                                        journal=lambda argv: self._journal("report", stage, attempt.number,
                                                                           argv=argv)):
@@ -398,25 +292,17 @@ class Supervisor:
         return Tracker(attempt, stage.name)
 
     @staticmethod
-    def _stage_env(attempt: Attempt) -> dict[str, str]:
-        if attempt.bps is not None:
-            from pfstui.bps.submit import bps_env
-
-            return bps_env(stage_env())
-        return stage_env()
-
-    @staticmethod
     def _bps_pools(attempt: Attempt | None, sig: int | None) -> None:
         """Signal the Parsl worker pools of a bps attempt (their own process groups: not reached by the
         bps group's signal)."""
         if sig is None or attempt is None or attempt.bps is None or not attempt.bps.get("workdir"):
             return
-        from pfstui.bps.submit import signal_pools
+        from pfstui.bps.pools import signal_pools
 
         try:
             signal_pools(attempt.bps["workdir"], sig)
         except Exception as exc:  # noqa: BLE001 - best effort; the pool exits by itself ~2 min later
-            _log(f"cannot signal the worker pools in {attempt.bps['workdir']}: {exc}")
+            log.info(f"cannot signal the worker pools in {attempt.bps['workdir']}: {exc}")
 
     def _adopt(self) -> None:
         """Re-attach every stage the state says is running: alive (pid + start time) or finished meanwhile."""
@@ -425,7 +311,7 @@ class Supervisor:
                 handle = self._handle(stage.last_attempt)
                 st = runner.poll(handle) if handle else None
                 word = st.state.value if st else "unknown"
-                _log(f"adopting {stage.id} attempt {stage.last_attempt.number}: {word}")
+                log.info(f"adopting {stage.id} attempt {stage.last_attempt.number}: {word}")
                 if st is not None and st.state == runner.RunState.PAUSED:
                     stage.status = scheduler.PAUSED
                 elif st is not None and st.state == runner.RunState.RUNNING:
@@ -438,38 +324,25 @@ class Supervisor:
                     try:
                         self._finish(stage, stage.last_attempt, self._tracker(stage, stage.last_attempt), st)
                     except Exception as exc:  # noqa: BLE001 - the first tick retries it
-                        _log(f"stage {stage.id}: {type(exc).__name__}: {exc}")
+                        log.info(f"stage {stage.id}: {type(exc).__name__}: {exc}")
         self.dirty = True
 
-    def _tools_(self):
-        if self._tools is None:
+    def _tools(self):
+        if self._tools_found is None:
             from pfstui.plan.argv import Tools
 
-            self._tools = Tools.discover()
-        return self._tools
+            self._tools_found = Tools.discover()
+        return self._tools_found
 
     def _start(self, stage: Stage) -> None:
-        from pfstui.plan.argv import build_argv
-
         number = stage.next_attempt_number()
-        adir = self.dir / "stages" / stage.id / f"attempt-{number}"
+        adir = launch.attempt_dir(self.dir, stage.id, number)
         adir.mkdir(parents=True, exist_ok=True)
         argv: list[str] = []
-        bps_info: dict[str, Any] | None = None
         try:
-            pstage = self._plan_stage(stage)
-            pipeline = getattr(pstage, "pipeline", None)
-            first_run = pipeline is not None and pipeline not in self.state.pipelines
-            cwd, env = adir, stage_env()
-            if getattr(pstage, "backend", "local") == "bps":
-                argv, cwd, bps_info = self._bps_command(stage, pstage, adir)
-                from pfstui.bps.submit import bps_env
-
-                env = bps_env(env)
-            else:
-                argv = build_argv(self.plan, pstage, attempt_dir=adir, first_run=first_run, tools=self._tools_())
-            handle = runner.launch(argv, cwd=cwd, env=env, log_path=adir / "stage.log",
-                                   status_path=adir / "status")
+            spec = self._prepare(stage, adir)
+            argv = spec.argv
+            handle = launch.start(spec)
         except Exception as exc:  # noqa: BLE001 - a stage that cannot start fails with the reason
             stage.attempts.append(Attempt(number=number, argv=argv, cwd=str(adir), status="spawn_failed",
                                           detail=str(exc), started_at=_now(), ended_at=_now()))
@@ -477,9 +350,9 @@ class Supervisor:
             self._journal("start-failed", stage, number, argv=argv, error=str(exc))
             self.dirty = True
             return
-        attempt = Attempt.from_handle(number, handle, argv=argv, status="running", bps=bps_info)
-        if bps_info is not None:
-            attempt.cwd = str(adir)  # the attempt's own files; bps itself runs in bps_info["workdir"]
+        attempt = Attempt.from_handle(number, handle, argv=argv, status="running", bps=spec.bps)
+        if spec.bps is not None:
+            attempt.cwd = str(adir)  # the attempt's own files; bps itself runs in bps["workdir"]
         stage.attempts.append(attempt)
         stage.argv = argv
         stage.status = scheduler.RUNNING
@@ -487,41 +360,13 @@ class Supervisor:
         self._journal("start", stage, number, argv=argv, stage_pid=handle.pid, log=str(handle.log_path))
         self.dirty = True
 
-    def _bps_command(self, stage: Stage, pstage, adir: Path) -> tuple[list[str], Path, dict[str, Any]]:
-        """argv, working folder and record of a bps attempt.
-
-        Options unchanged since the last bps attempt (a transient failure, a kill): ``bps restart`` in
-        that submission's folder, so finished jobs are not run again.  Otherwise (first run, or options
-        edited in the restart editor): a new submission; after an earlier one that reached the registry,
-        with ``--skip-existing-in`` the output, so only what failed (and what it blocked) runs again.
-        """
-        from pfstui.bps.submit import (
-            REPORT_FILE,
-            restart_argv,
-            submit_config,
-            write_submit,
-        )
-        from pfstui.plan.argv import build_argv
-
-        overrides = dict(stage.extra.get("overrides") or {})
-        tools = self._tools_()
-        previous = [a for a in stage.attempts if a.bps]
-        last = previous[-1] if previous else None
-        if last is not None and last.bps.get("overrides", {}) == overrides:
-            workdir = Path(last.bps["workdir"])
-            submit_dir = workdir / "submit"
-            if (workdir / "runinfo").is_dir() and (submit_dir / "parsl_workflow.pickle").is_file():
-                argv = restart_argv(tools.command("bps"), submit_dir)
-                return argv, workdir, {"workdir": str(workdir), "submit_dir": str(submit_dir),
-                                       "submit_file": last.bps.get("submit_file"), "mode": "restart",
-                                       "overrides": overrides}
-        reached = any(a.cwd and (Path(a.cwd) / REPORT_FILE).exists() for a in previous)
-        skip = [self.plan.collection(pstage.output)] if reached else []
-        config = submit_config(self.plan, pstage, workdir=adir, skip_existing_in=skip)
-        submit_file = write_submit(config, adir)
-        argv = build_argv(self.plan, pstage, attempt_dir=adir, first_run=False, tools=tools)
-        return argv, adir, {"workdir": str(adir), "submit_dir": str(adir / "submit"),
-                            "submit_file": str(submit_file), "mode": "submit", "overrides": overrides}
+    def _prepare(self, stage: Stage, adir: Path) -> launch.LaunchSpec:
+        """What the next attempt of ``stage`` runs, with its files in ``adir`` (see :func:`launch.prepare`)."""
+        pstage = self._plan_stage(stage)
+        pipeline = getattr(pstage, "pipeline", None)
+        first_run = pipeline is not None and pipeline not in self.state.pipelines
+        return launch.prepare(self.plan, pstage, adir=adir, previous=stage.attempts,
+                              overrides=stage.extra.get("overrides") or {}, first_run=first_run, tools=self._tools())
 
     def _finish(self, stage: Stage, attempt: Attempt, tracker: Tracker, st) -> None:
         tracker.update(final=True)
@@ -565,7 +410,7 @@ class Supervisor:
             self.journal.append({"kind": "command", "event": event, "session": str(self.dir),
                                  "repository": self.state.repo, "stage": stage.id, "attempt": number, **fields})
         except Exception as exc:  # noqa: BLE001 - a full disk must not stop the queue
-            _log(f"journal: {exc}")
+            log.info(f"journal: {exc}")
 
     # --- state I/O -------------------------------------------------------------------------------------
     def _save(self) -> None:
@@ -577,12 +422,12 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001 - kept dirty: retried next tick; clients see why
             message = str(exc)
             if message != self.save_error:
-                _log(f"cannot save state: {message}")
+                log.info(f"cannot save state: {message}")
             self.save_error = message
             return
         self.dirty = False
         if self.save_error is not None:
-            _log("state saved again")
+            log.info("state saved again")
             self.save_error = None
 
     def snapshot(self) -> dict[str, Any]:

@@ -17,13 +17,13 @@ from pfstui.plan.argv import (
     Tools,
     build_argv,
     describe,
-    plan_show,
     shell_format,
     shell_join,
     shell_quote,
 )
 from pfstui.plan.model import PipetaskStage, Plan, load_plan, parse_plan
 from pfstui.plan.templates import render_template
+from pfstui.queue.launch import plan_show
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": DEMO_DIR}

@@ -68,7 +68,7 @@ def restart_and_wait(session: Session, **overrides: object) -> dict:
 
 def pool_processes(attempt: dict) -> list[psutil.Process]:
     """Every process of the Parsl worker pools of a bps attempt (the pools and their running jobs)."""
-    from pfstui.bps.submit import worker_pools
+    from pfstui.bps.pools import worker_pools
 
     groups = set(worker_pools(attempt["bps"]["workdir"]))
     found = []
@@ -92,7 +92,7 @@ def test_bps_outputs_equal_local(demo_repo: Path, tmp_path: Path, monkeypatch):
     plan = bps_plan(tmp_path, demo_repo, bias_stage("local")
                     + bias_stage("viabps", backend="bps", config=["isr:demoDelay=1.0"], after="local"))
     session = Session(demo_repo, plan)
-    from pfstui.bps.submit import worker_pools
+    from pfstui.bps.pools import worker_pools
 
     try:
         start(session)
@@ -233,7 +233,8 @@ def test_bps_stage_survives_app_and_supervisor_kill(demo_repo: Path, tmp_path: P
 
 def test_bps_kill_reaches_the_worker_pool_and_restart_skips_finished_jobs(demo_repo: Path, tmp_path: Path,
                                                                           monkeypatch):
-    from pfstui.bps.submit import _latest_states, worker_pools
+    from pfstui.bps.monitor import _latest_states
+    from pfstui.bps.pools import worker_pools
 
     apply_env(fault_env(tmp_path), monkeypatch.setenv)
     plan = bps_plan(tmp_path, demo_repo, bias_stage("bias", backend="bps", config=["isr:demoDelay=3.0"],

@@ -463,8 +463,9 @@ class QueuePane(Widget):
 
     def _next_command(self, st: dict[str, Any]) -> str:
         """The exact command the stage's next attempt will run (from the plan, with its edited options)."""
-        from pfstui.plan.argv import next_command
+        from pfstui.plan.argv import Tools, shell_format, with_overrides
         from pfstui.plan.model import load_plan
+        from pfstui.queue.launch import display_head, is_bps, stage_argv, submit_config, submit_yaml
 
         state = (self.snapshot or {}).get("state") or {}
         session = (self.snapshot or {}).get("session")
@@ -474,11 +475,18 @@ class QueuePane(Widget):
             plan = load_plan(state["plan"])
             if state.get("repo"):
                 plan = plan.model_copy(update={"repository": state["repo"]})
-            pipeline = getattr(plan.stage(st["name"]), "pipeline", None)
+            stage = with_overrides(plan.stage(st["name"]), (st.get("extra") or {}).get("overrides"))
+            pipeline = getattr(stage, "pipeline", None)
             number = len(st.get("attempts") or []) + 1
             adir = Path(session) / "stages" / st["id"] / f"attempt-{number}"
-            return next_command(plan, st["name"], (st.get("extra") or {}).get("overrides"), attempt_dir=adir,
-                                first_run=pipeline is not None and pipeline not in (state.get("pipelines") or []))
+            tools = Tools.discover()
+            argv = stage_argv(plan, stage, attempt_dir=adir, tools=tools,
+                              first_run=pipeline is not None and pipeline not in (state.get("pipelines") or []))
+            text = shell_format(argv, head=display_head(argv, stage, tools))
+            if is_bps(stage):
+                config = submit_config(plan, stage, workdir=adir.absolute())
+                text += f"\n\n{adir / 'bps-submit.yaml'}:\n" + submit_yaml(config)
+            return text
         except Exception as exc:  # noqa: BLE001 - shown, never raised: the plan may be mid-edit
             return f"(cannot build it: {exc})"
 
