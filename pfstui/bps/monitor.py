@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from pfstui.bps.report import TaskReport
 from pfstui.bps.submit import MONITOR_DB
@@ -32,6 +31,8 @@ __all__ = ["BpsMonitor"]
 
 #: Job logs that are not quanta: the init job and the final (ingest) job.
 _SERVICE_JOBS = ("pipetaskInit", "finalJob")
+#: Parsl job states that are over (the rest are pending, launched or running).
+_JOB_ENDED = frozenset({"exec_done", "memo_done", "failed", "dep_fail", "running_ended"})
 _PHASE_RE = re.compile(r"Starting (acquire|cluster|transform|prepare|submit) stage")
 _ERROR_RE = re.compile(r"^(?:[\w.]+ (?:ERROR|CRITICAL): |[\w.]*(?:Error|Exception): )(.+)$")
 #: bps relays the graph build's output through this logger; ``Error: X`` there is pipetask's own message.
@@ -217,5 +218,13 @@ class BpsMonitor:
         sp.warnings, sp.errors = self.progress.warnings, self.progress.errors
         self.progress = sp
 
-    def state(self) -> dict[str, Any]:
-        return {"phase": self.phase, "jobs": dict(self.jobs), "error": self.failure_detail()}
+    def step(self) -> str:
+        """Where the attempt is, in one word: graph (building the quantum graph), prepare, jobs, or ingest (every
+        job is over: the final job is putting the outputs in the registry, then pipetask report)."""
+        if self.phase in (None, "acquire"):
+            return "graph"
+        if self.phase != "submit":
+            return "prepare"
+        if self.jobs and all(word in _JOB_ENDED for word in self.jobs):
+            return "ingest"
+        return "jobs"

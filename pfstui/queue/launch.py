@@ -40,6 +40,7 @@ from pfstui.plan.argv import (
 from pfstui.plan.model import AnyStage, PipetaskStage, Plan, load_plan
 from pfstui.plan.variables import stage_env
 from pfstui.process import runner
+from pfstui.queue.state import Attempt, BpsAttempt
 
 __all__ = ["LaunchSpec", "attempt_dir", "environment", "plan_show", "prepare", "stage_argv", "start"]
 
@@ -84,7 +85,7 @@ class LaunchSpec:
     cwd: Path
     attempt_dir: Path
     head: int
-    bps: dict[str, Any] | None = None
+    bps: BpsAttempt | None = None
     submit: dict[str, Any] | None = None
 
     def submit_text(self) -> str | None:
@@ -92,7 +93,7 @@ class LaunchSpec:
         return None if self.submit is None else submit_yaml(self.submit)
 
 
-def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Any], overrides: Mapping[str, Any],
+def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Attempt], overrides: Mapping[str, Any],
             first_run: bool, tools: Tools) -> LaunchSpec:
     """Decide the next attempt of a stage (``pstage``: the plan's stage with the stage's overrides applied).
 
@@ -106,22 +107,22 @@ def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Any], ov
         argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=first_run, tools=tools)
         return LaunchSpec(argv, adir, adir, display_head(argv, pstage, tools))
     overrides = dict(overrides)
-    earlier = [a for a in previous if a.bps]
-    last = earlier[-1] if earlier else None
-    if last is not None and last.bps.get("overrides", {}) == overrides:
-        workdir = Path(last.bps["workdir"])
+    earlier = [a for a in previous if a.bps is not None]
+    last = earlier[-1].bps if earlier else None
+    if last is not None and last.overrides == overrides:
+        workdir = Path(last.workdir)
         submit_dir = workdir / "submit"
         if (workdir / "runinfo").is_dir() and (submit_dir / "parsl_workflow.pickle").is_file():
             argv = restart_argv(tools.command("bps"), submit_dir)
-            record = {"workdir": str(workdir), "submit_dir": str(submit_dir),
-                      "submit_file": last.bps.get("submit_file"), "mode": "restart", "overrides": overrides}
+            record = BpsAttempt(workdir=str(workdir), submit_dir=str(submit_dir), submit_file=last.submit_file,
+                                mode="restart", overrides=overrides)
             return LaunchSpec(argv, workdir, adir, len(argv), bps=record)
     reached = any(a.cwd and (Path(a.cwd) / REPORT_FILE).exists() for a in earlier)
     skip = [plan.collection(pstage.output)] if reached else []
     config = submit_config(plan, pstage, workdir=adir, skip_existing_in=skip)
     argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=False, tools=tools)
-    record = {"workdir": str(adir), "submit_dir": str(adir / "submit"), "submit_file": str(adir / SUBMIT_FILE),
-              "mode": "submit", "overrides": overrides}
+    record = BpsAttempt(workdir=str(adir), submit_dir=str(adir / "submit"), submit_file=str(adir / SUBMIT_FILE),
+                        mode="submit", overrides=overrides)
     return LaunchSpec(argv, adir, adir, len(argv), bps=record, submit=config)
 
 

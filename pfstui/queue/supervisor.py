@@ -41,7 +41,6 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,24 +50,14 @@ from pfstui.infra.journal import default_journal
 from pfstui.plan.variables import stage_env
 from pfstui.process import runner
 from pfstui.queue import launch
-from pfstui.queue.store import (
-    Attempt,
-    LoadResult,
-    QueueState,
-    SessionStore,
-    Stage,
-    StateError,
-    StateLockedError,
-)
+from pfstui.queue.model import ACTIVE, AttemptStatus, StageStatus
+from pfstui.queue.state import Attempt, QueueState, Stage, StageExtra, now
+from pfstui.queue.store import LoadResult, SessionStore, StateError, StateLockedError
 from pfstui.queue.trackers import BpsTracker, Tracker
 
 IDLE_EXIT_SECONDS = float(os.environ.get("PFSTUI_SUPERVISOR_IDLE", "600"))
 TICK_SECONDS = 0.25
 KILL_GRACE_SECONDS = 10.0
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 log = logging.getLogger("pfstui.queue")
@@ -78,7 +67,7 @@ class _LineFormat(logging.Formatter):
     """``<UTC time> supervisor[<pid>]: <message>``: one line of ``supervisor.log``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"{_now()} supervisor[{os.getpid()}]: {record.getMessage()}"
+        return f"{now()} supervisor[{os.getpid()}]: {record.getMessage()}"
 
 
 def _log_to_stderr() -> None:
@@ -161,7 +150,7 @@ class Supervisor:
                 self._tick()
                 if self.dirty:
                     self._save_and_broadcast()
-                busy = any(s.status in scheduler.ACTIVE for s in self.state.stages) or (
+                busy = any(s.status in ACTIVE for s in self.state.stages) or (
                     not self.state.queue_paused and scheduler.ready(self.state, self._parallel())
                 )
                 if busy or self.clients:
@@ -219,7 +208,7 @@ class Supervisor:
             if pstage.name in known:
                 continue
             self.state.stages.append(Stage(id=pstage.name, name=pstage.name, depends_on=list(pstage.after),
-                                           status=scheduler.QUEUED, extra={"kind": pstage.kind}))
+                                           extra=StageExtra(kind=pstage.kind)))
             added.append(pstage.name)
         if added and len(added) == len(self.state.stages):
             self.state.queue_paused = True  # a fresh queue waits for "run"
@@ -231,7 +220,7 @@ class Supervisor:
             raise scheduler.QueueError(self.plan_error or "no plan is loaded; load one with `pfstui run PLAN`")
         from pfstui.plan.argv import with_overrides
 
-        return with_overrides(self.plan.stage(stage.name), stage.extra.get("overrides"))
+        return with_overrides(self.plan.stage(stage.name), stage.extra.overrides)
 
     # --- the tick --------------------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -246,7 +235,7 @@ class Supervisor:
             self._start(self.state.stage(stage_id))
 
     def _tick_stage(self, stage: Stage) -> None:
-        if stage.status not in scheduler.ACTIVE:
+        if stage.status not in ACTIVE:
             return
         attempt = stage.last_attempt
         if attempt is None:
@@ -259,9 +248,9 @@ class Supervisor:
         if st is None or st.finished or st.state == runner.RunState.LOST:
             if isinstance(tracker, BpsTracker):
                 if st is not None and st.finished:
-                    self._bps_pools(attempt, signal.SIGKILL if stage.extra.get("kill_requested") else None)
+                    self._bps_pools(attempt, signal.SIGKILL if stage.extra.kill_requested else None)
                 if not tracker.settled(st, self._tools(), lambda: launch.environment(attempt.bps is not None),
-                                       bool(stage.extra.get("kill_requested")),
+                                       stage.extra.kill_requested,
                                        journal=lambda argv: self._journal("report", stage, attempt.number,
                                                                           argv=argv)):
                     return  # pipetask report is still reading the outputs
@@ -269,11 +258,11 @@ class Supervisor:
             return
         if tracker.update():
             self.dirty = True
-        kill_at = stage.extra.get("kill_escalate_at")
+        kill_at = stage.extra.kill_escalate_at
         if kill_at and time.time() >= kill_at:
             runner.escalate(handle)
             self._bps_pools(attempt, signal.SIGKILL)
-            stage.extra = {k: v for k, v in stage.extra.items() if k != "kill_escalate_at"}
+            stage.extra.kill_escalate_at = None
             self.dirty = True
 
     @staticmethod
@@ -295,29 +284,29 @@ class Supervisor:
     def _bps_pools(attempt: Attempt | None, sig: int | None) -> None:
         """Signal the Parsl worker pools of a bps attempt (their own process groups: not reached by the
         bps group's signal)."""
-        if sig is None or attempt is None or attempt.bps is None or not attempt.bps.get("workdir"):
+        if sig is None or attempt is None or attempt.bps is None or not attempt.bps.workdir:
             return
         from pfstui.bps.pools import signal_pools
 
         try:
-            signal_pools(attempt.bps["workdir"], sig)
+            signal_pools(attempt.bps.workdir, sig)
         except Exception as exc:  # noqa: BLE001 - best effort; the pool exits by itself ~2 min later
-            log.info(f"cannot signal the worker pools in {attempt.bps['workdir']}: {exc}")
+            log.info(f"cannot signal the worker pools in {attempt.bps.workdir}: {exc}")
 
     def _adopt(self) -> None:
         """Re-attach every stage the state says is running: alive (pid + start time) or finished meanwhile."""
         for stage in self.state.stages:
-            if stage.status in scheduler.ACTIVE and stage.last_attempt is not None:
+            if stage.status in ACTIVE and stage.last_attempt is not None:
                 handle = self._handle(stage.last_attempt)
                 st = runner.poll(handle) if handle else None
                 word = st.state.value if st else "unknown"
                 log.info(f"adopting {stage.id} attempt {stage.last_attempt.number}: {word}")
                 if st is not None and st.state == runner.RunState.PAUSED:
-                    stage.status = scheduler.PAUSED
+                    stage.status = StageStatus.PAUSED
                 elif st is not None and st.state == runner.RunState.RUNNING:
-                    stage.status = scheduler.RUNNING
+                    stage.status = StageStatus.RUNNING
                 elif st is not None and st.finished and stage.last_attempt.bps is not None:
-                    stage.status = scheduler.RUNNING  # the tick asks pipetask report before judging it
+                    stage.status = StageStatus.RUNNING  # the tick asks pipetask report before judging it
                 else:
                     # Ended while nobody watched (exit status from its waiter), or lost (pid gone or reused):
                     # settle it now, before the socket is served, so it is never reported running.
@@ -344,19 +333,19 @@ class Supervisor:
             argv = spec.argv
             handle = launch.start(spec)
         except Exception as exc:  # noqa: BLE001 - a stage that cannot start fails with the reason
-            stage.attempts.append(Attempt(number=number, argv=argv, cwd=str(adir), status="spawn_failed",
-                                          detail=str(exc), started_at=_now(), ended_at=_now()))
-            stage.status = scheduler.FAILED
+            stage.attempts.append(Attempt(number=number, argv=argv, cwd=str(adir), status=AttemptStatus.SPAWN_FAILED,
+                                          detail=str(exc), started_at=now(), ended_at=now()))
+            stage.status = StageStatus.FAILED
             self._journal("start-failed", stage, number, argv=argv, error=str(exc))
             self.dirty = True
             return
-        attempt = Attempt.from_handle(number, handle, argv=argv, status="running", bps=spec.bps)
+        attempt = Attempt.from_handle(number, handle, argv=argv, bps=spec.bps)
         if spec.bps is not None:
             attempt.cwd = str(adir)  # the attempt's own files; bps itself runs in bps["workdir"]
         stage.attempts.append(attempt)
         stage.argv = argv
-        stage.status = scheduler.RUNNING
-        stage.extra = {k: v for k, v in stage.extra.items() if k not in ("kill_requested", "kill_escalate_at")}
+        stage.status = StageStatus.RUNNING
+        stage.extra.kill_requested, stage.extra.kill_escalate_at = False, None
         self._journal("start", stage, number, argv=argv, stage_pid=handle.pid, log=str(handle.log_path))
         self.dirty = True
 
@@ -366,27 +355,27 @@ class Supervisor:
         pipeline = getattr(pstage, "pipeline", None)
         first_run = pipeline is not None and pipeline not in self.state.pipelines
         return launch.prepare(self.plan, pstage, adir=adir, previous=stage.attempts,
-                              overrides=stage.extra.get("overrides") or {}, first_run=first_run, tools=self._tools())
+                              overrides=stage.extra.overrides, first_run=first_run, tools=self._tools())
 
     def _finish(self, stage: Stage, attempt: Attempt, tracker: Tracker, st) -> None:
         tracker.update(final=True)
         tracker.apply_summary()
-        attempt.ended_at = _now()
+        attempt.ended_at = now()
         if st is None or st.state == runner.RunState.LOST:
-            attempt.status = stage.status = scheduler.LOST
+            attempt.status, stage.status = AttemptStatus.LOST, StageStatus.LOST
             attempt.detail = (st.detail if st else "") or "the process is gone and left no exit status"
         else:
             attempt.exit_code = st.returncode
             attempt.signal = st.signal
-            if stage.extra.get("kill_requested"):
-                attempt.status, stage.status = "killed", scheduler.KILLED
+            if stage.extra.kill_requested:
+                attempt.status, stage.status = AttemptStatus.KILLED, StageStatus.KILLED
             elif (ok_detail := self._verdict(tracker, st))[0]:
-                attempt.status, stage.status = "succeeded", scheduler.DONE
+                attempt.status, stage.status = AttemptStatus.SUCCEEDED, StageStatus.DONE
                 pipeline = getattr(self._safe_plan_stage(stage), "pipeline", None)
                 if pipeline:
                     self.state.pipelines = set(self.state.pipelines) | {pipeline}
             else:
-                attempt.status, stage.status = "failed", scheduler.FAILED
+                attempt.status, stage.status = AttemptStatus.FAILED, StageStatus.FAILED
                 attempt.detail = ok_detail[1] or attempt.detail
         self.trackers.pop(stage.id, None)
         self._journal("end", stage, attempt.number, status=stage.status, exit_code=attempt.exit_code,
@@ -520,7 +509,7 @@ class Supervisor:
         if cmd == "skip":
             scheduler.skip(self.state, str(args["stage"]))
             self.dirty = True
-            return {"stage": args["stage"], "status": scheduler.SKIPPED}
+            return {"stage": args["stage"], "status": StageStatus.SKIPPED}
         if cmd == "shutdown":
             self.stopping.set()
             return {"stopping": True}
@@ -536,13 +525,13 @@ class Supervisor:
         if cmd == "pause":
             runner.pause(handle)
             self._bps_pools(attempt, signal.SIGSTOP)
-            stage.status = scheduler.PAUSED
+            stage.status = StageStatus.PAUSED
         elif cmd == "resume":
             self._bps_pools(attempt, signal.SIGCONT)
             runner.resume(handle)
-            stage.status = scheduler.RUNNING
+            stage.status = StageStatus.RUNNING
         else:
-            stage.extra = dict(stage.extra, kill_requested=True, kill_escalate_at=time.time() + KILL_GRACE_SECONDS)
+            stage.extra.kill_requested, stage.extra.kill_escalate_at = True, time.time() + KILL_GRACE_SECONDS
             runner.terminate(handle)
             self._bps_pools(attempt, signal.SIGTERM)
             self._journal("kill", stage, stage.last_attempt.number, pgid=handle.pgid)
@@ -553,10 +542,10 @@ class Supervisor:
         stage = self.state.stage(name)
         if stage is not None and overrides:
             # Validate the edited options against the plan's model before accepting them.
-            merged = dict(stage.extra.get("overrides") or {}, **overrides)
-            probe = Stage(id=stage.id, name=stage.name, extra={"overrides": merged})
+            merged = {**stage.extra.overrides, **overrides}
+            probe = Stage(id=stage.id, name=stage.name, extra=StageExtra(overrides=merged))
             self._plan_stage(probe)
-            stage.extra = dict(stage.extra, overrides=merged)
+            stage.extra.overrides = merged
         requeued = scheduler.restart(self.state, name)
         self.dirty = True
         return {"requeued": requeued}

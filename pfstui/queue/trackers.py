@@ -8,16 +8,25 @@ Both keep what they found in the attempt's record (``Attempt.quanta``) so a new 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
 
 from pfstui.process import runner
-from pfstui.queue.store import Attempt
+from pfstui.queue.state import Attempt, BpsJobs, Progress, Quanta
 
 __all__ = ["BpsTracker", "Tracker"]
 
 log = logging.getLogger(__name__)
+
+
+def _dump(record: BaseModel) -> dict[str, Any]:
+    """A relayed record back in its owner's plain form (every key it wrote, kept or not by the queue)."""
+    return record.model_dump(mode="json")
 
 
 class Tracker:
@@ -28,11 +37,11 @@ class Tracker:
 
         self.attempt = attempt
         self.stage_name = stage_name
-        saved = attempt.quanta or {}
-        self.offset = int(saved.get("offset", 0))
+        saved = attempt.quanta
+        self.offset = saved.offset
         self.parser = LogParser()
         try:
-            self.progress = StageProgress.from_dict(saved["progress"]) if saved.get("progress") else StageProgress()
+            self.progress = StageProgress.from_dict(_dump(saved.progress)) if saved.progress else StageProgress()
         except Exception:  # noqa: BLE001 - a damaged record is re-read from the start
             self.progress, self.offset = StageProgress(), 0
 
@@ -54,7 +63,7 @@ class Tracker:
             return False
         self.offset = end
         self.progress.apply_all(events)
-        self.attempt.quanta = {"offset": self.offset, "progress": self.progress.to_dict()}
+        self.attempt.quanta = Quanta(offset=self.offset, progress=Progress.model_validate(self.progress.to_dict()))
         return True
 
     def apply_summary(self) -> None:
@@ -66,9 +75,7 @@ class Tracker:
             return
         summary = read_summary(summary_file(self.attempt.cwd, self.stage_name))
         if summary is not None:
-            import dataclasses
-
-            self.attempt.quanta = dict(self.attempt.quanta, summary=dataclasses.asdict(summary))
+            self.attempt.quanta.summary = dataclasses.asdict(summary)
 
 
 class BpsTracker:
@@ -87,8 +94,8 @@ class BpsTracker:
         self.attempt = attempt
         self.stage_name = stage_name
         self.repo = repo
-        info = attempt.bps or {}
-        self.monitor = BpsMonitor(info.get("workdir") or attempt.cwd or ".", attempt.log_path)
+        workdir = attempt.bps.workdir if attempt.bps is not None else None
+        self.monitor = BpsMonitor(workdir or attempt.cwd or ".", attempt.log_path)
         self.report_proc = None
         self.report = None
         self._last = 0.0
@@ -104,7 +111,10 @@ class BpsTracker:
         return changed
 
     def _save(self) -> None:
-        self.attempt.quanta = {"progress": self.monitor.progress.to_dict(), "bps": self.monitor.state()}
+        m = self.monitor
+        self.attempt.quanta = Quanta(progress=Progress.model_validate(m.progress.to_dict()),
+                                     bps=BpsJobs(phase=m.phase, jobs=dict(m.jobs), error=m.failure_detail(),
+                                                 step=m.step()))
 
     def settled(self, st, tools, env, kill_requested: bool, journal=None) -> bool:
         """True once a finished attempt can be judged (its report is in, or there is none to wait for).

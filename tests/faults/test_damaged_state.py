@@ -202,7 +202,8 @@ def test_full_or_read_only_disk_is_reported_and_nothing_is_overwritten(session: 
 WRITER = r"""
 import os, signal, sys
 from pathlib import Path
-from pfstui.queue.store import QueueState, SessionStore, Stage
+from pfstui.queue.state import QueueState, Stage
+from pfstui.queue.store import SessionStore
 import pfstui.infra.atomic as atomic
 store = SessionStore(sys.argv[1])
 mode = sys.argv[2]

@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pfstui.queue.store import Attempt, SessionStore
+from pfstui.queue.state import Attempt
+from pfstui.queue.store import SessionStore
 from tests.faults import Session, apply_env, certify_stage, fault_env, pipetask_stage, write_plan
 from tests.ui import wait_until
 from tests.faults.ptyapp import file_lines
