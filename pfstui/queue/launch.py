@@ -40,9 +40,10 @@ from pfstui.plan.argv import (
 from pfstui.plan.model import AnyStage, PipetaskStage, Plan, load_plan
 from pfstui.plan.variables import stage_env
 from pfstui.process import runner
+from pfstui.queue.requests import NextRun
 from pfstui.queue.state import Attempt, BpsAttempt
 
-__all__ = ["LaunchSpec", "attempt_dir", "environment", "plan_show", "prepare", "stage_argv", "start"]
+__all__ = ["LaunchSpec", "attempt_dir", "environment", "next_run", "plan_show", "prepare", "stage_argv", "start"]
 
 
 def is_bps(stage: AnyStage) -> bool:
@@ -124,6 +125,12 @@ def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Attempt]
     record = BpsAttempt(workdir=str(adir), submit_dir=str(adir / "submit"), submit_file=str(adir / SUBMIT_FILE),
                         mode="submit", overrides=overrides)
     return LaunchSpec(argv, adir, adir, len(argv), bps=record, submit=config)
+
+
+def next_run(spec: LaunchSpec) -> NextRun:
+    """What the snapshot says the attempt of ``spec`` runs."""
+    return NextRun(argv=spec.argv, head=spec.head, submit_file=spec.bps.submit_file if spec.bps else None,
+                   submit_text=spec.submit_text())
 
 
 def start(spec: LaunchSpec) -> runner.ProcessHandle:

@@ -8,8 +8,10 @@ is itself restarted, follows each stage's log for quanta progress, and records e
 action journal.
 
 Clients (the app, the CLI) talk to it over a Unix socket in the session folder with a small JSON-lines
-protocol (:mod:`pfstui.queue.protocol`): requests in, replies and state events out.  Log files are read by
-clients directly, never streamed through the socket.
+protocol (:mod:`pfstui.queue.protocol`): typed requests in (:mod:`pfstui.queue.requests`, each answered by
+its handler in :mod:`pfstui.queue.handlers`), replies and state events out.  Each snapshot says what every
+queued or restartable stage runs next, decided by :mod:`pfstui.queue.launch` exactly as its attempt will be
+started.  Log files are read by clients directly, never streamed through the socket.
 
 Faults it survives (proven by ``tests/faults/``):
 
@@ -44,20 +46,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pfstui.queue.protocol as protocol
-import pfstui.queue.rules as scheduler
 from pfstui.infra.journal import default_journal
 from pfstui.plan.variables import stage_env
 from pfstui.process import runner
-from pfstui.queue import launch
-from pfstui.queue.model import ACTIVE, AttemptStatus, StageStatus
+from pfstui.queue import handlers, launch, protocol, rules
+from pfstui.queue.model import ACTIVE, RESTARTABLE, AttemptStatus, StageStatus
+from pfstui.queue.requests import NextRun, PlanLoaded, Snapshot
 from pfstui.queue.state import Attempt, QueueState, Stage, StageExtra, now
 from pfstui.queue.store import LoadResult, SessionStore, StateError, StateLockedError
 from pfstui.queue.trackers import BpsTracker, Tracker
 
 IDLE_EXIT_SECONDS = float(os.environ.get("PFSTUI_SUPERVISOR_IDLE", "600"))
 TICK_SECONDS = 0.25
-KILL_GRACE_SECONDS = 10.0
 
 
 log = logging.getLogger("pfstui.queue")
@@ -100,6 +100,8 @@ class Supervisor:
         self.version = 0
         self.stopping = asyncio.Event()
         self._tools_found = None
+        self._plan_generation = 0  # counts plan reads: a new plan makes every remembered next run stale
+        self._next_cache: dict[str, tuple[tuple, NextRun]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -151,7 +153,7 @@ class Supervisor:
                 if self.dirty:
                     self._save_and_broadcast()
                 busy = any(s.status in ACTIVE for s in self.state.stages) or (
-                    not self.state.queue_paused and scheduler.ready(self.state, self._parallel())
+                    not self.state.queue_paused and rules.ready(self.state, self._parallel())
                 )
                 if busy or self.clients:
                     idle_since = time.monotonic()
@@ -179,11 +181,14 @@ class Supervisor:
         if not self.state.plan:
             return
         try:
-            self.plan = self._read_plan(self.state.plan)
-            self.plan_error = None
+            self._use_plan(self._read_plan(self.state.plan))
         except Exception as exc:  # noqa: BLE001 - reported to clients, never fatal
-            self.plan, self.plan_error = None, str(exc)
+            self._use_plan(None, str(exc))
             log.info(f"plan {self.state.plan}: {exc}")
+
+    def _use_plan(self, plan, error: str | None = None) -> None:
+        self.plan, self.plan_error = plan, error
+        self._plan_generation += 1
 
     @staticmethod
     def _read_plan(path: str):
@@ -195,11 +200,12 @@ class Supervisor:
     def _parallel(self) -> int:
         return self.state.parallel
 
-    def cmd_load_plan(self, path: str, repo: str | None = None) -> dict[str, Any]:
+    def load_plan(self, path: str, repo: str | None = None) -> PlanLoaded:
+        """Read the plan file (again): its new stages are queued, and from now on every next run follows it."""
         plan = self._read_plan(path)
         if repo and Path(repo).absolute() != Path(plan.repository).absolute():
             plan = plan.model_copy(update={"repository": str(Path(repo).absolute())})
-        self.plan, self.plan_error = plan, None
+        self._use_plan(plan)
         self.state.plan = str(Path(path).absolute())
         self.state.repo = plan.repository
         known = {s.id for s in self.state.stages}
@@ -213,11 +219,11 @@ class Supervisor:
         if added and len(added) == len(self.state.stages):
             self.state.queue_paused = True  # a fresh queue waits for "run"
         self.dirty = True
-        return {"added": added, "stages": len(self.state.stages)}
+        return PlanLoaded(added=added, stages=len(self.state.stages))
 
-    def _plan_stage(self, stage: Stage):
+    def plan_stage(self, stage: Stage):
         if self.plan is None:
-            raise scheduler.QueueError(self.plan_error or "no plan is loaded; load one with `pfstui run PLAN`")
+            raise rules.QueueError(self.plan_error or "no plan is loaded; load one with `pfstui run PLAN`")
         from pfstui.plan.argv import with_overrides
 
         return with_overrides(self.plan.stage(stage.name), stage.extra.overrides)
@@ -229,9 +235,9 @@ class Supervisor:
                 self._tick_stage(stage)
             except Exception as exc:  # noqa: BLE001 - one bad stage must never stop the queue
                 log.info(f"stage {stage.id}: {type(exc).__name__}: {exc}")
-        if scheduler.propagate_failures(self.state):
+        if rules.propagate_failures(self.state):
             self.dirty = True
-        for stage_id in scheduler.ready(self.state, self._parallel()):
+        for stage_id in rules.ready(self.state, self._parallel()):
             self._start(self.state.stage(stage_id))
 
     def _tick_stage(self, stage: Stage) -> None:
@@ -243,16 +249,16 @@ class Supervisor:
         tracker = self.trackers.get(stage.id)
         if tracker is None or tracker.attempt is not attempt:
             tracker = self.trackers[stage.id] = self._tracker(stage, attempt)
-        handle = self._handle(attempt)
+        handle = self.handle(attempt)
         st = runner.poll(handle) if handle else None
         if st is None or st.finished or st.state == runner.RunState.LOST:
             if isinstance(tracker, BpsTracker):
                 if st is not None and st.finished:
-                    self._bps_pools(attempt, signal.SIGKILL if stage.extra.kill_requested else None)
+                    self.bps_pools(attempt, signal.SIGKILL if stage.extra.kill_requested else None)
                 if not tracker.settled(st, self._tools(), lambda: launch.environment(attempt.bps is not None),
                                        stage.extra.kill_requested,
-                                       journal=lambda argv: self._journal("report", stage, attempt.number,
-                                                                          argv=argv)):
+                                       journal=lambda argv: self.journal_event("report", stage, attempt.number,
+                                                                               argv=argv)):
                     return  # pipetask report is still reading the outputs
             self._finish(stage, attempt, tracker, st)
             return
@@ -261,12 +267,12 @@ class Supervisor:
         kill_at = stage.extra.kill_escalate_at
         if kill_at and time.time() >= kill_at:
             runner.escalate(handle)
-            self._bps_pools(attempt, signal.SIGKILL)
+            self.bps_pools(attempt, signal.SIGKILL)
             stage.extra.kill_escalate_at = None
             self.dirty = True
 
     @staticmethod
-    def _handle(attempt: Attempt):
+    def handle(attempt: Attempt):
         data = attempt.handle_dict()
         if data is None:
             return None
@@ -281,7 +287,7 @@ class Supervisor:
         return Tracker(attempt, stage.name)
 
     @staticmethod
-    def _bps_pools(attempt: Attempt | None, sig: int | None) -> None:
+    def bps_pools(attempt: Attempt | None, sig: int | None) -> None:
         """Signal the Parsl worker pools of a bps attempt (their own process groups: not reached by the
         bps group's signal)."""
         if sig is None or attempt is None or attempt.bps is None or not attempt.bps.workdir:
@@ -297,7 +303,7 @@ class Supervisor:
         """Re-attach every stage the state says is running: alive (pid + start time) or finished meanwhile."""
         for stage in self.state.stages:
             if stage.status in ACTIVE and stage.last_attempt is not None:
-                handle = self._handle(stage.last_attempt)
+                handle = self.handle(stage.last_attempt)
                 st = runner.poll(handle) if handle else None
                 word = st.state.value if st else "unknown"
                 log.info(f"adopting {stage.id} attempt {stage.last_attempt.number}: {word}")
@@ -333,25 +339,25 @@ class Supervisor:
             argv = spec.argv
             handle = launch.start(spec)
         except Exception as exc:  # noqa: BLE001 - a stage that cannot start fails with the reason
-            stage.attempts.append(Attempt(number=number, argv=argv, cwd=str(adir), status=AttemptStatus.SPAWN_FAILED,
-                                          detail=str(exc), started_at=now(), ended_at=now()))
+            stage.attempts.append(Attempt(number=number, argv=argv, cwd=str(adir), detail=str(exc),
+                                          status=AttemptStatus.SPAWN_FAILED, started_at=now(), ended_at=now()))
             stage.status = StageStatus.FAILED
-            self._journal("start-failed", stage, number, argv=argv, error=str(exc))
+            self.journal_event("start-failed", stage, number, argv=argv, error=str(exc))
             self.dirty = True
             return
         attempt = Attempt.from_handle(number, handle, argv=argv, bps=spec.bps)
         if spec.bps is not None:
-            attempt.cwd = str(adir)  # the attempt's own files; bps itself runs in bps["workdir"]
+            attempt.cwd = str(adir)  # the attempt's own files; bps itself runs in bps.workdir
         stage.attempts.append(attempt)
         stage.argv = argv
         stage.status = StageStatus.RUNNING
         stage.extra.kill_requested, stage.extra.kill_escalate_at = False, None
-        self._journal("start", stage, number, argv=argv, stage_pid=handle.pid, log=str(handle.log_path))
+        self.journal_event("start", stage, number, argv=argv, stage_pid=handle.pid, log=str(handle.log_path))
         self.dirty = True
 
     def _prepare(self, stage: Stage, adir: Path) -> launch.LaunchSpec:
         """What the next attempt of ``stage`` runs, with its files in ``adir`` (see :func:`launch.prepare`)."""
-        pstage = self._plan_stage(stage)
+        pstage = self.plan_stage(stage)
         pipeline = getattr(pstage, "pipeline", None)
         first_run = pipeline is not None and pipeline not in self.state.pipelines
         return launch.prepare(self.plan, pstage, adir=adir, previous=stage.attempts,
@@ -378,8 +384,8 @@ class Supervisor:
                 attempt.status, stage.status = AttemptStatus.FAILED, StageStatus.FAILED
                 attempt.detail = ok_detail[1] or attempt.detail
         self.trackers.pop(stage.id, None)
-        self._journal("end", stage, attempt.number, status=stage.status, exit_code=attempt.exit_code,
-                      signal=attempt.signal)
+        self.journal_event("end", stage, attempt.number, status=stage.status, exit_code=attempt.exit_code,
+                           signal=attempt.signal)
         self.dirty = True
 
     @staticmethod
@@ -390,11 +396,11 @@ class Supervisor:
 
     def _safe_plan_stage(self, stage: Stage):
         try:
-            return self._plan_stage(stage)
+            return self.plan_stage(stage)
         except Exception:  # noqa: BLE001
             return None
 
-    def _journal(self, event: str, stage: Stage, number: int, **fields: Any) -> None:
+    def journal_event(self, event: str, stage: Stage, number: int, **fields: Any) -> None:
         try:
             self.journal.append({"kind": "command", "event": event, "session": str(self.dir),
                                  "repository": self.state.repo, "stage": stage.id, "attempt": number, **fields})
@@ -419,23 +425,41 @@ class Supervisor:
             log.info("state saved again")
             self.save_error = None
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         problems = [p for p in (self.frozen or self.state_problem, self.save_error) if p]
-        return {
-            "version": self.version,
-            "session": str(self.dir),
-            "supervisor_pid": os.getpid(),
-            "plan_error": self.plan_error,
-            "state_problem": " · ".join(problems) or None,
-            "save_error": self.save_error,
-            "frozen": self.frozen is not None,
-            "state": self.state.model_dump(mode="json"),
-        }
+        return Snapshot(version=self.version, session=str(self.dir), supervisor_pid=os.getpid(),
+                        plan_error=self.plan_error, state_problem=" · ".join(problems) or None,
+                        save_error=self.save_error, frozen=self.frozen is not None, state=self.state,
+                        next_runs=self._next_runs())
+
+    def _next_runs(self) -> dict[str, NextRun]:
+        """The next run of every queued or restartable stage, decided as :meth:`_start` will decide it.
+
+        Remembered per stage until the plan is read again or the stage's attempts, status, overrides or the
+        pipelines run so far change (a bps stage's decision reads files and its pipeline)."""
+        out: dict[str, NextRun] = {}
+        for stage in self.state.stages:
+            if stage.status is not StageStatus.QUEUED and stage.status not in RESTARTABLE:
+                continue
+            key = (self._plan_generation, stage.status, len(stage.attempts), repr(stage.extra.overrides),
+                   frozenset(self.state.pipelines))
+            cached = self._next_cache.get(stage.id)
+            if cached is None or cached[0] != key:
+                cached = self._next_cache[stage.id] = (key, self._next_run(stage))
+            out[stage.id] = cached[1]
+        return out
+
+    def _next_run(self, stage: Stage) -> NextRun:
+        adir = launch.attempt_dir(self.dir, stage.id, stage.next_attempt_number())
+        try:
+            return launch.next_run(self._prepare(stage, adir))
+        except Exception as exc:  # noqa: BLE001 - shown to the operator, who can fix the plan
+            return NextRun(error=str(exc) or type(exc).__name__)
 
     def _save_and_broadcast(self) -> None:
         self._save()
         self.version += 1
-        line = protocol.encode({"event": "state", **self.snapshot()})
+        line = protocol.encode_event(self.snapshot())
         for w in list(self.subscribers):
             if w.is_closing():
                 self.subscribers.discard(w)
@@ -457,15 +481,16 @@ class Supervisor:
                     break
                 rid = None
                 try:
-                    req = json.loads(raw)
-                    rid = req.get("id")
-                    result = self._dispatch(str(req.get("cmd")), dict(req.get("args") or {}), writer)
-                    reply = {"id": rid, "ok": True, "result": result}
+                    message = json.loads(raw)
+                    rid = message.get("id") if isinstance(message, dict) else None
+                    request = protocol.decode_request(message, peer=f"the supervisor of {self.dir} "
+                                                                    f"(pid {os.getpid()})")
+                    reply = protocol.encode_reply(rid, handlers.dispatch(self, request, writer))
                 except Exception as exc:  # noqa: BLE001 - every error goes back as a message
-                    reply = {"id": rid, "ok": False, "error": str(exc) or type(exc).__name__}
+                    reply = protocol.encode_reply(rid, error=str(exc) or type(exc).__name__)
                 if self.dirty:
                     self._save_and_broadcast()  # durable before the client hears "ok"
-                writer.write(protocol.encode(reply))
+                writer.write(reply)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -473,82 +498,6 @@ class Supervisor:
             self.clients -= 1
             self.subscribers.discard(writer)
             writer.close()
-
-    def _dispatch(self, cmd: str, args: dict[str, Any], writer: asyncio.StreamWriter) -> Any:
-        if cmd == "hello":
-            return {"protocol": protocol.VERSION, "pid": os.getpid(), "session": str(self.dir)}
-        if cmd == "status":
-            return self.snapshot()
-        if cmd == "subscribe":
-            self.subscribers.add(writer)
-            return self.snapshot()
-        if self.frozen and cmd != "shutdown":
-            raise scheduler.QueueError(self.frozen)
-        if cmd == "load_plan":
-            return self.cmd_load_plan(str(args["path"]), args.get("repo"))
-        if cmd == "run":
-            self.state.queue_paused = False
-            self.dirty = True
-            return {"queue_paused": False}
-        if cmd == "pause_queue":
-            self.state.queue_paused = True
-            self.dirty = True
-            return {"queue_paused": True}
-        if cmd == "resume_queue":
-            self.state.queue_paused = False
-            self.dirty = True
-            return {"queue_paused": False}
-        if cmd in ("pause", "resume", "kill"):
-            return self._signal(cmd, str(args["stage"]))
-        if cmd == "restart":
-            return self._restart(str(args["stage"]), args.get("overrides"))
-        if cmd == "set_parallel":
-            self.state.parallel = int(args["parallel"])
-            self.dirty = True
-            return {"parallel": self.state.parallel}
-        if cmd == "skip":
-            scheduler.skip(self.state, str(args["stage"]))
-            self.dirty = True
-            return {"stage": args["stage"], "status": StageStatus.SKIPPED}
-        if cmd == "shutdown":
-            self.stopping.set()
-            return {"stopping": True}
-        raise protocol.ProtocolError(f"unknown command {cmd!r}")
-
-    def _signal(self, cmd: str, name: str) -> dict[str, Any]:
-        stage = scheduler.check_active(self.state, name, {"pause": "paused", "resume": "resumed",
-                                                          "kill": "killed"}[cmd])
-        handle = self._handle(stage.last_attempt)
-        if handle is None:
-            raise scheduler.QueueError(f"stage {name!r} has no live process to signal")
-        attempt = stage.last_attempt
-        if cmd == "pause":
-            runner.pause(handle)
-            self._bps_pools(attempt, signal.SIGSTOP)
-            stage.status = StageStatus.PAUSED
-        elif cmd == "resume":
-            self._bps_pools(attempt, signal.SIGCONT)
-            runner.resume(handle)
-            stage.status = StageStatus.RUNNING
-        else:
-            stage.extra.kill_requested, stage.extra.kill_escalate_at = True, time.time() + KILL_GRACE_SECONDS
-            runner.terminate(handle)
-            self._bps_pools(attempt, signal.SIGTERM)
-            self._journal("kill", stage, stage.last_attempt.number, pgid=handle.pgid)
-        self.dirty = True
-        return {"stage": name, "status": stage.status}
-
-    def _restart(self, name: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
-        stage = self.state.stage(name)
-        if stage is not None and overrides:
-            # Validate the edited options against the plan's model before accepting them.
-            merged = {**stage.extra.overrides, **overrides}
-            probe = Stage(id=stage.id, name=stage.name, extra=StageExtra(overrides=merged))
-            self._plan_stage(probe)
-            stage.extra.overrides = merged
-        requeued = scheduler.restart(self.state, name)
-        self.dirty = True
-        return {"requeued": requeued}
 
 
 def main(argv: list[str] | None = None) -> int:

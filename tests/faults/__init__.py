@@ -153,9 +153,10 @@ class Session:
 
     def shutdown(self) -> None:
         from pfstui.queue.protocol import SupervisorClient
+        from pfstui.queue.requests import Shutdown
 
         try:
-            SupervisorClient(self.dir, autostart=False, timeout=3).connect().request("shutdown")
+            SupervisorClient(self.dir, autostart=False, timeout=3).connect().request(Shutdown())
         except Exception:  # noqa: BLE001 - best effort cleanup
             pass
         for pid in self.supervisor_pids():

@@ -22,6 +22,7 @@ import numpy as np
 import psutil
 import pytest
 
+from pfstui.queue.requests import KillStage, LoadPlan, PauseStage, RestartStage, ResumeStage, Run
 from tests.faults import Session, apply_env, fault_env, pipetask_stage, write_plan
 
 pytestmark = pytest.mark.integration
@@ -52,14 +53,14 @@ def bps_plan(tmp_path: Path, repo: Path, stages: str) -> Path:
 
 def start(session: Session) -> None:
     with session.client() as c:
-        c.request("load_plan", path=str(session.plan))
-        c.request("run")
+        c.request(LoadPlan(path=str(session.plan)))
+        c.request(Run())
 
 
 def restart_and_wait(session: Session, **overrides: object) -> dict:
     """Restart the bias stage (with the restart editor's ``overrides``) and wait for its second attempt to end."""
     with session.client() as c:
-        c.request("restart", stage="bias", **overrides)
+        c.request(RestartStage(stage="bias", **overrides))
     state = session.wait(lambda s: session.stage(s, "bias")["status"] in ("done", "failed")
                          and len(session.stage(s, "bias")["attempts"]) == 2, timeout=600,
                          what="the restarted bias to finish")
@@ -105,7 +106,7 @@ def test_bps_outputs_equal_local(demo_repo: Path, tmp_path: Path, monkeypatch):
             time.sleep(0.2)
         # pause reaches bps and the worker pool with its running jobs; resume lets them go on
         with session.client() as c:
-            c.request("pause", stage="viabps")
+            c.request(PauseStage(stage="viabps"))
         time.sleep(0.5)
         stopped = []
         for proc in [psutil.Process(attempt["pid"]), *pool_processes(attempt)]:
@@ -115,7 +116,7 @@ def test_bps_outputs_equal_local(demo_repo: Path, tmp_path: Path, monkeypatch):
                 pass
         assert len(stopped) >= 3 and set(stopped) == {psutil.STATUS_STOPPED}, stopped
         with session.client() as c:
-            c.request("resume", stage="viabps")
+            c.request(ResumeStage(stage="viabps"))
         state = session.wait(session.finished, timeout=600, what="both bias stages to finish")
         assert not worker_pools(attempt["bps"]["workdir"]), "the pool ends with the stage"
         local, viabps = session.stage(state, "local"), session.stage(state, "viabps")
@@ -252,7 +253,7 @@ def test_bps_kill_reaches_the_worker_pool_and_restart_skips_finished_jobs(demo_r
             time.sleep(0.2)
         assert worker_pools(workdir), "the Parsl worker pool runs in a process group of its own"
         with session.client() as c:
-            c.request("kill", stage="bias")
+            c.request(KillStage(stage="bias"))
         session.wait(lambda s: session.stage(s, "bias")["status"] == "killed", timeout=60, what="bias to be killed")
         finished_before = sum(st == "exec_done" for _l, st, _o in _latest_states(db))
         deadline = time.monotonic() + 30
