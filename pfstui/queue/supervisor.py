@@ -46,7 +46,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pfstui.bps.pools import signal_pools
 from pfstui.infra.journal import default_journal
+from pfstui.plan.argv import Tools, with_overrides
+from pfstui.plan.model import load_plan
 from pfstui.plan.variables import stage_env
 from pfstui.process import runner
 from pfstui.queue import handlers, launch, protocol, rules
@@ -192,8 +195,6 @@ class Supervisor:
 
     @staticmethod
     def _read_plan(path: str):
-        from pfstui.plan.model import load_plan
-
         env = stage_env()
         return load_plan(path, env=env)
 
@@ -224,8 +225,6 @@ class Supervisor:
     def plan_stage(self, stage: Stage):
         if self.plan is None:
             raise rules.QueueError(self.plan_error or "no plan is loaded; load one with `pfstui run PLAN`")
-        from pfstui.plan.argv import with_overrides
-
         return with_overrides(self.plan.stage(stage.name), stage.extra.overrides)
 
     # --- the tick --------------------------------------------------------------------------------------
@@ -292,8 +291,6 @@ class Supervisor:
         bps group's signal)."""
         if sig is None or attempt is None or attempt.bps is None or not attempt.bps.workdir:
             return
-        from pfstui.bps.pools import signal_pools
-
         try:
             signal_pools(attempt.bps.workdir, sig)
         except Exception as exc:  # noqa: BLE001 - best effort; the pool exits by itself ~2 min later
@@ -324,8 +321,6 @@ class Supervisor:
 
     def _tools(self):
         if self._tools_found is None:
-            from pfstui.plan.argv import Tools
-
             self._tools_found = Tools.discover()
         return self._tools_found
 

@@ -16,6 +16,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from pfstui.bps.monitor import BpsMonitor
+from pfstui.bps.report import REPORT_FILE, read_report, start_report
+from pfstui.bps.report import verdict as report_verdict
+from pfstui.pipetask_log.parser import (
+    LogParseError,
+    LogParser,
+    StageProgress,
+    read_summary,
+    scan_file,
+)
+from pfstui.plan.argv import summary_file
 from pfstui.process import runner
 from pfstui.queue.state import Attempt, BpsJobs, Progress, Quanta
 
@@ -33,8 +44,6 @@ class Tracker:
     """Incremental quanta progress of one attempt, from its log (and, at the end, its --summary)."""
 
     def __init__(self, attempt: Attempt, stage_name: str) -> None:
-        from pfstui.pipetask_log.parser import LogParser, StageProgress
-
         self.attempt = attempt
         self.stage_name = stage_name
         saved = attempt.quanta
@@ -46,8 +55,6 @@ class Tracker:
             self.progress, self.offset = StageProgress(), 0
 
     def update(self, *, final: bool = False) -> bool:
-        from pfstui.pipetask_log.parser import LogParseError, scan_file
-
         if not self.attempt.log_path:
             return False
         try:
@@ -55,8 +62,6 @@ class Tracker:
                                     max_bytes=None if final else 4 << 20)
         except LogParseError:
             # The file was replaced or truncated: start over.
-            from pfstui.pipetask_log.parser import LogParser, StageProgress
-
             self.parser, self.progress, self.offset = LogParser(), StageProgress(), 0
             return True
         if end == self.offset and not events:
@@ -68,9 +73,6 @@ class Tracker:
 
     def apply_summary(self) -> None:
         """Fold the ``--summary`` report (written at exit) into the record: it tells failed from blocked."""
-        from pfstui.pipetask_log.parser import read_summary
-        from pfstui.plan.argv import summary_file
-
         if not self.attempt.cwd:
             return
         summary = read_summary(summary_file(self.attempt.cwd, self.stage_name))
@@ -89,8 +91,6 @@ class BpsTracker:
     UPDATE_SECONDS = 1.0
 
     def __init__(self, attempt: Attempt, stage_name: str, repo: str | None) -> None:
-        from pfstui.bps.monitor import BpsMonitor
-
         self.attempt = attempt
         self.stage_name = stage_name
         self.repo = repo
@@ -120,8 +120,6 @@ class BpsTracker:
         """True once a finished attempt can be judged (its report is in, or there is none to wait for).
 
         Called at every tick until then; ``env`` (a callable) is built only when the report is started."""
-        from pfstui.bps.report import read_report, start_report
-
         if st is None or st.state == runner.RunState.LOST or kill_requested or st.returncode != 0:
             return True
         if self.report_proc is None:
@@ -139,8 +137,6 @@ class BpsTracker:
                 journal(list(self.report_proc.args))
         if self.report_proc.poll() is None:
             return False
-        from pfstui.bps.report import REPORT_FILE
-
         self.report = read_report(Path(self.attempt.cwd) / REPORT_FILE)
         return True
 
@@ -150,6 +146,4 @@ class BpsTracker:
         self._save()
 
     def verdict(self, returncode: int | None) -> tuple[bool, str]:
-        from pfstui.bps.report import verdict
-
-        return verdict(self.report, returncode, self.monitor.failure_detail())
+        return report_verdict(self.report, returncode, self.monitor.failure_detail())
