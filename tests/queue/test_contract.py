@@ -13,7 +13,12 @@ import pytest
 from pfstui.queue import protocol
 from pfstui.queue.handlers import HANDLERS
 from pfstui.queue.model import StageStatus
-from pfstui.queue.protocol import ProtocolError, ProtocolMismatchError, SupervisorClient, SupervisorError
+from pfstui.queue.protocol import (
+    ProtocolError,
+    ProtocolMismatchError,
+    SupervisorClient,
+    SupervisorError,
+)
 from pfstui.queue.requests import (
     PROTOCOL,
     REQUESTS,

@@ -21,7 +21,15 @@ import pfstui.infra.paths as paths
 from pfstui.infra.journal import Journal
 from pfstui.plan.argv import shell_join
 from pfstui.queue.protocol import SupervisorClient
-from pfstui.queue.requests import Hello, KillStage, LoadPlan, RestartStage, Run, Shutdown, Status
+from pfstui.queue.requests import (
+    Hello,
+    KillStage,
+    LoadPlan,
+    RestartStage,
+    Run,
+    Shutdown,
+    Status,
+)
 
 pytestmark = pytest.mark.integration
 
