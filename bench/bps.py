@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pfstui.queue.requests import KillStage, LoadPlan, PauseQueue, Run  # noqa: E402 - with the harness's path
 from tests.faults import FINISHED, Session, fault_env  # noqa: E402 - the harness lives with the tests
 
 QUERY = "instrument='PFS' AND visit.target_name = 'BIAS'"
@@ -86,14 +87,14 @@ def dataset_counts(repo: Path) -> Counter[str]:
 
 def stop(session: Session) -> None:
     """Stop the queue, kill a stage still running (Ctrl-C) and its Parsl worker pools, then the supervisor."""
-    from pfstui.bps.submit import worker_pools
+    from pfstui.bps.pools import worker_pools
 
     try:
         with session.client(autostart=False, timeout=5) as client:
-            client.request("pause_queue")  # nothing new starts while we look
+            client.request(PauseQueue())  # nothing new starts while we look
             running = [s["id"] for s in session.state().get("stages", []) if s["status"] in ("running", "paused")]
             for sid in running:
-                client.request("kill", stage=sid)
+                client.request(KillStage(stage=sid))
         if running:
             session.wait(session.finished, timeout=30, what="the killed stage to end")
     except Exception as exc:  # noqa: BLE001 - best effort cleanup (no supervisor: nothing to stop); say why
@@ -115,9 +116,9 @@ def run_variant(template: Path, work: Path, backend: str, live: list[Session]) -
     session = Session(repo, write_plan(work / "plan.yaml", repo, backend))
     live.append(session)
     with session.client() as client:
-        client.request("load_plan", path=str(session.plan))
+        client.request(LoadPlan(path=str(session.plan)))
         start = time.perf_counter()
-        client.request("run")
+        client.request(Run())
         state = session.wait(session.finished, timeout=1800, what="the bias stage to finish")
         seconds = time.perf_counter() - start
     stop(session)

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pfstui.queue.requests import LoadPlan, Run  # noqa: E402 - with the harness's path
 from tests.faults import (  # noqa: E402 - the harness lives with the tests
     STAGE_IDS,
     Session,
@@ -86,9 +87,9 @@ def wall_time_ratio(template: Path, work: Path, repeat: int) -> tuple[float, flo
                                "instrument='PFS' AND visit.target_name = 'BIAS'", ["isr:demoDelay=0.5"])
         session = Session(repo, write_plan(wdir / "plan.yaml", repo, stage))
         client = session.client()
-        client.request("load_plan", path=str(session.plan))
+        client.request(LoadPlan(path=str(session.plan)))
         start = time.perf_counter()
-        client.request("run")
+        client.request(Run())
         state = session.wait(lambda s: s["stages"][0]["status"] in ("done", "failed"), timeout=300,
                              what="bias to finish")
         through.append(time.perf_counter() - start)

@@ -54,7 +54,12 @@ def test_subcommands_register_on_the_pfstui_parser():
     assert args.func is cli_butler.cmd_certify and args.id == [["instrument=PFS", "arm=r"], ["instrument=PFS", "arm=b"]]
     for name in ("decertify", "clean", "calibs", "journal", "undo", "remove-runs", "remove-collections"):
         assert parser.parse_args([name, *(["x"] * {"journal": 0, "undo": 1, "decertify": 3, "clean": 3}.get(name, 2))])
-    from pfstui.butler.errors import ConflictError, GatewayError, InputError, NotFoundError
+    from pfstui.butler.errors import (
+        ConflictError,
+        GatewayError,
+        InputError,
+        NotFoundError,
+    )
     from pfstui.errors import UserError
     from pfstui.infra.atomic import StateWriteError
     from pfstui.infra.journal import JournalError

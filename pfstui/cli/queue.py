@@ -11,10 +11,15 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pfstui.queue.rules as scheduler
 from pfstui.errors import UserError
+from pfstui.queue import rules
+from pfstui.queue.model import BAD, RAN_BADLY, StageStatus
+
+if TYPE_CHECKING:
+    from pfstui.queue.requests import NextRun, Snapshot
+    from pfstui.queue.state import Stage
 
 
 class QueueCliError(UserError):
@@ -63,7 +68,7 @@ def cmd_plan_new(args: argparse.Namespace) -> int:
 
 def cmd_plan_show(args: argparse.Namespace) -> int:
     from pfstui.cli.demo import ensure_demo_env
-    from pfstui.plan.argv import plan_show
+    from pfstui.queue.launch import plan_show
 
     ensure_demo_env()
     sys.stdout.write(plan_show(args.plan))
@@ -71,58 +76,50 @@ def cmd_plan_show(args: argparse.Namespace) -> int:
 
 
 # --- run ---------------------------------------------------------------------------------------------
-def describe_progress(stage: dict[str, Any]) -> str:
-    attempts = stage.get("attempts") or []
-    if not attempts:
-        return ""
-    q = (attempts[-1].get("quanta") or {}).get("progress") or {}
-    tasks = q.get("tasks") or {}
+def describe_progress(stage: Stage) -> str:
     parts = []
-    for label, t in tasks.items():
-        total = t.get("total")
-        parts.append(f"{label} {t.get('done', 0)}/{total if total is not None else '?'}"
-                     + (f" ({t['failed']} failed)" if t.get("failed") else "")
-                     + (f" ({t['blocked']} blocked)" if t.get("blocked") else ""))
+    for label, t in stage.progress.tasks.items():
+        parts.append(f"{label} {t.done}/{t.total if t.total is not None else '?'}"
+                     + (f" ({t.failed} failed)" if t.failed else "")
+                     + (f" ({t.blocked} blocked)" if t.blocked else ""))
     return ", ".join(parts)
 
 
-def failure_lines(stage: dict[str, Any]) -> list[str]:
-    attempts = stage.get("attempts") or []
-    if not attempts:
+def failure_lines(stage: Stage) -> list[str]:
+    last = stage.last_attempt
+    if last is None:
         return []
-    last = attempts[-1]
     out = []
-    q = (last.get("quanta") or {}).get("progress") or {}
-    for f in (q.get("failures") or [])[:5]:
-        data_id = ", ".join(f"{k}={v}" for k, v in (f.get("data_id") or {}).items())
-        out.append(f"    {f.get('task')} {{{data_id}}}: {f.get('exception_class') or 'error'}: {f.get('message', '')}")
-    if not out and last.get("detail"):
-        out.append(f"    {last['detail']}")
-    if last.get("log_path") and stage.get("status") in ("failed", "lost", "killed"):
-        out.append(f"    log: {last['log_path']}")
+    for f in last.progress.failures[:5]:
+        data_id = ", ".join(f"{k}={v}" for k, v in f.data_id.items())
+        out.append(f"    {f.task} {{{data_id}}}: {f.exception_class or 'error'}: {f.message}")
+    if not out and last.detail:
+        out.append(f"    {last.detail}")
+    if last.log_path and stage.status in RAN_BADLY:
+        out.append(f"    log: {last.log_path}")
     return out
 
 
-def _stage_line(stage: dict[str, Any]) -> str:
-    status = stage["status"]
-    attempts = stage.get("attempts") or []
+def _stage_line(stage: Stage) -> str:
     extra = ""
-    if attempts:
-        a = attempts[-1]
-        extra = f" attempt {a['number']}"
-        if status == scheduler.RUNNING and a.get("pid"):
-            extra += f" pid {a['pid']}"
-        if a.get("exit_code") not in (None, 0):
-            extra += f" exit {a['exit_code']}"
-        if a.get("signal"):
-            extra += f" {a['signal']}"
+    a = stage.last_attempt
+    if a is not None:
+        extra = f" attempt {a.number}"
+        if stage.status == StageStatus.RUNNING and a.pid:
+            extra += f" pid {a.pid}"
+        if a.exit_code not in (None, 0):
+            extra += f" exit {a.exit_code}"
+        if a.signal:
+            extra += f" {a.signal}"
     progress = describe_progress(stage)
-    return f"{time.strftime('%H:%M:%S')} {stage['id']:<24} {status:<17}{extra}" + (f"  [{progress}]" if progress else "")
+    return (f"{time.strftime('%H:%M:%S')} {stage.id:<24} {stage.status:<17}{extra}"
+            + (f"  [{progress}]" if progress else ""))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pfstui.plan.loader import load_plan
     from pfstui.plan.variables import stage_env
+    from pfstui.queue.requests import LoadPlan, Run, SetParallel, Status, Subscribe
 
     plan_path = str(Path(args.plan).absolute())
     plan = load_plan(plan_path, env=stage_env())
@@ -133,100 +130,109 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     atomic_write_text(current_pointer(), str(session) + "\n")
     client = _client(session)
-    client.request("load_plan", path=plan_path, repo=args.repo)
+    client.request(LoadPlan(path=plan_path, repo=args.repo))
     if args.parallel:
-        client.request("set_parallel", parallel=args.parallel)
-    client.request("run")
+        client.request(SetParallel(parallel=args.parallel))
+    client.request(Run())
     print(f"Running {plan_path} on {repo} (session {session})", flush=True)
     if args.no_wait:
         return 0
-    snapshot = client.request("subscribe")
     seen: dict[str, tuple] = {}
 
-    def show(snap: dict[str, Any]) -> bool:
-        stages = snap["state"]["stages"]
-        for st in stages:
-            key = (st["status"], len(st.get("attempts") or []))
-            if seen.get(st["id"]) != key:
-                seen[st["id"]] = key
+    def show(snap: Snapshot) -> bool:
+        for st in snap.stages:
+            key = (st.status, len(st.attempts))
+            if seen.get(st.id) != key:
+                seen[st.id] = key
                 print(_stage_line(st), flush=True)
-                if st["status"] in (scheduler.FAILED, scheduler.LOST, scheduler.KILLED):
+                if st.status in RAN_BADLY:
                     for line in failure_lines(st):
                         print(line, flush=True)
-        from pfstui.queue.store import QueueState
+        return rules.is_finished(snap.state)
 
-        return scheduler.is_finished(QueueState.model_validate(snap["state"]))
-
-    finished = show(snapshot)
+    finished = show(client.request(Subscribe()))
     events = client.events(timeout=1.0)
     while not finished:
-        ev = next(events)
-        if ev is None:
-            continue
-        if ev.get("event") == "state":
-            finished = show(ev)
-    final = client.request("status")["state"]["stages"]
-    states = [st["status"] for st in final]
-    bad = [st["id"] for st in final if st["status"] in scheduler.BAD]
-    print(f"Finished: {states.count(scheduler.DONE)} done, {states.count(scheduler.SKIPPED)} skipped, "
+        snap = next(events)
+        if snap is not None:
+            finished = show(snap)
+    final = client.request(Status()).stages
+    states = [st.status for st in final]
+    bad = [st.id for st in final if st.status in BAD]
+    print(f"Finished: {states.count(StageStatus.DONE)} done, {states.count(StageStatus.SKIPPED)} skipped, "
           f"{len(bad)} not done" + (f" ({', '.join(bad)})" if bad else ""))
     return 1 if bad else 0
 
 
 # --- status --------------------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
+    from pfstui.plan.argv import shell_join
+    from pfstui.queue.requests import Status
+
     session = resolve_session(args.plan, args.repo)
-    snap = _client(session).request("status")
+    snap = _client(session).request(Status())
+    state = snap.state
     if args.json:
-        state = snap["state"]
         out = {
-            "session": snap["session"],
-            "repo": state.get("repo"),
-            "plan": state.get("plan"),
-            "queue_paused": state.get("queue_paused"),
-            "plan_error": snap.get("plan_error"),
-            "stages": [
-                {
-                    "id": st["id"],
-                    "status": st["status"],
-                    "depends_on": st.get("depends_on", []),
-                    "attempt": (st.get("attempts") or [{}])[-1].get("number"),
-                    "exit_code": (st.get("attempts") or [{}])[-1].get("exit_code"),
-                    "log": (st.get("attempts") or [{}])[-1].get("log_path"),
-                    "quanta": ((st.get("attempts") or [{}])[-1].get("quanta") or {}).get("progress"),
-                }
-                for st in state["stages"]
-            ],
+            "session": snap.session,
+            "repo": state.repo,
+            "plan": state.plan,
+            "queue_paused": state.queue_paused,
+            "plan_error": snap.plan_error,
+            "stages": [_stage_json(st, snap.next_runs.get(st.id)) for st in state.stages],
         }
         json.dump(out, sys.stdout, indent=1)
         print()
         return 0
-    state = snap["state"]
-    print(f"plan {state.get('plan')}  repo {state.get('repo')}  queue {'PAUSED' if state.get('queue_paused') else 'running'}")
-    if snap.get("plan_error"):
-        print(f"plan error: {snap['plan_error']}")
-    for st in state["stages"]:
+    print(f"plan {state.plan}  repo {state.repo}  queue {'PAUSED' if state.queue_paused else 'running'}")
+    if snap.plan_error:
+        print(f"plan error: {snap.plan_error}")
+    for st in state.stages:
         print(_stage_line(st))
+        run = snap.next_runs.get(st.id)
+        if run is not None:
+            print(f"    next: {shell_join(run.argv) if run.error is None else f'(cannot build it: {run.error})'}")
     return 0
+
+
+def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
+    a = st.last_attempt
+    return {
+        "id": st.id,
+        "status": st.status,
+        "depends_on": st.depends_on,
+        "attempt": a.number if a else None,
+        "exit_code": a.exit_code if a else None,
+        "log": a.log_path if a else None,
+        "quanta": a.quanta.progress.model_dump(mode="json") if a and a.quanta.progress else None,
+        #: The exact argv of its next attempt (a queued or restartable stage), as the supervisor will run it.
+        "next_argv": run.argv if run is not None and run.error is None else None,
+    }
 
 
 # --- queue ---------------------------------------------------------------------------------------------
 def cmd_queue(args: argparse.Namespace) -> int:
+    from pfstui.queue import requests
+
     session = resolve_session(args.plan, args.repo)
     client = _client(session)
     if args.action in ("pause", "resume") and not args.stage:
-        result = client.request(f"{args.action}_queue")
-    elif args.action in ("pause", "resume", "kill", "skip", "restart"):
+        request = requests.PauseQueue() if args.action == "pause" else requests.ResumeQueue()
+    elif args.action in STAGE_ACTIONS:
         if not args.stage:
             raise QueueCliError(f"`pfstui queue {args.action}` needs a STAGE name")
-        params: dict[str, Any] = {"stage": args.stage}
-        if args.action == "restart" and args.set:
-            params["overrides"] = _overrides(args.set)
-        result = client.request(args.action, **params)
+        kind = getattr(requests, STAGE_ACTIONS[args.action])
+        extra = {"overrides": _overrides(args.set)} if args.action == "restart" and args.set else {}
+        request = kind(stage=args.stage, **extra)
     else:  # pragma: no cover - argparse restricts the choices
         raise QueueCliError(f"unknown queue action {args.action}")
-    print(json.dumps(result))
+    print(json.dumps(client.request(request).model_dump(mode="json")))
     return 0
+
+
+#: `pfstui queue ACTION STAGE` -> the request it sends.
+STAGE_ACTIONS = {"pause": "PauseStage", "resume": "ResumeStage", "kill": "KillStage", "skip": "SkipStage",
+                 "restart": "RestartStage"}
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:

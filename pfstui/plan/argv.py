@@ -1,9 +1,12 @@
-"""Turn plan stages into the exact argv each one runs, and show them as shell commands.
+"""Turn plan stages into the exact argv each one runs locally, and show them as shell commands.
 
 Why argv lists: stages run as detached subprocesses without a shell, so collection names, queries and
 config overrides are passed as single argv items and are never re-parsed (the tutorial's unbalanced
 quotes cannot happen).  ``shell_join`` exists only for display and for ``plan show``, whose output
 can be pasted into a shell and runs the same commands.
+
+A ``backend: bps`` stage runs ``bps submit`` of a submit file instead: that dispatch, and ``plan show``,
+live above the plan, in :mod:`pfstui.queue.launch`.
 
 Which program runs what:
 
@@ -34,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from pfstui.errors import UserError
-from pfstui.plan.loader import load_plan
 from pfstui.plan.model import (
     AnyStage,
     CertifyCandidatesStage,
@@ -52,12 +54,14 @@ __all__ = [
     "Tools",
     "build_argv",
     "describe",
+    "head_length",
     "log_file",
-    "plan_show",
+    "plural",
     "shell_format",
     "shell_join",
     "shell_quote",
     "summary_file",
+    "with_overrides",
 ]
 
 
@@ -173,10 +177,9 @@ def build_argv(
     tools = tools or Tools.discover()
     repo = plan.repository
     if isinstance(stage, PipetaskStage) and stage.backend == "bps":
-        from pfstui.bps.submit import SUBMIT_FILE, submit_argv
-
-        # The submit file (written by the caller with pfstui.bps.submit.write_submit) carries everything else.
-        return submit_argv(tools.command("bps"), Path(attempt_dir) / SUBMIT_FILE)
+        # Which backend runs a stage is decided above the plan (pfstui.queue.launch.stage_argv).
+        raise CommandError(f"stage '{stage.name}' runs through bps (`bps submit` of a submit file): "
+                           "build its command with pfstui.queue.launch.stage_argv")
     if isinstance(stage, PipetaskStage):
         argv = tools.command("pipetask")
         argv += ["--long-log", "--log-level", plan.defaults.log_level]
@@ -276,10 +279,9 @@ def shell_format(argv: Sequence[str], *, head: int = 1, indent: str = "    ") ->
     return (" \\\n" + indent).join(" ".join(p) for p in parts)
 
 
-def _head_length(argv: Sequence[str], stage: AnyStage, tools: Tools) -> int:
-    """How many argv items make up "program [global options] subcommand" (kept on one line)."""
-    if isinstance(stage, PipetaskStage) and stage.backend == "bps":
-        return len(argv)
+def head_length(argv: Sequence[str], stage: AnyStage, tools: Tools) -> int:
+    """How many argv items of a local stage's command make up "program [global options] subcommand" (kept on
+    one line by :func:`shell_format`)."""
     if isinstance(stage, PipetaskStage):
         return len(tools.command("pipetask")) + 6  # --long-log --log-level L --log-file F run
     if isinstance(stage, CertifyStage) and argv[: len(tools.butler or ())] == list(tools.butler or ()):
@@ -291,7 +293,8 @@ def _window(begin: str | None, end: str | None) -> str:
     return f"{begin or 'open'} … {end or 'open'}"
 
 
-def _n(count: int, word: str) -> str:
+def plural(count: int, word: str) -> str:
+    """``3 stages``, ``1 stage``."""
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
@@ -307,7 +310,7 @@ def describe(stage: AnyStage, plan: Plan | None = None) -> str:
     if isinstance(stage, CertifyStage):
         text = f"certify {stage.dataset_type} from {coll(stage.input)} into {stage.target}, {_window(stage.begin, stage.end)}"
         if stage.data_ids:
-            text += f", {_n(len(stage.data_ids), 'data ID')}"
+            text += f", {plural(len(stage.data_ids), 'data ID')}"
         return text
     if isinstance(stage, CertifyCandidatesStage):
         return (
@@ -315,7 +318,7 @@ def describe(stage: AnyStage, plan: Plan | None = None) -> str:
             f"{stage.target}, {_window(stage.begin, stage.end)}"
         )
     if isinstance(stage, DefineProfilesStage):
-        return f"define fiber-profiles run {stage.profiles_run} ({stage.instrument}): {_n(len(stage.groups), 'group')}"
+        return f"define fiber-profiles run {stage.profiles_run} ({stage.instrument}): {plural(len(stage.groups), 'group')}"
     if isinstance(stage, CleanStage):
         text = f"delete {', '.join(stage.dataset_types)} from RUN collections {coll(stage.glob)}"
         if stage.where:
@@ -324,60 +327,9 @@ def describe(stage: AnyStage, plan: Plan | None = None) -> str:
     if isinstance(stage, DecertifyStage):
         text = f"decertify {stage.dataset_type} in {stage.collection}, {_window(stage.begin, stage.end)}"
         if stage.data_ids:
-            text += f", {_n(len(stage.data_ids), 'data ID')}"
+            text += f", {plural(len(stage.data_ids), 'data ID')}"
         return text
     return str(stage)  # pragma: no cover
-
-
-def _comment(text: str) -> str:
-    """A single comment line: newlines in a query must not end the comment and become a command."""
-    return "# " + " ".join(text.split())
-
-
-def plan_show(
-    path: str | os.PathLike[str],
-    *,
-    env: Mapping[str, str] | None = None,
-    tools: Tools | None = None,
-    attempt_dir: str | os.PathLike[str] = ".",
-    first_run: bool = True,
-) -> str:
-    """Every stage's exact command, in dependency order, each after a ``# <stage>`` comment line.
-
-    The text can be pasted into a shell.  Commands are shown as on a first run (``first_run``) with
-    logs and summaries in ``attempt_dir`` (default: the current folder).  PlanError on a bad plan.
-    """
-    plan = load_plan(path, env=env)
-    tools = tools or Tools.discover()
-    stages = plan.ordered_stages()
-    lines = [
-        _comment(f"Plan {path}: {_n(len(stages), 'stage')}, repository {plan.repository}, rerun {plan.rerun}"),
-        _comment("(commands as on a first run; run them in this order)"),
-    ]
-    for number, stage in enumerate(stages, 1):
-        argv = build_argv(plan, stage, attempt_dir=Path(attempt_dir), first_run=first_run, tools=tools)
-        after = f" after {', '.join(stage.after)}" if stage.after else ""
-        lines.append("")
-        lines.append(_comment(f"{stage.name} ({stage.kind}, {number}/{len(stages)}{after}): {describe(stage, plan)}"))
-        lines.append(shell_format(argv, head=_head_length(argv, stage, tools)))
-        if isinstance(stage, PipetaskStage) and stage.backend == "bps":
-            lines.extend(_comment_block(bps_submit_text(plan, stage, Path(attempt_dir))))
-    return "\n".join(lines) + "\n"
-
-
-def bps_submit_text(plan: Plan, stage: PipetaskStage, workdir: Path) -> str:
-    """The submit file a bps stage's ``bps submit`` reads, as it will be written (``workdir`` = its folder)."""
-    import yaml
-
-    from pfstui.bps.submit import SUBMIT_FILE, submit_config
-
-    config = submit_config(plan, stage, workdir=workdir.absolute())
-    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1 << 16)
-    return f"{workdir / SUBMIT_FILE}:\n" + body
-
-
-def _comment_block(text: str) -> list[str]:
-    return ["#   " + line if line else "#" for line in text.rstrip("\n").split("\n")]
 
 
 def with_overrides(stage: AnyStage, overrides: Mapping[str, Any] | None) -> AnyStage:
@@ -387,16 +339,3 @@ def with_overrides(stage: AnyStage, overrides: Mapping[str, Any] | None) -> AnyS
     data = stage.model_dump()
     data.update(overrides)
     return type(stage).model_validate(data)
-
-
-def next_command(plan: Plan, name: str, overrides: Mapping[str, Any] | None, *, attempt_dir: Path,
-                 first_run: bool, tools: Tools | None = None) -> str:
-    """The exact command the next attempt of stage ``name`` runs, shell-quoted (a bps stage: with the
-    submit file it will write), for showing before it runs.  CommandError/ValidationError on bad input."""
-    tools = tools or Tools.discover()
-    stage = with_overrides(_resolve_stage(plan, name), overrides)
-    argv = build_argv(plan, stage, attempt_dir=attempt_dir, first_run=first_run, tools=tools)
-    text = shell_format(argv, head=_head_length(argv, stage, tools))
-    if isinstance(stage, PipetaskStage) and stage.backend == "bps":
-        text += "\n\n" + bps_submit_text(plan, stage, attempt_dir)
-    return text

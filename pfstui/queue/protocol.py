@@ -1,12 +1,16 @@
 """The supervisor protocol: JSON lines over a Unix socket in the session folder, and its client.
 
-Request:  ``{"id": 1, "cmd": "restart", "args": {"stage": "dark"}}``
+Request:  ``{"id": 1, "protocol": 2, "cmd": "restart", "args": {"stage": "dark"}}``
 Reply:    ``{"id": 1, "ok": true, "result": {...}}`` or ``{"id": 1, "ok": false, "error": "one line"}``
-Event:    ``{"event": "state", "version": N, "state": {...}, ...}`` (to subscribed clients, after each change)
+Event:    ``{"event": "state", "snapshot": {...}}`` (to subscribed clients, after each change)
 
-Commands: hello, status, subscribe, load_plan{path, repo?}, run, pause_queue, resume_queue,
-pause{stage}, resume{stage}, kill{stage}, restart{stage, overrides?}, skip{stage}, set_parallel{parallel},
-shutdown.  Mutations are serialised by the supervisor (one event loop), so two clients never race.
+What goes in ``args`` and ``result`` is typed in :mod:`pfstui.queue.requests`: a client sends a request
+object and gets its reply model back.  Mutations are serialised by the supervisor (one event loop), so two
+clients never race.
+
+Versions: every request carries :data:`~pfstui.queue.requests.PROTOCOL`.  The supervisor answers ``hello``
+whatever the version (so a client can tell) and refuses anything else from another version with one line
+saying so; the client checks the version ``hello`` reports when it connects.
 """
 
 from __future__ import annotations
@@ -21,19 +25,32 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pfstui.errors import UserError
+from pydantic import BaseModel, ValidationError
 
-VERSION = 1
+from pfstui.errors import UserError
+from pfstui.queue.requests import (
+    PROTOCOL,
+    REQUESTS,
+    Hello,
+    HelloReply,
+    Request,
+    Snapshot,
+)
+
 SOCKET_NAME = "supervisor.sock"
 LOG_NAME = "supervisor.log"
 
 
-class ProtocolError(Exception):
-    """A malformed request or reply."""
-
-
 class SupervisorError(UserError):
     """The supervisor refused a request, or could not be reached; the message says why."""
+
+
+class ProtocolError(SupervisorError):
+    """A malformed request or reply; the message names the field."""
+
+
+class ProtocolMismatchError(SupervisorError):
+    """The supervisor speaks another protocol version (it was started by another pfstui)."""
 
 
 def socket_path(session_dir: Path | str) -> Path:
@@ -59,6 +76,48 @@ def socket_path(session_dir: Path | str) -> Path:
 
 def encode(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+
+def encode_request(rid: int, request: Request) -> bytes:
+    return encode({"id": rid, "protocol": PROTOCOL, "cmd": request.cmd, "args": request.model_dump(mode="json")})
+
+
+def encode_reply(rid: Any, result: BaseModel | None = None, error: str | None = None) -> bytes:
+    if error is not None:
+        return encode({"id": rid, "ok": False, "error": error})
+    return encode({"id": rid, "ok": True, "result": None if result is None else result.model_dump(mode="json")})
+
+
+def encode_event(snapshot: Snapshot) -> bytes:
+    return encode({"event": "state", "snapshot": snapshot.model_dump(mode="json")})
+
+
+def one_line(exc: ValidationError) -> str:
+    """The first problem of a validation error, on one line: ``field: what is wrong``."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def decode_request(message: Any, *, peer: str) -> Request:
+    """The request in one message from a client; ProtocolError (one line) when it is not one of ours.
+
+    ``peer`` names this supervisor in the version message (which pfstui to use, or to let it exit).
+    """
+    if not isinstance(message, dict):
+        raise ProtocolError(f"a request must be a JSON object, not {type(message).__name__}")
+    cmd = message.get("cmd")
+    kind = REQUESTS.get(cmd) if isinstance(cmd, str) else None
+    if kind is None:
+        raise ProtocolError(f"unknown command {cmd!r} (known: {', '.join(REQUESTS)})")
+    version = message.get("protocol", 1)  # version 1 did not say
+    if version != PROTOCOL and kind is not Hello:
+        raise ProtocolError(f"this client speaks queue protocol {version} and {peer} speaks {PROTOCOL}: use the "
+                            "pfstui that started the supervisor, or let it exit (it does when idle) and retry")
+    try:
+        return kind.model_validate(message.get("args") or {})
+    except ValidationError as exc:
+        raise ProtocolError(f"bad {cmd} request: {one_line(exc)}") from None
 
 
 def spawn_supervisor(session_dir: Path) -> subprocess.Popen[bytes]:
@@ -104,8 +163,11 @@ class SupervisorClient:
             try:
                 sock.connect(str(socket_path(self.dir)))
                 self._sock = sock
-                self.request("hello")
+                self._check(self.request(Hello()))
                 return self
+            except ProtocolMismatchError:
+                self.close()
+                raise
             except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, BrokenPipeError,
                     SupervisorError) as exc:
                 # SupervisorError here: the connection was accepted, then closed (a supervisor shutting down).
@@ -121,6 +183,12 @@ class SupervisorClient:
         raise SupervisorError(
             f"cannot reach the supervisor of {self.dir} ({last}); see {self.dir / LOG_NAME}"
         )
+
+    def _check(self, hello: HelloReply) -> None:
+        if hello.protocol != PROTOCOL:
+            raise ProtocolMismatchError(
+                f"the supervisor of {self.dir} (pid {hello.pid}) speaks queue protocol {hello.protocol} and this "
+                f"pfstui {PROTOCOL}: use the pfstui that started it, or let it exit (it does when idle) and retry")
 
     def close(self) -> None:
         if self._sock is not None:
@@ -151,17 +219,18 @@ class SupervisorClient:
         except ValueError as exc:
             raise ProtocolError(f"bad message from the supervisor: {exc}") from None
 
-    def request(self, cmd: str, **args: Any) -> Any:
+    def request[R: BaseModel](self, request: Request[R]) -> R:
+        """Send ``request`` and return its typed reply; SupervisorError (one line) when it is refused."""
         if self._sock is None:
             self.connect()
         self._next_id += 1
         rid = self._next_id
         assert self._sock is not None
-        self._sock.sendall(encode({"id": rid, "cmd": cmd, "args": args}))
+        self._sock.sendall(encode_request(rid, request))
         while True:
             msg = self._read_message(self.timeout)
             if msg is None:
-                raise SupervisorError(f"no reply from the supervisor to {cmd!r} within {self.timeout:.0f} s")
+                raise SupervisorError(f"no reply from the supervisor to {request.cmd!r} within {self.timeout:.0f} s")
             if "event" in msg:
                 self._events.append(msg)
                 continue
@@ -169,11 +238,26 @@ class SupervisorClient:
                 continue
             if not msg.get("ok"):
                 raise SupervisorError(msg.get("error") or "request refused")
-            return msg.get("result")
+            try:
+                return request.reply.model_validate(msg.get("result"))  # type: ignore[return-value]
+            except ValidationError as exc:
+                raise ProtocolError(f"bad reply to {request.cmd} from the supervisor: {one_line(exc)}") from None
 
-    def events(self, timeout: float | None = None) -> Iterator[dict[str, Any] | None]:
-        """Yield events as they come (after ``subscribe``); yields None when ``timeout`` passes quietly."""
+    def events(self, timeout: float | None = None) -> Iterator[Snapshot | None]:
+        """Yield each state event's snapshot as it comes (after ``subscribe``); None when ``timeout`` passes
+        quietly."""
         while True:
             while self._events:
-                yield self._events.pop(0)
-            yield self._read_message(timeout)
+                yield self._snapshot(self._events.pop(0))
+            msg = self._read_message(timeout)
+            if msg is None:
+                yield None
+            elif msg.get("event") == "state":
+                yield self._snapshot(msg)
+
+    @staticmethod
+    def _snapshot(event: dict[str, Any]) -> Snapshot:
+        try:
+            return Snapshot.model_validate(event.get("snapshot"))
+        except ValidationError as exc:
+            raise ProtocolError(f"bad state event from the supervisor: {one_line(exc)}") from None

@@ -1,8 +1,6 @@
 """Queue semantics, as pure functions over the session state (no processes, no I/O).
 
-Stage status words: the queue's own (``queued``, ``running``, ``paused``, ``done``, ``failed``, ``killed``,
-``dependency-failed``, ``skipped``, ``lost``) — per-task quanta use Rubin's ``pipetask report`` words
-(successful / failed / blocked / unknown).  Rules, after pueue:
+Stage statuses are :class:`pfstui.queue.model.StageStatus`.  Rules, after pueue:
 
 * a stage starts when every stage it depends on is ``done`` or ``skipped``, the queue is not paused, and
   fewer than ``parallel`` stages are running or paused;
@@ -18,26 +16,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pfstui.errors import UserError
+from pfstui.queue.model import ACTIVE, BAD, OK, RESTARTABLE, SKIPPABLE, StageStatus
 
-if TYPE_CHECKING:  # the store (pydantic) is not needed to apply the rules, and costs ~0.2 s to import
-    from pfstui.queue.store import QueueState, Stage
-
-QUEUED = "queued"
-RUNNING = "running"
-PAUSED = "paused"
-DONE = "done"
-FAILED = "failed"
-KILLED = "killed"
-DEPENDENCY_FAILED = "dependency-failed"
-SKIPPED = "skipped"
-LOST = "lost"
-
-ACTIVE = frozenset({RUNNING, PAUSED})
-OK = frozenset({DONE, SKIPPED})
-BAD = frozenset({FAILED, KILLED, LOST, DEPENDENCY_FAILED})
-FINISHED = OK | BAD
-RESTARTABLE = BAD
-SKIPPABLE = frozenset({QUEUED}) | BAD
+if TYPE_CHECKING:  # the state records (pydantic) are not needed to apply the rules, and cost ~0.2 s to import
+    from pfstui.queue.state import QueueState, Stage
 
 
 class QueueError(UserError):
@@ -58,11 +40,11 @@ def propagate_failures(state: QueueState) -> list[str]:
     while progress:
         progress = False
         for stage in state.stages:
-            if stage.status != QUEUED:
+            if stage.status != StageStatus.QUEUED:
                 continue
             deps = [state.stage(d) for d in stage.depends_on]
             if any(d is not None and d.status in BAD for d in deps):
-                stage.status = DEPENDENCY_FAILED
+                stage.status = StageStatus.DEPENDENCY_FAILED
                 changed.append(stage.id)
                 progress = True
     return changed
@@ -77,7 +59,7 @@ def ready(state: QueueState, parallel: int) -> list[str]:
     for stage in state.stages:
         if slots <= 0:
             break
-        if stage.status != QUEUED:
+        if stage.status != StageStatus.QUEUED:
             continue
         deps = [state.stage(d) for d in stage.depends_on]
         if all(d is not None and d.status in OK for d in deps):
@@ -91,7 +73,7 @@ def is_finished(state: QueueState) -> bool:
     if any(s.status in ACTIVE for s in state.stages):
         return False
     for stage in state.stages:
-        if stage.status == QUEUED:
+        if stage.status == StageStatus.QUEUED:
             deps = [state.stage(d) for d in stage.depends_on]
             if not any(d is not None and d.status in BAD for d in deps):
                 return False
@@ -115,12 +97,12 @@ def restart(state: QueueState, name: str) -> list[str]:
     if stage.status not in RESTARTABLE:
         raise QueueError(f"stage {name!r} is {stage.status}; only a failed, killed, lost or dependency-failed "
                          "stage can be restarted")
-    stage.status = QUEUED
+    stage.status = StageStatus.QUEUED
     requeued = [name]
     for dep_id in dependants(state, name):
         dep = state.stage(dep_id)
-        if dep is not None and dep.status == DEPENDENCY_FAILED:
-            dep.status = QUEUED
+        if dep is not None and dep.status == StageStatus.DEPENDENCY_FAILED:
+            dep.status = StageStatus.QUEUED
             requeued.append(dep_id)
     return requeued
 
@@ -130,11 +112,11 @@ def skip(state: QueueState, name: str) -> None:
     if stage.status not in SKIPPABLE:
         raise QueueError(f"stage {name!r} is {stage.status}; only a queued or finished-badly stage can be skipped "
                          "(kill it first if it is running)")
-    stage.status = SKIPPED
+    stage.status = StageStatus.SKIPPED
     for dep_id in dependants(state, name):
         dep = state.stage(dep_id)
-        if dep is not None and dep.status == DEPENDENCY_FAILED:
-            dep.status = QUEUED
+        if dep is not None and dep.status == StageStatus.DEPENDENCY_FAILED:
+            dep.status = StageStatus.QUEUED
     propagate_failures(state)
 
 

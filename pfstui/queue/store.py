@@ -1,4 +1,5 @@
-"""The per-session queue state document (``state.json``) and its single-writer lock.
+"""Reading and writing the per-session state document (``state.json``, :mod:`pfstui.queue.state`), and its
+single-writer lock.
 
 Why: the supervisor that owns a (repository, plan) queue can be killed, restarted or replaced at any moment, and
 the operator must never lose the record of which stage ran, with which pid, log and exit code.  So the document
@@ -20,142 +21,28 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import ValidationError
 
 from pfstui.errors import UserError
 from pfstui.infra.atomic import StateWriteError, atomic_write_bytes, fsync_dir
+from pfstui.queue.state import SCHEMA_VERSION, QueueState, now
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "STATE_FILE",
-    "PREV_FILE",
     "LOCK_FILE",
-    "ATTEMPT_STATUSES",
-    "STAGE_STATUSES",
-    "Attempt",
-    "Stage",
-    "QueueState",
+    "PREV_FILE",
+    "STATE_FILE",
+    "LoadResult",
+    "SessionLock",
+    "SessionStore",
     "StateError",
     "StateLockedError",
-    "LoadResult",
-    "SessionStore",
-    "SessionLock",
 ]
 
-SCHEMA_VERSION = 1
 STATE_FILE = "state.json"
 PREV_FILE = "state.json.prev"
 LOCK_FILE = "lock"
-
-#: Status words the supervisor uses (documented, not enforced, so the queue logic can evolve within a schema).
-ATTEMPT_STATUSES = ("starting", "running", "paused", "succeeded", "failed", "killed", "lost", "spawn_failed")
-STAGE_STATUSES = ("pending", "queued", "running", "paused", "succeeded", "failed", "killed", "lost", "stashed",
-                  "skipped")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-class _Model(BaseModel):
-    # forbid: a field this version does not know means the file is not what we think it is.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class Attempt(_Model):
-    """One run of a stage: its process identity (see :class:`pfstui.process.runner.ProcessHandle`) and outcome."""
-
-    number: int = Field(ge=1)
-    argv: list[str]
-    cwd: str | None = None
-    pid: int | None = None
-    start_time: float | None = None
-    pgid: int | None = None
-    waiter_pid: int | None = None
-    waiter_start_time: float | None = None
-    boot_time: float | None = None
-    boot_id: str | None = None
-    log_path: str | None = None
-    status_path: str | None = None
-    started_path: str | None = None
-    status: str = "starting"
-    exit_code: int | None = None
-    signal: str | None = None
-    quanta: dict[str, Any] = Field(default_factory=dict)  # opaque counts from the log parser
-    started_at: str | None = None
-    ended_at: str | None = None
-    detail: str = ""
-    #: A ``backend: bps`` attempt: workdir (where bps runs; shared by `bps restart` attempts), submit_dir,
-    #: submit_file, mode ("submit" or "restart") and the stage overrides it was made with.
-    bps: dict[str, Any] | None = None
-
-    HANDLE_FIELDS: ClassVar[tuple[str, ...]] = (
-        "pid", "start_time", "pgid", "waiter_pid", "waiter_start_time", "boot_time", "boot_id",
-        "log_path", "status_path", "started_path", "cwd",
-    )
-
-    @classmethod
-    def from_handle(cls, number: int, handle: Any, **fields: Any) -> Attempt:
-        """An attempt recording a :class:`pfstui.process.runner.ProcessHandle` (duck-typed via ``to_dict()``)."""
-        data = handle.to_dict()
-        values = {k: data.get(k) for k in cls.HANDLE_FIELDS}
-        values.setdefault("argv", list(data.get("argv", [])))
-        values["started_at"] = data.get("started_at") or None
-        values["status"] = "running"
-        values.update(fields)
-        return cls(number=number, **values)
-
-    def handle_dict(self) -> dict[str, Any] | None:
-        """The process-handle dict for :func:`pfstui.process.runner.adopt`, or None if the attempt never started."""
-        if self.pid is None or self.start_time is None or self.status_path is None:
-            return None
-        data = {k: getattr(self, k) for k in self.HANDLE_FIELDS}
-        data.update(argv=list(self.argv), started_at=self.started_at or "", cwd=self.cwd or "")
-        return data
-
-
-class Stage(_Model):
-    """A queued unit of work (one command) with its attempts, oldest first."""
-
-    id: str
-    name: str = ""
-    argv: list[str] = Field(default_factory=list)
-    status: str = "queued"
-    depends_on: list[str] = Field(default_factory=list)
-    attempts: list[Attempt] = Field(default_factory=list)
-    extra: dict[str, Any] = Field(default_factory=dict)  # opaque data of the planner/supervisor
-    created_at: str = Field(default_factory=_now)
-
-    @property
-    def last_attempt(self) -> Attempt | None:
-        return self.attempts[-1] if self.attempts else None
-
-    def next_attempt_number(self) -> int:
-        return (self.attempts[-1].number + 1) if self.attempts else 1
-
-
-class QueueState(_Model):
-    """The whole state document of one session."""
-
-    schema_version: int = SCHEMA_VERSION
-    repo: str | None = None
-    plan: str | None = None
-    queue_paused: bool = False
-    #: How many stages may run at once.
-    parallel: int = Field(default=1, ge=1)
-    pipelines: set[str] = Field(default_factory=set)
-    stages: list[Stage] = Field(default_factory=list)
-    saved_at: str | None = None
-
-    @field_serializer("pipelines")
-    def _sorted_pipelines(self, value: set[str]) -> list[str]:
-        return sorted(value)
-
-    def stage(self, stage_id: str) -> Stage | None:
-        """The stage with this id, or None."""
-        return next((s for s in self.stages if s.id == stage_id), None)
 
 
 class StateError(UserError):
@@ -320,7 +207,7 @@ class SessionStore:
         Raises :class:`pfstui.infra.atomic.StateWriteError` (naming the file and the fix) on a full or read-only
         disk; the files on disk are then unchanged.
         """
-        state.saved_at = _now()
+        state.saved_at = now("microseconds")
         payload = (state.model_dump_json(indent=2) + "\n").encode("utf-8")
         try:
             current = self.path.read_bytes()
@@ -364,7 +251,7 @@ class SessionLock:
         return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     def _record_holder(self, fd: int) -> None:
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "acquired_at": _now()}
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "acquired_at": now("microseconds")}
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)

@@ -19,7 +19,7 @@ import gc
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -28,6 +28,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from pfstui.queue.model import ENDED, StageStatus
 from pfstui.ui.link import (
     LinkStatus,
     QueueFailed,
@@ -35,7 +36,11 @@ from pfstui.ui.link import (
     QueueRequest,
     QueueUpdated,
     SupervisorLink,
+    contract,
 )
+
+if TYPE_CHECKING:
+    from pfstui.queue.requests import Snapshot
 
 
 def theme_css(name: str = "pfstui.tcss") -> str:
@@ -108,7 +113,7 @@ class PfsTuiApp(App):
         from pfstui.config import load_settings
 
         self.settings, self.settings_problem = load_settings()
-        self._statuses: dict[str, str] = {}
+        self._statuses: dict[str, StageStatus] = {}
         if os.environ.get("SSH_CONNECTION"):
             self.animation_level = "none"
 
@@ -256,7 +261,7 @@ class PfsTuiApp(App):
         try:
             with SupervisorClient(self.session_dir) as client:
                 if not self.read_only:
-                    client.request("load_plan", path=self.plan, repo=self.repo)
+                    client.request(contract().LoadPlan(path=self.plan, repo=self.repo))
         except (SupervisorError, OSError) as exc:
             self.post_message(LinkStatus(False, f"supervisor: {exc}"))
         except Exception as exc:  # noqa: BLE001 - a bad plan file: shown, not raised
@@ -285,17 +290,16 @@ class PfsTuiApp(App):
             pane.update_snapshot(message.snapshot)
         self._announce(message.snapshot)
 
-    def _announce(self, snapshot: dict[str, Any]) -> None:
+    def _announce(self, snapshot: Snapshot) -> None:
         """A notification (and the bell, as configured) when a stage ends; never for the first snapshot."""
-        stages = (snapshot.get("state") or {}).get("stages") or []
         first = not self._statuses
-        for st in stages:
-            old, new = self._statuses.get(st["id"]), st["status"]
-            self._statuses[st["id"]] = new
-            if first or old == new or new not in ("done", "failed", "killed", "lost"):
+        for st in snapshot.stages:
+            old, new = self._statuses.get(st.id), st.status
+            self._statuses[st.id] = new
+            if first or old == new or new not in ENDED:
                 continue
-            bad = new != "done"
-            self.notify(f"{st['id']}: {new}", title="Stage finished" if not bad else "Stage did not finish",
+            bad = new != StageStatus.DONE
+            self.notify(f"{st.id}: {new}", title="Stage finished" if not bad else "Stage did not finish",
                         severity="error" if bad else "information", timeout=10 if bad else 4, markup=False)
             if self.settings.bell == "always" or (self.settings.bell == "failures" and bad):
                 self.bell()

@@ -1,25 +1,43 @@
 """The app's link to the session supervisor: a worker thread that subscribes to queue events.
 
-Widgets never talk to the socket themselves: they post `QueueRequest` messages to the app, which sends
-them from a worker thread, and receive `QueueUpdated` snapshots and `QueueReply`/`QueueFailed` results.
+Widgets never talk to the socket themselves: they post `QueueRequest` messages (holding a typed request of
+:mod:`pfstui.queue.requests`) to the app, which sends them from a worker thread, and receive `QueueUpdated`
+snapshots and `QueueReply`/`QueueFailed` results.
+
+The contract's models (pydantic) are imported only when a widget first asks for them, through
+:func:`contract`: they are not needed for the app's first frame.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from pfstui.queue.requests import Request, Snapshot
+
+
+def contract() -> ModuleType:
+    """:mod:`pfstui.queue.requests`, imported on first use: the one lazy place the UI gets the queue's
+    request and snapshot models from (pydantic costs ~0.1 s to import, off the first frame)."""
+    import pfstui.queue.requests
+
+    return pfstui.queue.requests
 
 
 @dataclass
 class QueueUpdated(Message):
     """A fresh snapshot of the queue (the supervisor's ``state`` event)."""
 
-    snapshot: dict[str, Any]
+    snapshot: Snapshot
 
 
 @dataclass
@@ -32,15 +50,18 @@ class LinkStatus(Message):
 class QueueRequest(Message):
     """Ask the supervisor to do something; ``label`` is what the notification says afterwards."""
 
-    cmd: str
-    args: dict[str, Any] = field(default_factory=dict)
+    request: Request[Any]
     label: str = ""
+
+    @property
+    def cmd(self) -> str:
+        return self.request.cmd
 
 
 @dataclass
 class QueueReply(Message):
     request: QueueRequest
-    result: Any
+    result: BaseModel
 
 
 @dataclass
@@ -64,14 +85,14 @@ class SupervisorLink:
         while not self.stop.is_set():
             try:
                 client = SupervisorClient(self.session_dir).connect()
-                snapshot = client.request("subscribe")
-                self.post(LinkStatus(True, f"supervisor pid {snapshot.get('supervisor_pid')}"))
+                snapshot = client.request(contract().Subscribe())
+                self.post(LinkStatus(True, f"supervisor pid {snapshot.supervisor_pid}"))
                 self.post(QueueUpdated(snapshot))
                 backoff = 0.5
                 for event in client.events(timeout=0.5):
                     if self.stop.is_set():
                         break
-                    if event is not None and event.get("event") == "state":
+                    if event is not None:
                         self.post(QueueUpdated(event))
                 client.close()
             except (SupervisorError, OSError, ValueError) as exc:
@@ -79,8 +100,8 @@ class SupervisorLink:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def request(self, req: QueueRequest) -> Any:
+    def request(self, req: QueueRequest) -> BaseModel:
         from pfstui.queue.protocol import SupervisorClient
 
         with SupervisorClient(self.session_dir) as client:
-            return client.request(req.cmd, **req.args)
+            return client.request(req.request)

@@ -27,7 +27,11 @@ from pfstui.butler.errors import (
     UndoError,
 )
 from pfstui.butler.gateway import ButlerGateway
-from pfstui.butler.removal import preview_clean, preview_remove_collections, preview_remove_runs
+from pfstui.butler.removal import (
+    preview_clean,
+    preview_remove_collections,
+    preview_remove_runs,
+)
 from pfstui.butler.undo import preview_undo
 from pfstui.infra.journal import Journal
 from tests.butler.test_gateway import CHAIN, NEW_RUN, OLD_RUN

@@ -17,7 +17,13 @@ import numpy as np
 import pytest
 
 import pfstui.butler.gateway as gateway_module
-from pfstui.butler.errors import GatewayError, NotFoundError, QueryError, ReadOnlyError, RepoError
+from pfstui.butler.errors import (
+    GatewayError,
+    NotFoundError,
+    QueryError,
+    ReadOnlyError,
+    RepoError,
+)
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.values import Association, nsec_to_iso
 

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 
 import pfstui.infra.atomic as atomic
-from pfstui.infra.atomic import StateWriteError, atomic_write_bytes, atomic_write_json, atomic_write_text
+from pfstui.infra.atomic import (
+    StateWriteError,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 
 def _only(folder: Path) -> list[str]:

@@ -9,9 +9,12 @@ import pytest
 import yaml
 
 import pfstui.bps.submit as bps
-from pfstui.plan.argv import Tools, build_argv, plan_show
+from pfstui.bps.monitor import BpsMonitor
+from pfstui.bps.report import read_report, verdict
+from pfstui.plan.argv import CommandError, Tools, build_argv
 from pfstui.plan.issues import PlanError
 from pfstui.plan.loader import parse_plan
+from pfstui.queue.launch import plan_show, stage_argv
 
 DEMO = Path(__file__).resolve().parents[2] / "pfstui" / "demo" / "pipelines"
 
@@ -85,8 +88,10 @@ def test_bad_bps_plans_say_what_to_fix(text: str, needle: str):
 
 def test_argv_and_plan_show(tmp_path: Path):
     plan = parse_plan(plan_text(BPS))
-    argv = build_argv(plan, "bias", attempt_dir=tmp_path, first_run=True, tools=TOOLS)
+    argv = stage_argv(plan, plan.stage("bias"), attempt_dir=tmp_path, first_run=True, tools=TOOLS)
     assert argv == ["/v/bin/bps", "submit", str(tmp_path / "bps-submit.yaml")]
+    with pytest.raises(CommandError, match="runs through bps"):  # the plan alone knows no backend but local
+        build_argv(plan, "bias", attempt_dir=tmp_path, first_run=True, tools=TOOLS)
     assert bps.restart_argv(["bps"], "/w/submit") == [
         "bps", "restart", "--wms-service-class", "lsst.ctrl.bps.parsl.ParslService", "--id", "/w/submit"]
     path = tmp_path / "plan.yaml"
@@ -126,19 +131,19 @@ isr:
 def test_report_and_verdict(tmp_path: Path):
     path = tmp_path / "r.yaml"
     path.write_text(REPORT)
-    report = bps.read_report(path)
+    report = read_report(path)
     assert report["isr"].failures[0].exception_class == "RuntimeError"
     assert report["isr"].failures[0].message == "Saturated pixels"
-    ok, detail = bps.verdict(report, 0, None)
+    ok, detail = verdict(report, 0, None)
     assert not ok and "1 failed, 1 blocked" in detail and "visit=12" in detail and "bps exited 0" in detail
     path.write_text(REPORT.replace("n_quanta_blocked: 1", "n_quanta_blocked: 0").replace("n_succeeded: 3", "n_succeeded: 4")
                     .replace("n_succeeded: 11", "n_succeeded: 12").split("  failed_quanta:\n    01a")[0]
                     + "  failed_quanta: {}\n  n_expected: 12\n  n_quanta_blocked: 0\n  n_succeeded: 12\n")
-    assert bps.verdict(bps.read_report(path), 0, None) == (True, "")
-    assert bps.verdict(None, 0, None)[0] is False  # no report: never "done" on the exit code alone
-    assert bps.verdict(report, 1, "boom") == (False, "bps exited with code 1: boom")
+    assert verdict(read_report(path), 0, None) == (True, "")
+    assert verdict(None, 0, None)[0] is False  # no report: never "done" on the exit code alone
+    assert verdict(report, 1, "boom") == (False, "bps exited with code 1: boom")
     path.write_text("- not a mapping\n")
-    assert bps.read_report(path) is None
+    assert read_report(path) is None
 
 
 def test_env_points_eups_variables_at_the_venv():
@@ -183,17 +188,17 @@ def test_why_bps_failed_comes_from_the_graph_build_and_bps_last_words(tmp_path: 
         "Traceback (most recent call last):\n  File \"bps\", line 1, in <module>\n"
         "Generating quantum graph failed with non-zero exit code (1)\n"
         f"Check {tmp_path}/submit/quantumGraphGeneration.out for more details.\n")
-    monitor = bps.BpsMonitor(tmp_path, log)
+    monitor = BpsMonitor(tmp_path, log)
     monitor.update(final=True)
     detail = monitor.failure_detail()
     assert detail.startswith("Initial data ID query returned no rows, so QuantumGraph will be empty; "
                              "QuantumGraph was empty; ERROR logs above should provide details; "
                              "Generating quantum graph failed with non-zero exit code (1) Check ")
-    assert bps.verdict(None, 1, detail)[1].startswith("bps exited with code 1: Initial data ID query")
+    assert verdict(None, 1, detail)[1].startswith("bps exited with code 1: Initial data ID query")
     # a run whose jobs failed but bps itself did not: no bps-level reason (the report gives the quanta)
     log.write_text("parsl.dataflow.dflow ERROR: Task 5 failed after 1 retry attempts\n"
                    "parsl.app.errors.BashExitFailure: bash_app isr failed with unix exit code 1\n"
                    "lsst.ctrl.bps.drivers INFO: Submit stage completed: Took 43.27 seconds\n")
-    monitor = bps.BpsMonitor(tmp_path / "elsewhere", log)
+    monitor = BpsMonitor(tmp_path / "elsewhere", log)
     monitor.update(final=True)
     assert monitor.failure_detail() is None

@@ -17,7 +17,6 @@ from pfstui.plan.argv import (
     Tools,
     build_argv,
     describe,
-    plan_show,
     shell_format,
     shell_join,
     shell_quote,
@@ -25,6 +24,7 @@ from pfstui.plan.argv import (
 from pfstui.plan.loader import load_plan, parse_plan
 from pfstui.plan.model import PipetaskStage, Plan
 from pfstui.plan.templates import render_template
+from pfstui.queue.launch import plan_show
 
 DEMO_DIR = str(Path(pfstui.demo.__file__).parent)
 ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": DEMO_DIR}

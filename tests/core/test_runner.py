@@ -300,7 +300,8 @@ def test_adopt_roundtrips_through_json_and_rejects_damage(tmp_path: Path, handle
 
 
 def test_attempt_in_the_state_document_readopts_the_stage(tmp_path: Path, handles: list[ProcessHandle]) -> None:
-    from pfstui.queue.store import Attempt, QueueState, SessionStore, Stage
+    from pfstui.queue.state import Attempt, QueueState, Stage
+    from pfstui.queue.store import SessionStore
 
     handle = _launch(tmp_path, handles, ["sleep", "30"])
     store = SessionStore(tmp_path / "session")

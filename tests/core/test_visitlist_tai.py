@@ -3,7 +3,11 @@
 import pytest
 
 from pfstui.values.tai import DateError, check_tai, make_timespan
-from pfstui.values.visitlist import VisitListError, format_integer_list, parse_integer_list
+from pfstui.values.visitlist import (
+    VisitListError,
+    format_integer_list,
+    parse_integer_list,
+)
 
 
 @pytest.mark.parametrize(

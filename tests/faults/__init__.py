@@ -23,7 +23,15 @@ from typing import Any
 
 import psutil
 
-from .ptyapp import PtyApp, TmuxApp, file_lines, log_lines_shown, pfstui_argv, queue_rows, quanta_shown
+from .ptyapp import (
+    PtyApp,
+    TmuxApp,
+    file_lines,
+    log_lines_shown,
+    pfstui_argv,
+    quanta_shown,
+    queue_rows,
+)
 
 VENV_BIN = Path(sys.executable).parent
 BEGIN = "2000-01-01T00:00:00"
@@ -153,9 +161,10 @@ class Session:
 
     def shutdown(self) -> None:
         from pfstui.queue.protocol import SupervisorClient
+        from pfstui.queue.requests import Shutdown
 
         try:
-            SupervisorClient(self.dir, autostart=False, timeout=3).connect().request("shutdown")
+            SupervisorClient(self.dir, autostart=False, timeout=3).connect().request(Shutdown())
         except Exception:  # noqa: BLE001 - best effort cleanup
             pass
         for pid in self.supervisor_pids():

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from pfstui.queue.requests import LoadPlan, SkipStage, Status
 from tests.faults import Session, apply_env, certify_stage, fault_env, write_plan
 
 pytestmark = pytest.mark.integration
@@ -44,8 +45,8 @@ def session(tmp_path: Path, monkeypatch, demo_repo: Path):
     apply_env(env, monkeypatch.setenv)
     s = Session(demo_repo, write_plan(tmp_path / "plan.yaml", demo_repo, STAGES))
     with s.client() as c:
-        c.request("load_plan", path=str(s.plan))
-        c.request("skip", stage="c2")  # so that state.json (c2 skipped) differs from state.json.prev (queued)
+        c.request(LoadPlan(path=str(s.plan)))
+        c.request(SkipStage(stage="c2"))  # so that state.json (c2 skipped) differs from state.json.prev (queued)
     s.shutdown()
     yield s
     s.shutdown()
@@ -93,16 +94,16 @@ async def test_damaged_state_file_is_kept_named_and_the_last_good_state_used(ses
         prev.unlink()
 
     with session.client() as c:
-        snap = c.request("status")
-    message = snap["state_problem"]
+        snap = c.request(Status())
+    message = snap.state_problem
     assert message and str(path) in message and reason in message and fix in message, message
     kept = list(session.dir.glob("state.json.damaged-*"))
     assert len(kept) == 1 and kept[0].name in message, "the damaged file is kept aside and named"
     assert kept[0].read_bytes() == bad, "byte for byte"
     if keep_prev:
-        assert statuses(snap["state"]) == statuses(good_prev), "the last good state is used"
+        assert statuses(snap.state.model_dump(mode="json")) == statuses(good_prev), "the last good state is used"
     else:
-        assert snap["state"]["stages"] == [] and snap["state"]["queue_paused"] is True
+        assert snap.state.stages == [] and snap.state.queue_paused is True
 
     # The operator opening the app sees the message in the Queue pane; the queue is usable again.
     app = PfsTuiApp(repo=str(session.repo), plan=str(session.plan))
@@ -112,7 +113,7 @@ async def test_damaged_state_file_is_kept_named_and_the_last_good_state_used(ses
         while not (len(pane.stages()) == 3 and kept[0].name in str(pane.query_one("#queue-status").render())):
             assert time.monotonic() < deadline, str(pane.query_one("#queue-status").render())
             await pilot.pause(0.05)
-        assert pane.snapshot["state"]["queue_paused"] is True, "a recovered queue never starts on its own"
+        assert pane.snapshot.state.queue_paused is True, "a recovered queue never starts on its own"
     state = session.state()
     assert len(state["stages"]) == 3 and state["schema_version"] == 1
     assert kept[0].read_bytes() == bad, "nothing overwrote the damaged copy"
@@ -170,15 +171,15 @@ def test_full_or_read_only_disk_is_reported_and_nothing_is_overwritten(session: 
                 time.sleep(0.05)
         before = {p.name: p.read_bytes() for p in (session.dir / "state.json", session.dir / "state.json.prev")}
         flag.write_text(code)
-        client.request("skip", stage="c1")  # applied in memory; the disk refuses it
-        snap = client.request("status")
+        client.request(SkipStage(stage="c1"))  # applied in memory; the disk refuses it
+        snap = client.request(Status())
         path = session.dir / "state.json"
         # The file named is the first one the save writes (the previous good copy), then the state itself.
         expected = re.compile(rf"cannot write {re.escape(str(path))}(\.prev)?: "
                               rf"{re.escape(os.strerror(getattr(errno, code)))}; {re.escape(fix)}")
-        assert snap["save_error"] and expected.match(snap["save_error"]), snap["save_error"]
-        assert snap["save_error"] in snap["state_problem"]
-        assert statuses(snap["state"])["c1"] == "skipped"
+        assert snap.save_error and expected.match(snap.save_error), snap.save_error
+        assert snap.save_error in snap.state_problem
+        assert snap.state.stage("c1").status == "skipped"
         time.sleep(1.0)  # a few ticks of retries
         assert {p.name: p.read_bytes() for p in (path, session.dir / "state.json.prev")} == before, \
             "nothing on disk changed"
@@ -187,8 +188,8 @@ def test_full_or_read_only_disk_is_reported_and_nothing_is_overwritten(session: 
         flag.unlink()
         state = session.wait(lambda s: statuses(s)["c1"] == "skipped", timeout=10, what="the retried save")
         assert statuses(state)["c2"] == "skipped"
-        snap = client.request("status")
-        assert snap["save_error"] is None and snap["state_problem"] is None
+        snap = client.request(Status())
+        assert snap.save_error is None and snap.state_problem is None
         client.close()
         said = (session.dir / "supervisor.log").read_text().count("cannot save state")
         assert said == 1, f"the failure is logged once, not on every retry ({said})"
@@ -202,7 +203,8 @@ def test_full_or_read_only_disk_is_reported_and_nothing_is_overwritten(session: 
 WRITER = r"""
 import os, signal, sys
 from pathlib import Path
-from pfstui.queue.store import QueueState, SessionStore, Stage
+from pfstui.queue.state import QueueState, Stage
+from pfstui.queue.store import SessionStore
 import pfstui.infra.atomic as atomic
 store = SessionStore(sys.argv[1])
 mode = sys.argv[2]

@@ -14,10 +14,19 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pfstui.queue.store import Attempt, SessionStore
-from tests.faults import Session, apply_env, certify_stage, fault_env, pipetask_stage, write_plan
-from tests.ui import wait_until
+from pfstui.queue.requests import KillStage, LoadPlan, Subscribe
+from pfstui.queue.state import Attempt
+from pfstui.queue.store import SessionStore
+from tests.faults import (
+    Session,
+    apply_env,
+    certify_stage,
+    fault_env,
+    pipetask_stage,
+    write_plan,
+)
 from tests.faults.ptyapp import file_lines
+from tests.ui import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +38,9 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "logs" / "bias-v30-longlog
 async def test_reused_pid_is_lost_never_running_and_offered_for_restart(demo_repo: Path, tmp_path: Path,
                                                                         monkeypatch):
     from pfstui.ui.app import PfsTuiApp
-    from pfstui.ui.screens.confirm import ConfirmScreen
     from pfstui.ui.panes.logs import LogsPanel
     from pfstui.ui.panes.queue import QueuePane, RestartEditor
+    from pfstui.ui.screens.confirm import ConfirmScreen
 
     env = fault_env(tmp_path)
     apply_env(env, monkeypatch.setenv)
@@ -40,7 +49,7 @@ async def test_reused_pid_is_lost_never_running_and_offered_for_restart(demo_rep
               + certify_stage("certify-bias", "bias", "bias", "bias"))
     session = Session(demo_repo, write_plan(tmp_path / "plan.yaml", demo_repo, stages))
     with session.client() as c:
-        c.request("load_plan", path=str(session.plan))
+        c.request(LoadPlan(path=str(session.plan)))
     session.shutdown()
 
     # The state of a session whose bias was running, 5 of 16 quanta done, when its processes vanished and
@@ -68,17 +77,17 @@ async def test_reused_pid_is_lost_never_running_and_offered_for_restart(demo_rep
 
         # A client that subscribes first hears "lost" in its very first snapshot: never "running".
         with session.client() as c:
-            snap = c.request("subscribe")
-            first = Session.stage(snap["state"], "bias")
+            snap = c.request(Subscribe())
+            first = Session.stage(snap.state.model_dump(mode="json"), "bias")
             assert first["status"] == "lost"
             detail = first["attempts"][0]["detail"]
             assert f"pid {impostors[0].pid} now belongs to another process (sleep)" in detail
             assert first["attempts"][0]["log_path"] == str(log), "its last known output is kept"
             tasks = first["attempts"][0]["quanta"]["progress"]["tasks"]
             assert sum(t["done"] for t in tasks.values()) == 5
-            assert Session.stage(snap["state"], "certify-bias")["status"] == "dependency-failed"
+            assert Session.stage(snap.state.model_dump(mode="json"), "certify-bias")["status"] == "dependency-failed"
             with pytest.raises(Exception, match="only a running or paused stage"):
-                c.request("kill", stage="bias")
+                c.request(KillStage(stage="bias"))
         # The impostors were never signalled (not stopped, not killed).
         for p in impostors:
             assert p.poll() is None and psutil.Process(p.pid).status() != psutil.STATUS_STOPPED

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pfstui.queue.requests import LoadPlan, Run, Status
 from tests.faults import (
     Session,
     apply_env,
@@ -25,8 +26,8 @@ from tests.faults import (
     stage_identity,
     write_plan,
 )
-from tests.ui import wait_until
 from tests.faults.ptyapp import file_lines
+from tests.ui import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +56,8 @@ def test_supervisor_killed_readopts_running_stages_and_collects_exit_status(demo
     session = Session(demo_repo, write_plan(tmp_path / "plan.yaml", demo_repo, stages))
     try:
         with session.client() as c:
-            c.request("load_plan", path=str(session.plan))
-            c.request("run")
+            c.request(LoadPlan(path=str(session.plan)))
+            c.request(Run())
         state = session.wait(lambda s: session.stage(s, "bias")["status"] == "running", what="bias to run")
         attempt = session.stage(state, "bias")["attempts"][0]
 
@@ -64,9 +65,9 @@ def test_supervisor_killed_readopts_running_stages_and_collects_exit_status(demo
         first = session.kill_supervisor()
         assert stage_identity(attempt) == "alive", "the stage outlives its supervisor"
         with session.client() as c:
-            snap = c.request("status")
-        assert snap["supervisor_pid"] != first
-        readopted = session.stage(snap["state"], "bias")
+            snap = c.request(Status())
+        assert snap.supervisor_pid != first
+        readopted = session.stage(snap.state.model_dump(mode="json"), "bias")
         assert readopted["status"] == "running"
         assert [(a["pid"], a["start_time"]) for a in readopted["attempts"]] == [(attempt["pid"], attempt["start_time"])]
 
@@ -75,8 +76,8 @@ def test_supervisor_killed_readopts_running_stages_and_collects_exit_status(demo
         wait_file(Path(attempt["status_path"]))
         assert session.status("bias") == "running", "nobody has looked at it yet"
         with session.client() as c:
-            snap = c.request("status")
-        done = session.stage(snap["state"], "bias")
+            snap = c.request(Status())
+        done = session.stage(snap.state.model_dump(mode="json"), "bias")
         assert done["status"] == "done", "settled before the first reply, never shown running"
         assert done["attempts"][0]["exit_code"] == 0
         tasks = done["attempts"][0]["quanta"]["progress"]["tasks"]
@@ -93,8 +94,8 @@ def test_supervisor_killed_readopts_running_stages_and_collects_exit_status(demo
             truth = json.loads(Path(a["status_path"]).read_text())["returncode"]
             assert (truth == 0) is expect_ok
             with session.client() as c:
-                snap = c.request("status")
-            st = session.stage(snap["state"], sid)
+                snap = c.request(Status())
+            st = session.stage(snap.state.model_dump(mode="json"), sid)
             assert st["status"] == ("done" if expect_ok else "failed")
             assert st["attempts"][0]["exit_code"] == truth
 
@@ -128,13 +129,13 @@ async def test_app_keeps_following_through_supervisor_death_and_reopen(demo_repo
     session = Session(demo_repo, write_plan(tmp_path / "plan.yaml", demo_repo,
                                             bias(0.6) + certify_stage("certify-bias", "bias", "bias", "bias")))
     with session.client() as c:
-        c.request("load_plan", path=str(session.plan))
-        c.request("run")
+        c.request(LoadPlan(path=str(session.plan)))
+        c.request(Run())
     state = session.wait(lambda s: session.stage(s, "bias")["status"] == "running", what="bias to run")
     log = Path(session.stage(state, "bias")["attempts"][0]["log_path"])
 
     def shown(pane: QueuePane, sid: str) -> str | None:
-        return next((s["status"] for s in pane.stages() if s["id"] == sid), None)
+        return next((s.status for s in pane.stages() if s.id == sid), None)
 
     try:
         app = PfsTuiApp(repo=str(demo_repo), plan=str(session.plan))
@@ -147,10 +148,10 @@ async def test_app_keeps_following_through_supervisor_death_and_reopen(demo_repo
                              what="the log view to reach the file's end")
             killed = session.kill_supervisor()
             # The app's own link restarts the supervisor and re-attaches: same attempt, still running.
-            await wait_until(pilot, lambda: pane.snapshot.get("supervisor_pid") not in (None, killed),
+            await wait_until(pilot, lambda: getattr(pane.snapshot, "supervisor_pid", None) not in (None, killed),
                              timeout=30, what="the app to re-attach to a new supervisor")
             assert shown(pane, "bias") == "running"
-            assert [a["number"] for a in next(s for s in pane.stages() if s["id"] == "bias")["attempts"]] == [1]
+            assert [a.number for a in next(s for s in pane.stages() if s.id == "bias").attempts] == [1]
             await wait_until(pilot, lambda: view.rows == file_lines(log), timeout=20,
                              what="the log view to follow the file after the restart")
             assert session.status("bias") == "running", "the reopen below must happen while bias runs"

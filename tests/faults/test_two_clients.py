@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pfstui.queue.requests import Hello, SkipStage, Status
 from tests.faults import Session, apply_env, fault_env, write_plan
 from tests.faults.ptyapp import TmuxApp, pfstui_argv, queue_rows
 
@@ -42,7 +43,7 @@ def test_two_apps_one_queue_serialized_conflicts_and_no_lost_update(demo_repo: P
 
         def hello() -> None:
             with session.client(timeout=30) as c:
-                hellos.append(c.request("hello")["pid"])
+                hellos.append(c.request(Hello()).pid)
 
         threads = [threading.Thread(target=hello) for _ in range(4)]
         apps = [TmuxApp(argv, env, size=(120, 30)) for _ in range(2)]
@@ -85,8 +86,8 @@ def test_two_apps_one_queue_serialized_conflicts_and_no_lost_update(demo_repo: P
         def skip(sid: str) -> None:
             try:
                 with session.client(timeout=30) as c:
-                    c.request("skip", stage=sid)
-                    c.request("status")
+                    c.request(SkipStage(stage=sid))
+                    c.request(Status())
             except Exception as exc:  # noqa: BLE001 - collected and asserted below
                 errors.append(f"{sid}: {exc}")
 

@@ -11,7 +11,12 @@ import pytest
 from pfstui.config import load_settings
 from pfstui.infra.atomic import atomic_write_text
 from pfstui.infra.journal import Journal
-from pfstui.infra.private import GROUP_ACCESS_ENV, UnsafePathError, check_trusted, make_private_dir
+from pfstui.infra.private import (
+    GROUP_ACCESS_ENV,
+    UnsafePathError,
+    check_trusted,
+    make_private_dir,
+)
 
 
 @pytest.fixture

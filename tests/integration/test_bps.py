@@ -22,6 +22,14 @@ import numpy as np
 import psutil
 import pytest
 
+from pfstui.queue.requests import (
+    KillStage,
+    LoadPlan,
+    PauseStage,
+    RestartStage,
+    ResumeStage,
+    Run,
+)
 from tests.faults import Session, apply_env, fault_env, pipetask_stage, write_plan
 
 pytestmark = pytest.mark.integration
@@ -52,14 +60,14 @@ def bps_plan(tmp_path: Path, repo: Path, stages: str) -> Path:
 
 def start(session: Session) -> None:
     with session.client() as c:
-        c.request("load_plan", path=str(session.plan))
-        c.request("run")
+        c.request(LoadPlan(path=str(session.plan)))
+        c.request(Run())
 
 
 def restart_and_wait(session: Session, **overrides: object) -> dict:
     """Restart the bias stage (with the restart editor's ``overrides``) and wait for its second attempt to end."""
     with session.client() as c:
-        c.request("restart", stage="bias", **overrides)
+        c.request(RestartStage(stage="bias", **overrides))
     state = session.wait(lambda s: session.stage(s, "bias")["status"] in ("done", "failed")
                          and len(session.stage(s, "bias")["attempts"]) == 2, timeout=600,
                          what="the restarted bias to finish")
@@ -68,7 +76,7 @@ def restart_and_wait(session: Session, **overrides: object) -> dict:
 
 def pool_processes(attempt: dict) -> list[psutil.Process]:
     """Every process of the Parsl worker pools of a bps attempt (the pools and their running jobs)."""
-    from pfstui.bps.submit import worker_pools
+    from pfstui.bps.pools import worker_pools
 
     groups = set(worker_pools(attempt["bps"]["workdir"]))
     found = []
@@ -92,7 +100,7 @@ def test_bps_outputs_equal_local(demo_repo: Path, tmp_path: Path, monkeypatch):
     plan = bps_plan(tmp_path, demo_repo, bias_stage("local")
                     + bias_stage("viabps", backend="bps", config=["isr:demoDelay=1.0"], after="local"))
     session = Session(demo_repo, plan)
-    from pfstui.bps.submit import worker_pools
+    from pfstui.bps.pools import worker_pools
 
     try:
         start(session)
@@ -105,7 +113,7 @@ def test_bps_outputs_equal_local(demo_repo: Path, tmp_path: Path, monkeypatch):
             time.sleep(0.2)
         # pause reaches bps and the worker pool with its running jobs; resume lets them go on
         with session.client() as c:
-            c.request("pause", stage="viabps")
+            c.request(PauseStage(stage="viabps"))
         time.sleep(0.5)
         stopped = []
         for proc in [psutil.Process(attempt["pid"]), *pool_processes(attempt)]:
@@ -115,7 +123,7 @@ def test_bps_outputs_equal_local(demo_repo: Path, tmp_path: Path, monkeypatch):
                 pass
         assert len(stopped) >= 3 and set(stopped) == {psutil.STATUS_STOPPED}, stopped
         with session.client() as c:
-            c.request("resume", stage="viabps")
+            c.request(ResumeStage(stage="viabps"))
         state = session.wait(session.finished, timeout=600, what="both bias stages to finish")
         assert not worker_pools(attempt["bps"]["workdir"]), "the pool ends with the stage"
         local, viabps = session.stage(state, "local"), session.stage(state, "viabps")
@@ -233,7 +241,8 @@ def test_bps_stage_survives_app_and_supervisor_kill(demo_repo: Path, tmp_path: P
 
 def test_bps_kill_reaches_the_worker_pool_and_restart_skips_finished_jobs(demo_repo: Path, tmp_path: Path,
                                                                           monkeypatch):
-    from pfstui.bps.submit import _latest_states, worker_pools
+    from pfstui.bps.monitor import _latest_states
+    from pfstui.bps.pools import worker_pools
 
     apply_env(fault_env(tmp_path), monkeypatch.setenv)
     plan = bps_plan(tmp_path, demo_repo, bias_stage("bias", backend="bps", config=["isr:demoDelay=3.0"],
@@ -251,7 +260,7 @@ def test_bps_kill_reaches_the_worker_pool_and_restart_skips_finished_jobs(demo_r
             time.sleep(0.2)
         assert worker_pools(workdir), "the Parsl worker pool runs in a process group of its own"
         with session.client() as c:
-            c.request("kill", stage="bias")
+            c.request(KillStage(stage="bias"))
         session.wait(lambda s: session.stage(s, "bias")["status"] == "killed", timeout=60, what="bias to be killed")
         finished_before = sum(st == "exec_done" for _l, st, _o in _latest_states(db))
         deadline = time.monotonic() + 30

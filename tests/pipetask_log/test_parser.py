@@ -285,8 +285,9 @@ def test_json_log_matches_text_log_of_the_same_run() -> None:
 
 
 def _universe():
-    import pfstui.demo
     from lsst.daf.butler import DimensionConfig, DimensionUniverse
+
+    import pfstui.demo
 
     return DimensionUniverse(DimensionConfig(str(Path(pfstui.demo.__file__).parent / "dimensions.yaml")))
 

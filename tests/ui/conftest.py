@@ -14,9 +14,10 @@ def state_env(tmp_path, monkeypatch, tool_env):
     monkeypatch.setenv("PATH", tool_env["PATH"])
     yield
     from pfstui.queue.protocol import SupervisorClient
+    from pfstui.queue.requests import Shutdown
 
     for sdir in (tmp_path / "state" / "sessions").glob("*"):
         try:
-            SupervisorClient(sdir, autostart=False, timeout=2).connect().request("shutdown")
+            SupervisorClient(sdir, autostart=False, timeout=2).connect().request(Shutdown())
         except Exception:  # noqa: BLE001 - best-effort cleanup
             pass

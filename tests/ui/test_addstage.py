@@ -10,9 +10,10 @@ import pytest
 import pfstui.infra.paths as paths
 from pfstui.plan.edit import backup_path
 from pfstui.queue.protocol import SupervisorClient
-from pfstui.ui.screens.add_stage import AddStageScreen
+from pfstui.queue.requests import LoadPlan
 from pfstui.ui.app import PfsTuiApp
 from pfstui.ui.panes.queue import QueuePane
+from pfstui.ui.screens.add_stage import AddStageScreen
 from tests.ui import wait_until
 
 pytestmark = pytest.mark.integration
@@ -89,9 +90,9 @@ async def test_add_a_template_stage_to_the_queue(demo_repo: Path, tmp_path: Path
         await wait_until(pilot, lambda: not isinstance(app.screen, AddStageScreen))
 
         pane = app.query_one(QueuePane)
-        await wait_until(pilot, lambda: [s["id"] for s in pane.stages()] == ["bias", "certify-bias", "dark"])
+        await wait_until(pilot, lambda: [s.id for s in pane.stages()] == ["bias", "certify-bias", "dark"])
         dark = pane.stages()[2]
-        assert dark["status"] == "queued" and not dark["attempts"] and dark["depends_on"] == ["certify-bias"]
+        assert dark.status == "queued" and not dark.attempts and dark.depends_on == ["certify-bias"]
         table = pane.query_one("DataTable")
         assert str(table.get_cell("dark", "status")) == "queued"
         await wait_until(pilot, lambda: any("Added stage dark" in n.message for n in app._notifications))
@@ -131,8 +132,8 @@ async def test_a_bad_edit_shows_the_problem_and_leaves_the_file_alone(demo_repo:
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: app.screen is not screen)
         pane = app.query_one(QueuePane)
-        await wait_until(pilot, lambda: [s["id"] for s in pane.stages()][-1:] == ["bias-2"])
-        assert pane.stages()[-1]["status"] == "queued"
+        await wait_until(pilot, lambda: [s.id for s in pane.stages()][-1:] == ["bias-2"])
+        assert pane.stages()[-1].status == "queued"
 
         # escape cancels without touching the file
         written = plan.read_text()
@@ -153,7 +154,7 @@ async def test_read_only_refuses_to_add_a_stage(demo_repo: Path, tmp_path: Path,
     plan, original = write_plan(tmp_path, demo_repo)
     sdir = paths.session_dir(str(demo_repo), str(plan))
     with SupervisorClient(sdir) as client:
-        client.request("load_plan", path=str(plan))
+        client.request(LoadPlan(path=str(plan)))
     app = PfsTuiApp(repo=str(demo_repo), plan=str(plan), read_only=True)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(QueuePane)

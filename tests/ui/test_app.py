@@ -91,21 +91,19 @@ async def test_queue_runs_the_plan_and_shows_progress(demo_repo: Path, tmp_path:
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(QueuePane)
         await wait_until(pilot, lambda: len(pane.stages()) == 2)
-        assert (pane.snapshot["state"]["queue_paused"]) is True
+        assert pane.snapshot.state.queue_paused is True
         await pilot.press("r")
         seen_partial = []
 
         def bias_progress():
-            st = pane.stages()[0]
-            tasks = ((st.get("attempts") or [{}])[-1].get("quanta") or {}).get("progress", {}).get("tasks", {})
-            done = sum(t.get("done", 0) for t in tasks.values())
+            done = sum(t.done for t in pane.stages()[0].progress.tasks.values())
             if 0 < done < 16:
                 seen_partial.append(done)
             return done
 
         await wait_until(pilot, lambda: bias_progress() == 16, timeout=90)
         assert seen_partial, "progress rose while the stage ran"
-        await wait_until(pilot, lambda: pane.stages()[1]["status"] == "done", timeout=60)
+        await wait_until(pilot, lambda: pane.stages()[1].status == "done", timeout=60)
         table = pane.query_one("DataTable")
         assert "16/16" in str(table.get_cell("bias", "quanta"))
         # open the stage's log from the queue
@@ -121,10 +119,11 @@ async def test_read_only_refuses_every_queue_mutation(demo_repo: Path, tmp_path:
     # a writable app loads the plan first, then a read-only one watches
     import pfstui.infra.paths as paths
     from pfstui.queue.protocol import SupervisorClient
+    from pfstui.queue.requests import LoadPlan
 
     sdir = paths.session_dir(str(demo_repo), str(plan))
     with SupervisorClient(sdir) as client:
-        client.request("load_plan", path=str(plan))
+        client.request(LoadPlan(path=str(plan)))
     app = PfsTuiApp(repo=str(demo_repo), plan=str(plan), read_only=True)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(QueuePane)
@@ -149,8 +148,8 @@ async def test_failed_stage_jumps_to_the_failing_quantum_line(demo_repo: Path, t
         pane = app.query_one(QueuePane)
         await wait_until(pilot, lambda: len(pane.stages()) == 2)
         await pilot.press("r")
-        await wait_until(pilot, lambda: pane.stages()[0]["status"] == "failed", timeout=90)
-        await wait_until(pilot, lambda: pane.stages()[1]["status"] == "dependency-failed", timeout=30)
+        await wait_until(pilot, lambda: pane.stages()[0].status == "failed", timeout=90)
+        await wait_until(pilot, lambda: pane.stages()[1].status == "dependency-failed", timeout=30)
         pane.query_one("DataTable").move_cursor(row=0)
         await pilot.press("x")  # the failed quanta, and the log opened at the first one
         await pilot.press("escape")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from textual.widgets import TabbedContent
 
+from pfstui.queue.requests import Snapshot
+from pfstui.queue.state import QueueState, Stage
 from pfstui.ui.app import PfsTuiApp
 
 
@@ -55,12 +57,15 @@ async def test_stage_end_notifies_and_rings(tmp_path: Path, monkeypatch):
     app = PfsTuiApp(repo=None, plan=str(plan), connect=False, session_dir=tmp_path / "s")
     rings = []
     app.bell = lambda: rings.append(1)
-    stage = {"id": "dark", "status": "running", "attempts": []}
+    def snapshot(status: str) -> Snapshot:
+        return Snapshot(version=1, session=str(tmp_path / "s"), supervisor_pid=1,
+                        state=QueueState(stages=[Stage(id="dark", status=status)]))
+
     async with app.run_test(size=(80, 24)) as pilot:
-        app._announce({"state": {"stages": [dict(stage)]}})
-        app._announce({"state": {"stages": [dict(stage, status="failed")]}})
+        app._announce(snapshot("running"))
+        app._announce(snapshot("failed"))
         await pilot.pause()
         assert any("dark: failed" in n.message for n in app._notifications)
         assert rings == [1]
-        app._announce({"state": {"stages": [dict(stage, status="done")]}})
+        app._announce(snapshot("done"))
         assert rings == [1], "by default the bell rings for failures only"

@@ -7,12 +7,13 @@ Update the pictures with `pytest tests/ui/test_snapshots.py --snapshot-update` a
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from pfstui.queue.requests import Snapshot
+from pfstui.queue.state import QueueState
 from pfstui.ui.app import PfsTuiApp
 from pfstui.ui.panes.queue import QueuePane
 
@@ -30,7 +31,8 @@ def queue_app(tmp_path: Path) -> PfsTuiApp:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_queue_screen(snap_compare, tmp_path, size):
-    snapshot = {"state": json.loads((DATA / "state" / "demo-run.json").read_text()), "plan_error": None}
+    state = QueueState.model_validate_json((DATA / "state" / "demo-run.json").read_text())
+    snapshot = Snapshot(version=1, session=str(tmp_path / "session"), supervisor_pid=1, state=state)
 
     async def show(pilot):
         app = pilot.app

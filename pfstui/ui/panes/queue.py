@@ -1,7 +1,9 @@
 """Queue pane: the plan's stages with status, per-task quanta progress, elapsed time and attempt.
 
-It renders the supervisor's snapshots (`QueueUpdated`) and asks for changes with `QueueRequest`
-messages; everything that kills or changes something shows the exact command or effect first.
+It renders the supervisor's snapshots (`QueueUpdated`, a :class:`pfstui.queue.requests.Snapshot`) and asks
+for changes with `QueueRequest` messages; everything that kills or changes something shows the exact
+command or effect first.  The command a queued stage runs next is the one the snapshot carries: the
+supervisor decided it, so the pane never builds a command from the plan file itself.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.text import Text
@@ -23,21 +25,20 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static, TextArea
 
-from pfstui.ui.link import QueueRequest
+from pfstui.queue.model import ACTIVE, RESTARTABLE, StageStatus
+from pfstui.ui.link import QueueRequest, contract
 from pfstui.ui.screens.confirm import ConfirmScreen, TextScreen
 
+if TYPE_CHECKING:
+    from pfstui.queue.requests import NextRun, Request, Snapshot
+    from pfstui.queue.state import Attempt, Stage
+
+S = StageStatus
 STATUS_STYLE = {
-    "queued": "dim", "running": "bold cyan", "paused": "yellow", "done": "green", "failed": "bold red",
-    "killed": "red", "dependency-failed": "magenta", "skipped": "dim italic", "lost": "bold magenta",
+    S.QUEUED: "dim", S.RUNNING: "bold cyan", S.PAUSED: "yellow", S.DONE: "green", S.FAILED: "bold red",
+    S.KILLED: "red", S.DEPENDENCY_FAILED: "magenta", S.SKIPPED: "dim italic", S.LOST: "bold magenta",
 }
 EDITABLE = ("query", "config", "config_files", "processes", "extra_options", "begin", "end", "data_ids", "where")
-
-
-def progress_of(stage: dict[str, Any]) -> dict[str, Any]:
-    attempts = stage.get("attempts") or []
-    if not attempts:
-        return {}
-    return (attempts[-1].get("quanta") or {}).get("progress") or {}
 
 
 def bar(done: int, failed: int, blocked: int, total: int | None, width: int = 8) -> Text:
@@ -63,22 +64,36 @@ def bar(done: int, failed: int, blocked: int, total: int | None, width: int = 8)
     return text
 
 
-def elapsed(stage: dict[str, Any], now: datetime | None = None) -> str:
-    attempts = stage.get("attempts") or []
-    if not attempts or not attempts[-1].get("started_at"):
+def elapsed(stage: Stage, now: datetime | None = None) -> str:
+    a = stage.last_attempt
+    if a is None or not a.started_at:
         return ""
-    a = attempts[-1]
     try:
-        start = datetime.fromisoformat(a["started_at"])
-        end = datetime.fromisoformat(a["ended_at"]) if a.get("ended_at") else (now or datetime.now(UTC))
+        start = datetime.fromisoformat(a.started_at)
+        end = datetime.fromisoformat(a.ended_at) if a.ended_at else (now or datetime.now(UTC))
     except ValueError:
         return ""
     secs = max(0, int((end - start).total_seconds()))
     return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600 else f"{secs // 60}:{secs % 60:02d}"
 
 
+def next_run_text(run: NextRun | None) -> str:
+    """The command the next attempt runs, shell-quoted as ``plan show`` shows it (a new bps submission: with
+    the submit file it will write)."""
+    if run is None:
+        return "(no plan loaded)"
+    if run.error is not None:
+        return f"(cannot build it: {run.error})"
+    from pfstui.plan.argv import shell_format  # the plan's models (pydantic) stay off the first frame
+
+    text = shell_format(run.argv, head=run.head)
+    if run.submit_text is not None:
+        text += f"\n\n{run.submit_file}:\n{run.submit_text}"
+    return text
+
+
 class StageSelected(Message):
-    def __init__(self, stage: dict[str, Any]) -> None:
+    def __init__(self, stage: Stage) -> None:
         super().__init__()
         self.stage = stage
 
@@ -140,41 +155,22 @@ class RestartEditor(ModalScreen[dict | None]):
         self.dismiss(changed)
 
 
-#: Parsl job states that are over (the rest are pending, launched or running).
-_JOB_ENDED = {"exec_done", "memo_done", "failed", "dep_fail", "running_ended"}
-
-
-def bps_phase(attempt: dict[str, Any]) -> str:
-    """Where a running bps attempt is, in one word: graph (building the quantum graph), prepare, jobs, or
-    ingest (every job is over: the final job is putting the outputs in the registry, then pipetask report)."""
-    state = (attempt.get("quanta") or {}).get("bps") or {}
-    phase, jobs = state.get("phase"), state.get("jobs") or {}
-    if phase in (None, "acquire"):
-        return "graph"
-    if phase != "submit":
-        return "prepare"
-    if jobs and all(word in _JOB_ENDED for word in jobs):
-        return "ingest"
-    return "jobs"
-
-
-def _bps_lines(attempt: dict[str, Any]) -> list[str]:
+def _bps_lines(attempt: Attempt) -> list[str]:
     """What a bps attempt adds to a stage's details: where it runs, its jobs, and the exact submit file."""
-    bps = attempt.get("bps")
-    if not bps:
+    bps = attempt.bps
+    if bps is None:
         return []
-    state = (attempt.get("quanta") or {}).get("bps") or {}
-    jobs = ", ".join(f"{n} {word}" for word, n in sorted((state.get("jobs") or {}).items())) or "none yet"
-    lines = [f"  bps {bps.get('mode')} in {bps.get('workdir')}",
-             f"  phase {state.get('phase') or '-'}; jobs: {jobs}",
-             f"  job logs {Path(bps.get('submit_dir') or '.') / 'logs'}  (j lists them)"]
-    submit = bps.get("submit_file")
-    if submit:
+    state = attempt.quanta.bps
+    jobs = ", ".join(f"{n} {word}" for word, n in sorted((state.jobs if state else {}).items())) or "none yet"
+    lines = [f"  bps {bps.mode} in {bps.workdir}",
+             f"  phase {(state.phase if state else None) or '-'}; jobs: {jobs}",
+             f"  job logs {Path(bps.submit_dir or '.') / 'logs'}  (j lists them)"]
+    if bps.submit_file:
         try:
-            text = Path(submit).read_text(encoding="utf-8")
+            text = Path(bps.submit_file).read_text(encoding="utf-8")
         except OSError as exc:
             text = f"(cannot read it: {exc.strerror})"
-        lines += [f"  submit file {submit}:", *("    " + line for line in text.splitlines())]
+        lines += [f"  submit file {bps.submit_file}:", *("    " + line for line in text.splitlines())]
     return lines
 
 
@@ -198,7 +194,7 @@ class QueuePane(Widget):
     def __init__(self, *, read_only: bool = False, plan_stage_options=None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.read_only = read_only
-        self.snapshot: dict[str, Any] = {}
+        self.snapshot: Snapshot | None = None
         self._side_path: str | None = None
         self.plan_stage_options = plan_stage_options or (lambda name: {})
 
@@ -219,7 +215,8 @@ class QueuePane(Widget):
         if not self.screen.has_class("-wide"):
             return
         st = self.selected()
-        path = ((st or {}).get("attempts") or [{}])[-1].get("log_path") if st else None
+        attempt = st.last_attempt if st else None
+        path = attempt.log_path if attempt else None
         if path == self._side_path:
             return
         self._side_path = path
@@ -228,12 +225,12 @@ class QueuePane(Widget):
             old.remove()
         title = self.query_one("#queue-side-title", Static)
         if not path:
-            title.update(f"{st['id']}: no log yet" if st else "Highlight a stage to follow its log here.")
+            title.update(f"{st.id}: no log yet" if st else "Highlight a stage to follow its log here.")
             return
         from pfstui.ui.widgets.log_view import LogView
 
-        title.update(f"{st['id']} · attempt {st['attempts'][-1]['number']} · {path}")
-        side.mount(LogView(path, st["id"]))
+        title.update(f"{st.id} · attempt {attempt.number} · {path}")
+        side.mount(LogView(path, st.id))
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -250,72 +247,67 @@ class QueuePane(Widget):
         self.query_one(DataTable).focus()
 
     # --- rendering -------------------------------------------------------------------------------------
-    def stages(self) -> list[dict[str, Any]]:
-        return (self.snapshot.get("state") or {}).get("stages") or []
+    def stages(self) -> list[Stage]:
+        return self.snapshot.stages if self.snapshot else []
 
-    def update_snapshot(self, snapshot: dict[str, Any]) -> None:
+    def update_snapshot(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         table = self.query_one(DataTable)
         keep = table.cursor_row
         stages = self.stages()
         existing = {str(k.value) for k in table.rows}
-        ids = [s["id"] for s in stages]
+        ids = [s.id for s in stages]
         if existing != set(ids) or len(existing) != len(ids):
             table.clear()
             for st in stages:
-                table.add_row(*self._cells(st), key=st["id"])
+                table.add_row(*self._cells(st), key=st.id)
         else:
             for st in stages:
                 for col, value in zip(("stage", "status", "quanta", "time", "attempt"), self._cells(st)):
-                    table.update_cell(st["id"], col, value)
+                    table.update_cell(st.id, col, value)
         if stages and keep is not None:
             table.move_cursor(row=min(keep, len(stages) - 1))
         self._side_log()
-        state = snapshot.get("state") or {}
         counts: dict[str, int] = {}
         for st in stages:
-            counts[st["status"]] = counts.get(st["status"], 0) + 1
+            counts[st.status] = counts.get(st.status, 0) + 1
         summary = " · ".join(f"{n} {word}" for word, n in counts.items())
-        paused = "[yellow]queue PAUSED — r runs it[/]" if state.get("queue_paused") else "queue running"
-        problems = " ".join(f"[red]{escape(p)}[/]" for p in (snapshot.get("plan_error"), snapshot.get("state_problem")) if p)
+        paused = "[yellow]queue PAUSED — r runs it[/]" if snapshot.state.queue_paused else "queue running"
+        problems = " ".join(f"[red]{escape(p)}[/]" for p in (snapshot.plan_error, snapshot.state_problem) if p)
         self.query_one("#queue-status", Static).update(f"{paused} · {summary} {problems}".strip())
 
-    def _cells(self, st: dict[str, Any]) -> tuple:
-        p = progress_of(st)
-        tasks = p.get("tasks") or {}
-        if tasks:
-            done = sum(t.get("done", 0) for t in tasks.values())
-            failed = sum(t.get("failed", 0) for t in tasks.values())
-            blocked = sum(t.get("blocked", 0) for t in tasks.values())
-            totals = [t.get("total") for t in tasks.values()]
-            total = sum(totals) if all(t is not None for t in totals) else p.get("graph_total")
+    def _cells(self, st: Stage) -> tuple:
+        p = st.progress
+        if p.tasks:
+            done, failed, blocked, total = p.totals()
             quanta = bar(done, failed, blocked, total)
         else:
             quanta = Text("")
-        attempts = st.get("attempts") or []
-        word = st["status"]
-        if word == "running" and attempts and attempts[-1].get("bps"):
-            word = f"running ({bps_phase(attempts[-1])})"
-        return (st["id"], Text(word, STATUS_STYLE.get(st["status"], "")), quanta, elapsed(st),
-                str(attempts[-1]["number"]) if attempts else "")
+        a = st.last_attempt
+        word = str(st.status)
+        if st.status == StageStatus.RUNNING and a is not None and a.bps is not None:
+            step = a.quanta.bps.step if a.quanta.bps else None
+            word = f"running ({step or 'graph'})"
+        return (st.id, Text(word, STATUS_STYLE.get(st.status, "")), quanta, elapsed(st),
+                str(a.number) if a else "")
 
     def _refresh_times(self) -> None:
         table = self.query_one(DataTable)
         for st in self.stages():
-            if st["status"] in ("running", "paused"):
+            if st.status in ACTIVE:
                 try:
-                    table.update_cell(st["id"], "time", elapsed(st))
+                    table.update_cell(st.id, "time", elapsed(st))
                 except Exception:  # noqa: BLE001 - the row may have just been rebuilt
                     pass
 
     # --- selection -------------------------------------------------------------------------------------
-    def selected(self) -> dict[str, Any] | None:
+    def selected(self) -> Stage | None:
         table = self.query_one(DataTable)
         stages = self.stages()
         if not stages or table.cursor_row is None or table.cursor_row >= len(stages):
             return None
         key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        return next((s for s in stages if s["id"] == key), None)
+        return next((s for s in stages if s.id == key), None)
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -328,58 +320,58 @@ class QueuePane(Widget):
                             severity="warning")
         return self.read_only
 
-    def _send(self, cmd: str, label: str, **args: Any) -> None:
-        self.post_message(QueueRequest(cmd, args, label))
+    def _send(self, request: Request[Any], label: str) -> None:
+        self.post_message(QueueRequest(request, label))
 
     def action_run(self) -> None:
         if not self._refuse_read_only():
-            self._send("run", "Queue running")
+            self._send(contract().Run(), "Queue running")
 
     def action_pause(self) -> None:
         if self._refuse_read_only():
             return
         st = self.selected()
-        if st and st["status"] == "running":
-            a = st["attempts"][-1]
+        if st and st.status == StageStatus.RUNNING:
+            a = st.attempts[-1]
             self.app.push_screen(
-                ConfirmScreen(f"Pause {st['id']}?", f"SIGSTOP to process group {a.get('pgid')}:\n\n"
-                              + shlex.join(a.get("argv") or []), ok_label="Pause", danger=False),
-                lambda ok: ok and self._send("pause", f"Paused {st['id']}", stage=st["id"]),
+                ConfirmScreen(f"Pause {st.id}?", f"SIGSTOP to process group {a.pgid}:\n\n" + shlex.join(a.argv),
+                              ok_label="Pause", danger=False),
+                lambda ok: ok and self._send(contract().PauseStage(stage=st.id), f"Paused {st.id}"),
             )
         else:
-            self._send("pause_queue", "Queue paused (running stages go on)")
+            self._send(contract().PauseQueue(), "Queue paused (running stages go on)")
 
     def action_resume(self) -> None:
         if self._refuse_read_only():
             return
         st = self.selected()
-        if st and st["status"] == "paused":
-            self._send("resume", f"Resumed {st['id']}", stage=st["id"])
+        if st and st.status == StageStatus.PAUSED:
+            self._send(contract().ResumeStage(stage=st.id), f"Resumed {st.id}")
         else:
-            self._send("resume_queue", "Queue running")
+            self._send(contract().ResumeQueue(), "Queue running")
 
     def action_kill(self) -> None:
         if self._refuse_read_only():
             return
         st = self.selected()
-        if not st or st["status"] not in ("running", "paused"):
+        if not st or st.status not in ACTIVE:
             self.app.notify("Select a running stage to kill.", severity="warning")
             return
-        a = st["attempts"][-1]
-        body = (f"SIGTERM to process group {a.get('pgid')} (every process of the stage), then SIGKILL after 10 s "
-                f"if any is left. The log is kept.\n\n{shlex.join(a.get('argv') or [])}")
-        self.app.push_screen(ConfirmScreen(f"Kill {st['id']}?", body, ok_label="Kill"),
-                             lambda ok: ok and self._send("kill", f"Killing {st['id']}", stage=st["id"]))
+        a = st.attempts[-1]
+        body = (f"SIGTERM to process group {a.pgid} (every process of the stage), then SIGKILL after 10 s "
+                f"if any is left. The log is kept.\n\n{shlex.join(a.argv)}")
+        self.app.push_screen(ConfirmScreen(f"Kill {st.id}?", body, ok_label="Kill"),
+                             lambda ok: ok and self._send(contract().KillStage(stage=st.id), f"Killing {st.id}"))
 
     def action_restart(self) -> None:
         if self._refuse_read_only():
             return
         st = self.selected()
-        if not st or st["status"] not in ("failed", "killed", "lost", "dependency-failed"):
+        if not st or st.status not in RESTARTABLE:
             self.app.notify("Only a failed, killed, lost or dependency-failed stage can be restarted.", severity="warning")
             return
-        options = {k: v for k, v in self.plan_stage_options(st["id"]).items() if k in EDITABLE}
-        options.update((st.get("extra") or {}).get("overrides") or {})
+        options = {k: v for k, v in self.plan_stage_options(st.id).items() if k in EDITABLE}
+        options.update(st.extra.overrides)
 
         def edited(changes: dict | None) -> None:
             if changes is None:
@@ -387,12 +379,12 @@ class QueuePane(Widget):
             body = "Restart as a new attempt (the old attempt's log is kept)"
             body += (":\n\n" + yaml.safe_dump(changes, sort_keys=False)) if changes else " with the same options."
             self.app.push_screen(
-                ConfirmScreen(f"Restart {st['id']}?", body, ok_label="Restart", danger=False),
-                lambda ok: ok and self._send("restart", f"Restarting {st['id']}", stage=st["id"],
-                                             **({"overrides": changes} if changes else {})),
+                ConfirmScreen(f"Restart {st.id}?", body, ok_label="Restart", danger=False),
+                lambda ok: ok and self._send(contract().RestartStage(stage=st.id, overrides=changes or None),
+                                             f"Restarting {st.id}"),
             )
 
-        self.app.push_screen(RestartEditor(st["id"], options), edited)
+        self.app.push_screen(RestartEditor(st.id, options), edited)
 
     def action_skip(self) -> None:
         if self._refuse_read_only():
@@ -401,14 +393,14 @@ class QueuePane(Widget):
         if not st:
             return
         self.app.push_screen(
-            ConfirmScreen(f"Skip {st['id']}?", "Mark it skipped: stages that depend on it may then run.",
+            ConfirmScreen(f"Skip {st.id}?", "Mark it skipped: stages that depend on it may then run.",
                           ok_label="Skip", danger=False),
-            lambda ok: ok and self._send("skip", f"Skipped {st['id']}", stage=st["id"]),
+            lambda ok: ok and self._send(contract().SkipStage(stage=st.id), f"Skipped {st.id}"),
         )
 
     def plan_path(self) -> str | None:
         """The plan file this queue runs: the one pfstui was started with, else the supervisor's."""
-        return getattr(self.app, "plan", None) or (self.snapshot.get("state") or {}).get("plan")
+        return getattr(self.app, "plan", None) or (self.snapshot.state.plan if self.snapshot else None)
 
     def action_add_stage(self) -> None:
         """Append a stage from the plan's template to the plan file, then have the supervisor reload it."""
@@ -419,8 +411,8 @@ class QueuePane(Widget):
             self.app.notify("No plan is loaded: start pfstui with --plan PLAN to add stages to it.", severity="warning")
             return
         from pfstui.plan.edit import read_plan_file, stage_templates
-        from pfstui.plan.variables import stage_env
         from pfstui.plan.issues import PlanError
+        from pfstui.plan.variables import stage_env
         from pfstui.ui.screens.add_stage import AddStageScreen
 
         env = stage_env()
@@ -431,13 +423,13 @@ class QueuePane(Widget):
             self.app.notify(f"{exc}", title="Cannot add a stage: fix the plan first", severity="error", timeout=10,
                             markup=False)
             return
-        paused = (self.snapshot.get("state") or {}).get("queue_paused") if self.snapshot else None
+        paused = self.snapshot.state.queue_paused if self.snapshot else None
 
         def added(result) -> None:
             if result is None:
                 return
-            self._send("load_plan", f"Added stage {result.stage} to {Path(result.path).name} (queued)",
-                       path=str(result.path), repo=getattr(self.app, "repo", None))
+            self._send(contract().LoadPlan(path=str(result.path), repo=getattr(self.app, "repo", None)),
+                       f"Added stage {result.stage} to {Path(result.path).name} (queued)")
 
         self.app.push_screen(AddStageScreen(plan_file, stages, env=env, queue_paused=paused), added)
 
@@ -445,83 +437,60 @@ class QueuePane(Widget):
         st = self.selected()
         if not st:
             return
-        lines = [f"status: {st['status']}", f"depends on: {', '.join(st.get('depends_on') or []) or '-'}"]
-        if st["status"] == "queued":
-            lines += ["", "next run:", *("  " + line for line in self._next_command(st).splitlines())]
-        for a in st.get("attempts") or []:
-            lines += ["", f"attempt {a['number']}: {a.get('status')}  exit {a.get('exit_code')}  {a.get('signal') or ''}",
-                      f"  started {a.get('started_at')}  ended {a.get('ended_at') or '-'}",
-                      f"  log {a.get('log_path')}", "", "  " + shlex.join(a.get("argv") or [])]
-            if a.get("detail"):
-                lines.append(f"  {a['detail']}")
+        lines = [f"status: {st.status}", f"depends on: {', '.join(st.depends_on) or '-'}"]
+        if st.status == StageStatus.QUEUED or st.status in RESTARTABLE:
+            run = self.snapshot.next_runs.get(st.id) if self.snapshot else None
+            lines += ["", "next run:", *("  " + line for line in next_run_text(run).splitlines())]
+        for a in st.attempts:
+            lines += ["", f"attempt {a.number}: {a.status}  exit {a.exit_code}  {a.signal or ''}",
+                      f"  started {a.started_at}  ended {a.ended_at or '-'}",
+                      f"  log {a.log_path}", "", "  " + shlex.join(a.argv)]
+            if a.detail:
+                lines.append(f"  {a.detail}")
             lines += _bps_lines(a)
-        p = progress_of(st)
-        for label, t in (p.get("tasks") or {}).items():
-            lines.append(f"  {label:<24} total {t.get('total')}  done {t.get('done')}  failed {t.get('failed')}  "
-                         f"blocked {t.get('blocked')}")
-        self.app.push_screen(TextScreen(f"Stage {st['id']}", "\n".join(lines)))
-
-    def _next_command(self, st: dict[str, Any]) -> str:
-        """The exact command the stage's next attempt will run (from the plan, with its edited options)."""
-        from pfstui.plan.argv import next_command
-        from pfstui.plan.loader import load_plan
-
-        state = (self.snapshot or {}).get("state") or {}
-        session = (self.snapshot or {}).get("session")
-        if not state.get("plan") or not session:
-            return "(no plan loaded)"
-        try:
-            plan = load_plan(state["plan"])
-            if state.get("repo"):
-                plan = plan.model_copy(update={"repository": state["repo"]})
-            pipeline = getattr(plan.stage(st["name"]), "pipeline", None)
-            number = len(st.get("attempts") or []) + 1
-            adir = Path(session) / "stages" / st["id"] / f"attempt-{number}"
-            return next_command(plan, st["name"], (st.get("extra") or {}).get("overrides"), attempt_dir=adir,
-                                first_run=pipeline is not None and pipeline not in (state.get("pipelines") or []))
-        except Exception as exc:  # noqa: BLE001 - shown, never raised: the plan may be mid-edit
-            return f"(cannot build it: {exc})"
+        for label, t in st.progress.tasks.items():
+            lines.append(f"  {label:<24} total {t.total}  done {t.done}  failed {t.failed}  blocked {t.blocked}")
+        self.app.push_screen(TextScreen(f"Stage {st.id}", "\n".join(lines)))
 
     def action_open_log(self) -> None:
         st = self.selected()
-        if st and st.get("attempts") and st["attempts"][-1].get("log_path"):
-            self.post_message(OpenLog(st["id"], st["attempts"][-1]["log_path"]))
+        if st and st.last_attempt and st.last_attempt.log_path:
+            self.post_message(OpenLog(st.id, st.last_attempt.log_path))
         else:
             self.app.notify("This stage has no log yet.", severity="warning")
 
     def action_failures(self) -> None:
         st = self.selected()
-        failures = progress_of(st).get("failures") if st else None
+        failures = st.progress.failures if st else None
         if not failures:
             self.app.notify("No failed quanta recorded for this stage.")
             return
         first = failures[0]
         lines = []
         for f in failures:
-            did = ", ".join(f"{k}={v}" for k, v in (f.get("data_id") or {}).items())
-            where = f"{f['log_path']} " if f.get("log_path") else ""  # a bps job's own log
-            lines.append(f"{f.get('task')} {{{did}}}\n    {f.get('exception_class') or 'error'}: {f.get('message')}\n"
-                         f"    log {where}byte {f.get('offset')}")
-        self.app.push_screen(TextScreen(f"Failed quanta of {st['id']}", "\n".join(lines)))
-        if first.get("log_path"):
-            offset = int(first["offset"]) if first.get("offset") is not None else None
-            self.post_message(OpenLog(f"{st['id']}:{first.get('task')}", first["log_path"], offset))
-        elif first.get("offset") is not None:
-            self.post_message(OpenLog(st["id"], st["attempts"][-1]["log_path"], int(first["offset"])))
+            did = ", ".join(f"{k}={v}" for k, v in f.data_id.items())
+            where = f"{f.log_path} " if f.log_path else ""  # a bps job's own log
+            lines.append(f"{f.task} {{{did}}}\n    {f.exception_class or 'error'}: {f.message}\n"
+                         f"    log {where}byte {f.offset}")
+        self.app.push_screen(TextScreen(f"Failed quanta of {st.id}", "\n".join(lines)))
+        if first.log_path:
+            self.post_message(OpenLog(f"{st.id}:{first.task}", first.log_path, first.offset))
+        elif first.offset is not None:
+            self.post_message(OpenLog(st.id, st.last_attempt.log_path, first.offset))
 
     def action_job_logs(self) -> None:
         """Pick one of a bps stage's job logs and open it in the Logs pane."""
         st = self.selected()
-        bps = ((st or {}).get("attempts") or [{}])[-1].get("bps") if st else None
+        bps = st.last_attempt.bps if st and st.last_attempt else None
         if not bps:
             self.app.notify("Only bps stages have job logs; `l` opens this stage's log.", severity="warning")
             return
         from pfstui.ui.screens.job_logs import JobLogsScreen
 
-        failed = {f["log_path"] for f in progress_of(st).get("failures") or [] if f.get("log_path")}
+        failed = {f.log_path for f in st.progress.failures if f.log_path}
 
         def chosen(path: str | None) -> None:
             if path:
-                self.post_message(OpenLog(f"{st['id']}:{Path(path).parent.name}", path))
+                self.post_message(OpenLog(f"{st.id}:{Path(path).parent.name}", path))
 
-        self.app.push_screen(JobLogsScreen(st["id"], str(Path(bps["submit_dir"]) / "logs"), failed), chosen)
+        self.app.push_screen(JobLogsScreen(st.id, str(Path(bps.submit_dir) / "logs"), failed), chosen)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +19,17 @@ import pytest
 
 import pfstui.infra.paths as paths
 from pfstui.infra.journal import Journal
+from pfstui.plan.argv import shell_join
 from pfstui.queue.protocol import SupervisorClient
+from pfstui.queue.requests import (
+    Hello,
+    KillStage,
+    LoadPlan,
+    RestartStage,
+    Run,
+    Shutdown,
+    Status,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -73,13 +85,13 @@ def session(tmp_path: Path, monkeypatch, tool_env):
         sdir = paths.session_dir(repo, plan)
         made.append(sdir)
         client = SupervisorClient(sdir).connect()
-        client.request("load_plan", path=str(plan))
+        client.request(LoadPlan(path=str(plan)))
         return client, sdir
 
     yield open_session
     for sdir in made:
         try:
-            SupervisorClient(sdir, autostart=False, timeout=2).connect().request("shutdown")
+            SupervisorClient(sdir, autostart=False, timeout=2).connect().request(Shutdown())
         except Exception:
             pass
 
@@ -111,7 +123,7 @@ def test_queue_advances_with_no_client(session, demo_repo: Path, tmp_path: Path)
     plan = write_plan(tmp_path, demo_repo, bias_stage() + CERTIFY_BIAS)
     client, sdir = session(plan, demo_repo)
     assert read_state(sdir)["queue_paused"] is True  # a freshly loaded plan waits for "run"
-    client.request("run")
+    client.request(Run())
     client.close()  # nobody is connected from here on
     state = wait_for(sdir, lambda s: stage_of(s, "certify-bias")["status"] in ("done", "failed"))
     assert stage_of(state, "certify-bias")["status"] == "done"
@@ -125,11 +137,47 @@ def test_queue_advances_with_no_client(session, demo_repo: Path, tmp_path: Path)
     assert "--register-dataset-types" in starts[0]["argv"]
 
 
+def test_next_argv_follows_the_plan_file_and_is_exactly_what_the_attempt_runs(session, demo_repo: Path,
+                                                                              tmp_path: Path):
+    """The bug this contract fixes: adding ``config: [...]`` to a queued stage in the plan file made the Queue
+    pane show ``-c ...`` (it rebuilt the command from the file) while the attempt ran without it.  Now the
+    supervisor says what runs next, from the plan it holds, and the attempt runs exactly that."""
+    plan = write_plan(tmp_path, demo_repo, bias_stage() + CERTIFY_BIAS)
+    client, sdir = session(plan, demo_repo)
+    before = client.request(Status()).next_runs["bias"]
+    assert before.error is None and before.argv[:1] and "-c" not in before.argv
+    assert "--register-dataset-types" in before.argv  # as on its first run
+
+    write_plan(tmp_path, demo_repo, bias_stage(["isr:demoDelay=0.01"]) + CERTIFY_BIAS)  # edited while queued
+    assert client.request(Status()).next_runs["bias"] == before, "the supervisor runs the plan it has read"
+    client.request(LoadPlan(path=str(plan)))  # what the app does when it opens the plan (and after `a`)
+    snap = client.request(Status())
+    after = snap.next_runs["bias"]
+    assert after.argv[after.argv.index("-c") + 1] == "isr:demoDelay=0.01"
+    assert after.argv == before.argv[:after.argv.index("-c")] + ["-c", "isr:demoDelay=0.01"] + \
+        before.argv[after.argv.index("-c"):]
+    assert snap.next_runs["certify-bias"].argv[1] == "certify-calibrations"
+
+    # `pfstui status` shows the same argv: it asks the supervisor and never reads the plan file for it.
+    status = [sys.executable, "-m", "pfstui", "status", "--plan", str(plan), "--repo", str(demo_repo)]
+    doc = json.loads(subprocess.run(status + ["--json"], capture_output=True, text=True, check=True).stdout)
+    assert next(s for s in doc["stages"] if s["id"] == "bias")["next_argv"] == after.argv
+    text = subprocess.run(status, capture_output=True, text=True, check=True).stdout
+    assert f"    next: {shell_join(after.argv)}" in text
+
+    client.request(Run())
+    state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] in ("done", "failed"))
+    assert stage_of(state, "bias")["status"] == "done"
+    assert stage_of(state, "bias")["attempts"][0]["argv"] == after.argv, "the attempt ran what was shown"
+    starts = [e for e in Journal(paths.state_dir() / "journal.jsonl").read() if e.get("event") == "start"]
+    assert starts[0]["stage"] == "bias" and starts[0]["argv"] == after.argv
+
+
 def test_failure_dependency_failed_and_restart(session, demo_repo: Path, tmp_path: Path):
     plan = write_plan(tmp_path, demo_repo,
                       bias_stage(["isr:demoFailOn=visit:12,arm:r,spectrograph:1"]) + CERTIFY_BIAS)
     client, sdir = session(plan, demo_repo)
-    client.request("run")
+    client.request(Run())
     state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] == "failed")
     state = wait_for(sdir, lambda s: stage_of(s, "certify-bias")["status"] == "dependency-failed")
     attempt = stage_of(state, "bias")["attempts"][0]
@@ -142,8 +190,8 @@ def test_failure_dependency_failed_and_restart(session, demo_repo: Path, tmp_pat
     log = Path(attempt["log_path"]).read_bytes()
     assert b"failed" in log[f["offset"]: f["offset"] + 400]
     # Fix the option and restart: a second attempt, the first one's log kept, dependants re-queued.
-    result = client.request("restart", stage="bias", overrides={"config": []})
-    assert result["requeued"] == ["bias", "certify-bias"]
+    result = client.request(RestartStage(stage="bias", overrides={"config": []}))
+    assert result.requeued == ["bias", "certify-bias"]
     state = wait_for(sdir, lambda s: stage_of(s, "certify-bias")["status"] in ("done", "failed", "dependency-failed"))
     assert stage_of(state, "certify-bias")["status"] == "done"
     bias = stage_of(state, "bias")
@@ -155,7 +203,7 @@ def test_failure_dependency_failed_and_restart(session, demo_repo: Path, tmp_pat
 def test_kill_reaches_every_process_of_a_j2_pipetask(session, demo_repo: Path, tmp_path: Path):
     plan = write_plan(tmp_path, demo_repo, bias_stage(["isr:demoDelay=30"]), processes=2)
     client, sdir = session(plan, demo_repo)
-    client.request("run")
+    client.request(Run())
     state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] == "running")
     pgid = stage_of(state, "bias")["attempts"][0]["pgid"]
     # wait until pipetask has forked its -j 2 workers
@@ -167,7 +215,7 @@ def test_kill_reaches_every_process_of_a_j2_pipetask(session, demo_repo: Path, t
             break
         time.sleep(0.3)
     assert len(members) >= 3, "pipetask -j 2 should run a parent and two workers"
-    client.request("kill", stage="bias")
+    client.request(KillStage(stage="bias"))
     state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] == "killed", timeout=40)
     gone, alive = psutil.wait_procs(members, timeout=15)
     assert alive == []
@@ -185,19 +233,19 @@ def _pgid(pid: int) -> int | None:
 def test_supervisor_killed_readopts_running_stage(session, demo_repo: Path, tmp_path: Path):
     plan = write_plan(tmp_path, demo_repo, bias_stage(["isr:demoDelay=0.6"]) + CERTIFY_BIAS)
     client, sdir = session(plan, demo_repo)
-    hello = client.request("hello")
-    client.request("run")
+    hello = client.request(Hello())
+    client.request(Run())
     state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] == "running")
     pid = stage_of(state, "bias")["attempts"][0]["pid"]
     client.close()
-    os.kill(hello["pid"], signal.SIGKILL)
+    os.kill(hello.pid, signal.SIGKILL)
     time.sleep(1.0)
     assert psutil.pid_exists(pid), "the stage outlives its supervisor"
     # The next client restarts the supervisor, which re-adopts the stage by pid + start time.
     client2 = SupervisorClient(sdir).connect()
-    assert client2.request("hello")["pid"] != hello["pid"]
-    snap = client2.request("status")
-    assert stage_of(snap["state"], "bias")["status"] in ("running", "done")
+    assert client2.request(Hello()).pid != hello.pid
+    snap = client2.request(Status())
+    assert snap.state.stage("bias").status in ("running", "done")
     state = wait_for(sdir, lambda s: stage_of(s, "certify-bias")["status"] in ("done", "failed"))
     assert stage_of(state, "certify-bias")["status"] == "done"
     bias = stage_of(state, "bias")
@@ -224,10 +272,10 @@ def test_client_respawns_when_an_exiting_supervisor_held_the_lock(tmp_path: Path
     client = SupervisorClient(sdir, timeout=15).connect()
     try:
         assert time.monotonic() - started >= 1.5
-        assert client.request("hello")["session"] == str(sdir)
+        assert client.request(Hello()).session == str(sdir)
         log = (sdir / "supervisor.log").read_text()
         assert "another supervisor owns" in log, "the first one gave way to the lock holder"
     finally:
-        client.request("shutdown")
+        client.request(Shutdown())
         client.close()
         released.cancel()

@@ -14,26 +14,29 @@ import pytest
 
 import pfstui.infra.paths as paths
 from pfstui.infra.atomic import StateWriteError
-from pfstui.queue.store import (
+from pfstui.queue.model import AttemptStatus, StageStatus
+from pfstui.queue.state import (
     SCHEMA_VERSION,
     Attempt,
+    BpsAttempt,
+    Progress,
+    Quanta,
     QueueState,
-    SessionLock,
-    SessionStore,
     Stage,
-    StateError,
-    StateLockedError,
+    StageExtra,
+    TaskCounts,
 )
+from pfstui.queue.store import SessionLock, SessionStore, StateError, StateLockedError
 
 
 def _state(label: str = "bias") -> QueueState:
     attempt = Attempt(number=1, argv=["pipetask", "run", "-j", "2"], pid=123, start_time=1764000000.5, pgid=123,
                       waiter_pid=122, waiter_start_time=1764000000.4, log_path="/tmp/a.log",
                       status_path="/tmp/a.status.json", status="failed", exit_code=1,
-                      quanta={"succeeded": 5, "failed": 1, "remaining": 0, "total": 6},
+                      quanta=Quanta(offset=900, progress=Progress(tasks={"isr": TaskCounts(total=6, done=5, failed=1)})),
                       started_at="2026-11-25T10:00:00+00:00", ended_at="2026-11-25T10:05:00+00:00")
     stage = Stage(id=f"{label}-1", name=label, argv=attempt.argv, status="failed", attempts=[attempt],
-                  extra={"step": label})
+                  extra=StageExtra(kind="pipetask", overrides={"query": label}))
     return QueueState(repo="/data/repo", plan="/data/plan.yaml", queue_paused=True,
                       pipelines={"bias.yaml", "dark.yaml"}, stages=[stage])
 
@@ -57,7 +60,8 @@ def test_roundtrip_and_previous_good_copy(tmp_path: Path) -> None:
     on_disk = json.loads(store.path.read_text())
     assert on_disk["schema_version"] == SCHEMA_VERSION
     assert on_disk["pipelines"] == ["bias.yaml", "dark.yaml"]  # a set, stored sorted
-    assert on_disk["stages"][0]["attempts"][0]["quanta"]["failed"] == 1
+    assert on_disk["stages"][0]["attempts"][0]["quanta"]["progress"]["tasks"]["isr"]["failed"] == 1
+    assert on_disk["stages"][0]["status"] == "failed" and on_disk["stages"][0]["attempts"][0]["status"] == "failed"
 
     loaded = store.load()
     assert loaded == first
@@ -158,6 +162,43 @@ def test_failed_save_leaves_state_and_prev_untouched(tmp_path: Path, monkeypatch
     monkeypatch.undo()
     assert store.load().stages[0].id == "dark-1"
     assert _files(tmp_path) == sorted(before)
+
+
+def test_a_state_file_written_before_the_typed_records_loads(tmp_path: Path) -> None:
+    """Schema 1 as pfstui wrote it with free dicts: a stage's ``extra`` held only what was set, an attempt's
+    ``quanta`` only what its tracker saved (the parser's progress, with fields the queue does not name)."""
+    progress = {"schema": 1, "tasks": {"isr": {"total": 12, "done": 5, "failed": 0, "blocked": 0, "running": 1,
+                                               "skipped": 0}},
+                "graph_total": 16, "failures": [{"task": "isr", "data_id": {"visit": 12}, "message": "boom",
+                                                 "offset": 40, "exit_code": None, "timed_out": False}],
+                "running": [["isr:12", "isr"]], "warnings": 2}
+    old = {"schema_version": 1, "repo": "/r", "plan": "/p.yaml", "queue_paused": False, "parallel": 1,
+           "pipelines": [], "saved_at": None, "stages": [
+               {"id": "bias", "name": "bias", "argv": [], "status": "running", "depends_on": [],
+                "extra": {"kind": "pipetask", "kill_requested": True, "kill_escalate_at": 1764000000.5},
+                "created_at": "2026-11-25T10:00:00+00:00",
+                "attempts": [{"number": 1, "argv": ["bps", "submit", "f"], "status": "running",
+                              "quanta": {"progress": progress, "bps": {"phase": "submit", "jobs": {"exec_done": 2},
+                                                                      "error": None}},
+                              "bps": {"workdir": "/w", "submit_dir": "/w/submit", "submit_file": "/w/f",
+                                      "mode": "submit", "overrides": {}}}]},
+               {"id": "dark", "name": "dark", "status": "queued", "extra": {"kind": "pipetask"},
+                "attempts": [{"number": 1, "argv": ["x"], "status": "spawn_failed", "quanta": {}}]}]}
+    store = SessionStore(tmp_path)
+    store.path.write_text(json.dumps(old))
+    state = store.load()
+    bias, dark = state.stages
+    assert bias.status is StageStatus.RUNNING and bias.extra.kill_requested and bias.extra.overrides == {}
+    attempt = bias.attempts[0]
+    assert attempt.bps == BpsAttempt(workdir="/w", submit_dir="/w/submit", submit_file="/w/f", mode="submit")
+    assert attempt.quanta.bps.jobs == {"exec_done": 2} and attempt.quanta.bps.step is None
+    assert attempt.progress.totals() == (5, 0, 0, 12)
+    assert dark.attempts[0].status is AttemptStatus.SPAWN_FAILED and dark.attempts[0].quanta == Quanta()
+    # what the queue does not name is kept for the parser, unchanged
+    store.save(state)
+    again = json.loads(store.path.read_text())["stages"][0]["attempts"][0]["quanta"]["progress"]
+    assert again["running"] == [["isr:12", "isr"]] and again["tasks"]["isr"]["running"] == 1
+    assert again["failures"][0]["exit_code"] is None and again["failures"][0]["offset"] == 40
 
 
 def test_unknown_field_is_rejected_as_damage(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 import pytest
 
 import pfstui.queue.rules as s
-from pfstui.queue.store import QueueState, Stage
+from pfstui.queue.model import StageStatus
+from pfstui.queue.state import QueueState, Stage
 
 
 def make(*specs, parallel=1, paused=False) -> QueueState:
@@ -16,9 +17,9 @@ def test_ready_respects_dependencies_and_parallel():
     assert s.ready(st, st.parallel) == ["a"]
     st.parallel = 2
     assert s.ready(st, st.parallel) == ["a", "c"]
-    st.stage("a").status = s.RUNNING
+    st.stage("a").status = StageStatus.RUNNING
     assert s.ready(st, 2) == ["c"]
-    st.stage("a").status = s.DONE
+    st.stage("a").status = StageStatus.DONE
     assert s.ready(st, 2) == ["b", "c"]
 
 
@@ -59,5 +60,5 @@ def test_refusals_name_the_state():
 def test_is_finished():
     st = make(("a", [], "done"), ("b", ["a"], "failed"), ("c", ["b"], "queued"))
     assert s.is_finished(st)
-    st.stage("a").status = s.RUNNING
+    st.stage("a").status = StageStatus.RUNNING
     assert not s.is_finished(st)

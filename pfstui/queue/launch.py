@@ -1,0 +1,186 @@
+"""Starting attempts: which command runs a stage (the backend dispatch), decided once, then launched.
+
+Why one place: what an attempt of a stage will run is shown before it runs (``plan show``; the Queue pane's
+details and ``pfstui status`` through the supervisor's snapshot), and the operator must see exactly what
+then runs.  So :func:`prepare` decides everything (argv, working folder, the bps submission it makes or
+restarts) without writing anything, the snapshot shows what it decided, and :func:`start` launches that
+same decision.
+
+Backends: a local stage runs the argv of :func:`pfstui.plan.argv.build_argv`; a ``backend: bps`` stage runs
+``bps submit`` of a submit file written into its attempt folder, or ``bps restart`` of its previous
+submission (see :func:`prepare`).  ``pfstui.plan`` knows nothing of bps: the dispatch is here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pfstui.bps.report import REPORT_FILE
+from pfstui.bps.submit import (
+    SUBMIT_FILE,
+    bps_env,
+    restart_argv,
+    submit_argv,
+    submit_config,
+    submit_yaml,
+    write_submit,
+)
+from pfstui.plan.argv import (
+    Tools,
+    build_argv,
+    describe,
+    head_length,
+    plural,
+    shell_format,
+)
+from pfstui.plan.loader import load_plan
+from pfstui.plan.model import AnyStage, PipetaskStage, Plan
+from pfstui.plan.variables import stage_env
+from pfstui.process import runner
+from pfstui.queue.requests import NextRun
+from pfstui.queue.state import Attempt, BpsAttempt
+
+__all__ = ["LaunchSpec", "attempt_dir", "environment", "next_run", "plan_show", "prepare", "stage_argv", "start"]
+
+
+def is_bps(stage: AnyStage) -> bool:
+    return isinstance(stage, PipetaskStage) and stage.backend == "bps"
+
+
+def attempt_dir(session_dir: Path, stage_id: str, number: int) -> Path:
+    """The folder of one attempt of a stage: its log, exit status and (bps) submit file."""
+    return session_dir / "stages" / stage_id / f"attempt-{number}"
+
+
+def stage_argv(plan: Plan, stage: AnyStage, *, attempt_dir: Path | str, first_run: bool, tools: Tools) -> list[str]:
+    """The argv of a new run of ``stage`` with its files in ``attempt_dir`` (a bps stage: ``bps submit`` of the
+    submit file written there; see :func:`pfstui.plan.argv.build_argv` for ``first_run``)."""
+    if is_bps(stage):
+        # The submit file (written by start() with pfstui.bps.submit.write_submit) carries everything else.
+        return submit_argv(tools.command("bps"), Path(attempt_dir) / SUBMIT_FILE)
+    return build_argv(plan, stage, attempt_dir=attempt_dir, first_run=first_run, tools=tools)
+
+
+def display_head(argv: list[str], stage: AnyStage, tools: Tools) -> int:
+    """How many argv items :func:`pfstui.plan.argv.shell_format` keeps on the first line."""
+    return len(argv) if is_bps(stage) else head_length(argv, stage, tools)
+
+
+def environment(bps: bool) -> dict[str, str]:
+    """The environment an attempt (and a bps attempt's ``pipetask report``) runs in."""
+    return bps_env(stage_env()) if bps else stage_env()
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What the next attempt of a stage runs, decided before anything is written.
+
+    ``submit`` is the bps submit file :func:`start` writes into ``attempt_dir`` (None for a local stage and
+    for ``bps restart``); ``bps`` the attempt's bps record (None for a local stage).
+    """
+
+    argv: list[str]
+    cwd: Path
+    attempt_dir: Path
+    head: int
+    bps: BpsAttempt | None = None
+    submit: dict[str, Any] | None = None
+
+    def submit_text(self) -> str | None:
+        """The submit file as :func:`start` will write it (for showing before it runs)."""
+        return None if self.submit is None else submit_yaml(self.submit)
+
+
+def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Attempt], overrides: Mapping[str, Any],
+            first_run: bool, tools: Tools) -> LaunchSpec:
+    """Decide the next attempt of a stage (``pstage``: the plan's stage with the stage's overrides applied).
+
+    A bps stage whose options are unchanged since its last bps attempt (a transient failure, a kill) is
+    ``bps restart``-ed in that submission's folder, so finished jobs are not run again.  Otherwise (first
+    run, or options edited in the restart editor) it is a new submission; after an earlier one that reached
+    the registry, with ``--skip-existing-in`` the output, so only what failed (and what it blocked) runs again.
+    ``previous`` are the stage's earlier attempts, oldest first.
+    """
+    if not is_bps(pstage):
+        argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=first_run, tools=tools)
+        return LaunchSpec(argv, adir, adir, display_head(argv, pstage, tools))
+    overrides = dict(overrides)
+    earlier = [a for a in previous if a.bps is not None]
+    last = earlier[-1].bps if earlier else None
+    if last is not None and last.overrides == overrides:
+        workdir = Path(last.workdir)
+        submit_dir = workdir / "submit"
+        if (workdir / "runinfo").is_dir() and (submit_dir / "parsl_workflow.pickle").is_file():
+            argv = restart_argv(tools.command("bps"), submit_dir)
+            record = BpsAttempt(workdir=str(workdir), submit_dir=str(submit_dir), submit_file=last.submit_file,
+                                mode="restart", overrides=overrides)
+            return LaunchSpec(argv, workdir, adir, len(argv), bps=record)
+    reached = any(a.cwd and (Path(a.cwd) / REPORT_FILE).exists() for a in earlier)
+    skip = [plan.collection(pstage.output)] if reached else []
+    config = submit_config(plan, pstage, workdir=adir, skip_existing_in=skip)
+    argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=False, tools=tools)
+    record = BpsAttempt(workdir=str(adir), submit_dir=str(adir / "submit"), submit_file=str(adir / SUBMIT_FILE),
+                        mode="submit", overrides=overrides)
+    return LaunchSpec(argv, adir, adir, len(argv), bps=record, submit=config)
+
+
+def next_run(spec: LaunchSpec) -> NextRun:
+    """What the snapshot says the attempt of ``spec`` runs."""
+    return NextRun(argv=spec.argv, head=spec.head, submit_file=spec.bps.submit_file if spec.bps else None,
+                   submit_text=spec.submit_text())
+
+
+def start(spec: LaunchSpec) -> runner.ProcessHandle:
+    """Write what the attempt needs (a bps submit file) and launch it detached (see :mod:`pfstui.process.runner`)."""
+    if spec.submit is not None:
+        write_submit(spec.submit, spec.attempt_dir)
+    return runner.launch(spec.argv, cwd=spec.cwd, env=environment(spec.bps is not None),
+                         log_path=spec.attempt_dir / "stage.log", status_path=spec.attempt_dir / "status")
+
+
+# --- plan show ---------------------------------------------------------------------------------------------
+def _comment(text: str) -> str:
+    """A single comment line: newlines in a query must not end the comment and become a command."""
+    return "# " + " ".join(text.split())
+
+
+def _comment_block(text: str) -> list[str]:
+    return ["#   " + line if line else "#" for line in text.rstrip("\n").split("\n")]
+
+
+def plan_show(
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    tools: Tools | None = None,
+    attempt_dir: str | os.PathLike[str] = ".",
+    first_run: bool = True,
+) -> str:
+    """Every stage's exact command, in dependency order, each after a ``# <stage>`` comment line.
+
+    The text can be pasted into a shell.  Commands are shown as on a first run (``first_run``) with
+    logs and summaries in ``attempt_dir`` (default: the current folder); a bps stage's submit file follows
+    its command as a comment block.  PlanError on a bad plan.
+    """
+    plan = load_plan(path, env=env)
+    tools = tools or Tools.discover()
+    stages = plan.ordered_stages()
+    lines = [
+        _comment(f"Plan {path}: {plural(len(stages), 'stage')}, repository {plan.repository}, rerun {plan.rerun}"),
+        _comment("(commands as on a first run; run them in this order)"),
+    ]
+    for number, stage in enumerate(stages, 1):
+        argv = stage_argv(plan, stage, attempt_dir=Path(attempt_dir), first_run=first_run, tools=tools)
+        after = f" after {', '.join(stage.after)}" if stage.after else ""
+        lines.append("")
+        lines.append(_comment(f"{stage.name} ({stage.kind}, {number}/{len(stages)}{after}): {describe(stage, plan)}"))
+        lines.append(shell_format(argv, head=display_head(argv, stage, tools)))
+        if is_bps(stage):
+            workdir = Path(attempt_dir)
+            config = submit_config(plan, stage, workdir=workdir.absolute())
+            lines.extend(_comment_block(f"{workdir / SUBMIT_FILE}:\n" + submit_yaml(config)))
+    return "\n".join(lines) + "\n"
