@@ -1,7 +1,7 @@
 """The Butler side of pfstui: the gateway the browser reads through, and the previewed, journaled writes.
 
 Modules: ``gateway`` (reads, paging, the Butler's lifetime), ``errors``, ``values`` (collections and validity
-ranges as values), ``inputs`` (the operator's arguments, checked), ``registry`` (raw reads shared by previews and
+ranges as values, and the operator's arguments checked into them), ``registry`` (raw reads shared by previews and
 apply), ``preview`` (the model of an action's effect), the previews by job (``certify``, ``removal``, ``undo``,
 ``pfs``), ``apply`` (re-check, write, journal) and ``reconcile`` (the write-ahead journal entry of each change,
 and deciding from the registry the ones a killed process left pending).

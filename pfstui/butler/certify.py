@@ -12,10 +12,16 @@ from typing import Any
 
 from pfstui.butler.errors import InputError, NotFoundError, NothingToDoError
 from pfstui.butler.gateway import ButlerGateway
-from pfstui.butler.inputs import calibration_type, normalize_data_ids, validity_window
 from pfstui.butler.preview import Change, Conflict, Preview, fingerprint, range_text
 from pfstui.butler.registry import calibration_rows
-from pfstui.butler.values import Association, data_id_text, plain_data_id
+from pfstui.butler.values import (
+    Association,
+    calibration_type,
+    data_id_text,
+    normalize_data_ids,
+    plain_data_id,
+    validity_window,
+)
 from pfstui.values.names import check_collection
 
 __all__ = [

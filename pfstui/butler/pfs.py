@@ -28,10 +28,9 @@ from pfstui.butler.errors import (
     NothingToDoError,
 )
 from pfstui.butler.gateway import ButlerGateway
-from pfstui.butler.inputs import validity_window
 from pfstui.butler.preview import Preview, Removal, fingerprint, range_text
 from pfstui.butler.registry import calibration_rows, dataset_sizes
-from pfstui.butler.values import camera_text, plain_data_id
+from pfstui.butler.values import camera_text, plain_data_id, validity_window
 from pfstui.values.names import (
     check_collection,
     check_instrument_name,

@@ -13,7 +13,6 @@ from typing import Any
 from pfstui.butler import daf_butler
 from pfstui.butler.errors import InputError, NothingToDoError
 from pfstui.butler.gateway import ButlerGateway
-from pfstui.butler.inputs import normalize_data_ids, parse_data_id
 from pfstui.butler.preview import Preview, Removal, fingerprint
 from pfstui.butler.registry import (
     calibration_rows,
@@ -21,7 +20,7 @@ from pfstui.butler.registry import (
     dataset_sizes,
     run_matches,
 )
-from pfstui.butler.values import CollectionRow
+from pfstui.butler.values import CollectionRow, normalize_data_ids, parse_data_id
 
 __all__ = [
     "preview_clean",

@@ -49,7 +49,7 @@ class RegistryChanged(Message):
 
 
 def split_data_ids(text: str) -> list[dict[str, str]]:
-    from pfstui.butler.inputs import parse_data_id
+    from pfstui.butler.values import parse_data_id
 
     return [parse_data_id(part) for part in text.split(";") if part.strip()]
 
