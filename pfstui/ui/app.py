@@ -281,8 +281,8 @@ class PfsTuiApp(App):
         self.link_text = "● connected" if message.connected else "○ supervisor unreachable"
         self._update_subtitle()
         if not message.connected:
-            for pane in self.query("QueuePane"):
-                pane.query_one("#queue-status", Static).update(Text(message.text, style="red"))
+            for status in self.query("QueuePane #queue-status").results(Static):
+                status.update(Text(message.text, style="red"))
 
     @on(QueueUpdated)
     def _queue_updated(self, message: QueueUpdated) -> None:

@@ -161,3 +161,18 @@ async def test_failed_stage_jumps_to_the_failing_quantum_line(demo_repo: Path, t
         await wait_until(pilot, lambda: view.rows > 0 and not view.follow, timeout=20)
         line = view.row_text(view.cursor)
         assert "failed" in line and "visit: 12" in line and "isr" in line
+
+
+async def test_a_snapshot_arriving_while_the_app_closes_is_ignored(demo_repo: Path, tmp_path: Path, state_env):
+    """The supervisor's last snapshot can land after the Queue pane's table is gone (the app closing): it
+    must be dropped, not raise NoMatches out of the app (seen in tests/faults under load)."""
+    plan = write_plan(tmp_path, demo_repo, '"isr:demoDelay=0.3"')
+    app = PfsTuiApp(repo=str(demo_repo), plan=str(plan))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(QueuePane)
+        await wait_until(pilot, lambda: len(pane.stages()) == 2)
+        snapshot = pane.snapshot
+        await pane.query_one("DataTable").remove()
+        pane.update_snapshot(snapshot)  # before the guard: NoMatches
+        await pilot.pause()
+        assert pane.snapshot is snapshot

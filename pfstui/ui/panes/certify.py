@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
 from pfstui.ui.screens.confirm import ConfirmScreen
+from pfstui.ui.workers import WorkerErrors
 
 ACTIONS = [("Certify", "certify"), ("Decertify", "decertify"), ("Clean", "clean")]
 FIELDS = {
@@ -54,7 +55,7 @@ def split_data_ids(text: str) -> list[dict[str, str]]:
     return [parse_data_id(part) for part in text.split(";") if part.strip()]
 
 
-class CertifyPane(Widget):
+class CertifyPane(WorkerErrors, Widget):
     BINDINGS = [
         Binding("ctrl+e", "preview", "Preview", id="certify.preview"),
         Binding("ctrl+y", "apply", "Apply", id="certify.apply"),
@@ -207,13 +208,11 @@ class CertifyPane(Widget):
         return errs
 
     # --- names for completion ------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="certify-names", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="certify-names", exit_on_error=False,
+          description="Cannot read the repository")
     def load_names(self) -> None:
-        try:
-            gw = self.gateway()
-            self.post_message(self.Names(gw.collection_names(), gw.dataset_type_names()))
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Failed(f"Cannot read the repository: {exc}"))
+        gw = self.gateway()
+        self.post_message(self.Names(gw.collection_names(), gw.dataset_type_names()))
 
     @on(Names)
     def _names(self, message: Names) -> None:
@@ -259,20 +258,16 @@ class CertifyPane(Widget):
         from pfstui.butler.certify import preview_certify, preview_decertify
         from pfstui.butler.removal import preview_clean
 
-        try:
-            gw = self.gateway()
-            ids = split_data_ids(v.get("data_ids", "")) or None
-            if kind == "certify":
-                p = preview_certify(gw, v["input"], v["target"], v["dataset_type"], begin=v["begin"] or None,
-                                    end=v["end"] or None, data_ids=ids, search_all_inputs=search_all)
-            elif kind == "decertify":
-                p = preview_decertify(gw, v["collection"], v["dataset_type"], begin=v["begin"] or None,
-                                      end=v["end"] or None, data_ids=ids)
-            else:
-                p = preview_clean(gw, v["glob"], v["dataset_types"].split(), where=v["where"])
-        except Exception as exc:  # noqa: BLE001 - every refusal is one line with the fix
-            self.post_message(self.Failed(str(exc)))
-            return
+        gw = self.gateway()
+        ids = split_data_ids(v.get("data_ids", "")) or None
+        if kind == "certify":
+            p = preview_certify(gw, v["input"], v["target"], v["dataset_type"], begin=v["begin"] or None,
+                                end=v["end"] or None, data_ids=ids, search_all_inputs=search_all)
+        elif kind == "decertify":
+            p = preview_decertify(gw, v["collection"], v["dataset_type"], begin=v["begin"] or None,
+                                  end=v["end"] or None, data_ids=ids)
+        else:
+            p = preview_clean(gw, v["glob"], v["dataset_types"].split(), where=v["where"])
         self.post_message(self.Previewed(p, form))
 
     @on(Previewed)
@@ -313,17 +308,9 @@ class CertifyPane(Widget):
     @work(thread=True, exclusive=True, group="certify-apply", exit_on_error=False)
     def run_apply(self, preview) -> None:
         from pfstui.butler.apply import apply
-        from pfstui.butler.errors import UnjournaledError
         from pfstui.infra.journal import default_journal
 
-        try:
-            done = apply(self.gateway(), preview, journal=default_journal())
-        except UnjournaledError as exc:  # applied, only its journal commit is missing: never say "not applied"
-            self.post_message(self.Failed(str(exc)))
-            return
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Failed(f"Not applied: {exc}"))
-            return
+        done = apply(self.gateway(), preview, journal=default_journal())
         self.post_message(self.Applied(done.summary if isinstance(done.summary, str) else " ".join(done.summary)))
 
     @on(Applied)
@@ -337,22 +324,19 @@ class CertifyPane(Widget):
     def action_refresh_journal(self) -> None:
         self.load_journal()
 
-    @work(thread=True, exclusive=True, group="certify-journal", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="certify-journal", exit_on_error=False,
+          description="Cannot read the journal")
     def load_journal(self) -> None:
         from pfstui.butler.reconcile import reconcile
         from pfstui.infra.journal import default_journal
 
-        try:
-            journal = default_journal()
-            # What a killed pfstui left pending on this repository is decided first (no Butler call unless
-            # there is such an entry), so the list shows only changes that happened.
-            orphans = journal.orphans()
-            outcomes = reconcile(journal, self.gateway(), orphans) if orphans else []
-            warnings = [o.message() for o in outcomes if o.state == "uncertain"]
-            entries = [e for e in journal.read() if e.get("kind") == "butler"]
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Failed(f"Cannot read the journal: {exc}"))
-            return
+        journal = default_journal()
+        # What a killed pfstui left pending on this repository is decided first (no Butler call unless
+        # there is such an entry), so the list shows only changes that happened.
+        orphans = journal.orphans()
+        outcomes = reconcile(journal, self.gateway(), orphans) if orphans else []
+        warnings = [o.message() for o in outcomes if o.state == "uncertain"]
+        entries = [e for e in journal.read() if e.get("kind") == "butler"]
         self.post_message(self.JournalLoaded(entries[::-1][:500], warnings))
 
     @on(JournalLoaded)
@@ -384,9 +368,13 @@ class CertifyPane(Widget):
         from pfstui.butler.undo import preview_undo
         from pfstui.infra.journal import default_journal
 
-        try:
-            p = preview_undo(self.gateway(), entry_id, journal=default_journal())
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Failed(str(exc)))
-            return
+        p = preview_undo(self.gateway(), entry_id, journal=default_journal())
         self.post_message(self.Previewed(p, None, then_apply=True))
+
+    def worker_failed(self, worker, text: str) -> None:
+        """Every worker's failure, once: a refused apply says nothing was written (unless it was)."""
+        from pfstui.butler.errors import UnjournaledError
+
+        if worker.group == "certify-apply" and not isinstance(worker.error, UnjournaledError):
+            text = f"Not applied: {text}"
+        self.post_message(self.Failed(text))

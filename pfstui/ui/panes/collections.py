@@ -16,6 +16,8 @@ from textual.widget import Widget
 from textual.widgets import Input, Static, Tree
 from textual.worker import get_current_worker
 
+from pfstui.ui.workers import WorkerErrors
+
 TIMESTAMP = re.compile(r"/(\d{8}T\d{6})Z?$")
 TYPE_STYLE = {"RUN": "green", "CHAINED": "cyan", "CALIBRATION": "magenta", "TAGGED": "yellow"}
 
@@ -34,7 +36,7 @@ def matcher(pattern: str):
     return lambda name: rx.search(name) is not None
 
 
-class CollectionsPane(Widget):
+class CollectionsPane(WorkerErrors, Widget):
     """Browse collections; details load in a worker thread (the Butler is never called on the UI thread)."""
 
     BINDINGS = [("slash", "focus_filter", "Filter"), ("r", "refresh", "Refresh")]
@@ -90,37 +92,29 @@ class CollectionsPane(Widget):
             self._gateway = self._gateway_factory()
         return self._gateway
 
-    @work(thread=True, exclusive=True, group="collections", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="collections", exit_on_error=False, description="Cannot list collections")
     def load(self) -> None:
-        try:
-            rows = self.gateway().collections()
-        except Exception as exc:  # noqa: BLE001 - shown to the operator, never raised on screen
-            self.post_message(self.Failed(f"Cannot list collections: {exc}"))
-            return
+        rows = self.gateway().collections()
         if not get_current_worker().is_cancelled:
             self.post_message(self.Loaded(rows))
 
-    @work(thread=True, exclusive=True, group="collection-detail", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="collection-detail", exit_on_error=False,
+          description="Cannot read that collection")
     def load_detail(self, name: str) -> None:
-        try:
-            detail = self.gateway().collection_detail(name)
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Failed(f"Cannot read {name}: {exc}"))
-            return
+        detail = self.gateway().collection_detail(name)
         self.post_message(self.DetailLoaded(detail))
         if detail.row.type == "CALIBRATION":
             assocs: list = []
             more = False
-            try:
-                for page in self.gateway().associations(name, page_size=500):
-                    assocs.extend(page)
-                    if len(assocs) >= 2000:  # enough for a screen; never load everything
-                        more = True
-                        break
-            except Exception as exc:  # noqa: BLE001
-                self.post_message(self.Failed(f"Cannot read validity ranges of {name}: {exc}"))
-                return
+            for page in self.gateway().associations(name, page_size=500):
+                assocs.extend(page)
+                if len(assocs) >= 2000:  # enough for a screen; never load everything
+                    more = True
+                    break
             self.post_message(self.RangesLoaded(name, assocs, more))
+
+    def worker_failed(self, worker, text: str) -> None:
+        self.post_message(self.Failed(text))
 
     # --- handlers --------------------------------------------------------------------------------------
     @on(Loaded)

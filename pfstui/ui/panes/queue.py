@@ -84,7 +84,9 @@ def next_run_text(run: NextRun | None) -> str:
         return "(no plan loaded)"
     if run.error is not None:
         return f"(cannot build it: {run.error})"
-    from pfstui.plan.argv import shell_format  # the plan's models (pydantic) stay off the first frame
+    from pfstui.plan.argv import (
+        shell_format,  # the plan's models (pydantic) stay off the first frame
+    )
 
     text = shell_format(run.argv, head=run.head)
     if run.submit_text is not None:
@@ -244,7 +246,14 @@ class QueuePane(Widget):
         self.set_interval(1.0, self._refresh_times)
 
     def focus_main(self) -> None:
-        self.query_one(DataTable).focus()
+        if table := self._table():
+            table.focus()
+
+    def _table(self) -> DataTable | None:
+        """The stage table, or None once the pane has been emptied (the app closing): snapshots and timers
+        that arrive then are dropped instead of raising out of the app."""
+        tables = self.query(DataTable)
+        return tables.first() if tables else None
 
     # --- rendering -------------------------------------------------------------------------------------
     def stages(self) -> list[Stage]:
@@ -252,7 +261,9 @@ class QueuePane(Widget):
 
     def update_snapshot(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        table = self.query_one(DataTable)
+        table = self._table()
+        if table is None:
+            return
         keep = table.cursor_row
         stages = self.stages()
         existing = {str(k.value) for k in table.rows}
@@ -292,7 +303,9 @@ class QueuePane(Widget):
                 str(a.number) if a else "")
 
     def _refresh_times(self) -> None:
-        table = self.query_one(DataTable)
+        table = self._table()
+        if table is None:
+            return
         for st in self.stages():
             if st.status in ACTIVE:
                 try:
@@ -302,9 +315,9 @@ class QueuePane(Widget):
 
     # --- selection -------------------------------------------------------------------------------------
     def selected(self) -> Stage | None:
-        table = self.query_one(DataTable)
+        table = self._table()
         stages = self.stages()
-        if not stages or table.cursor_row is None or table.cursor_row >= len(stages):
+        if table is None or not stages or table.cursor_row is None or table.cursor_row >= len(stages):
             return None
         key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         return next((s for s in stages if s.id == key), None)
