@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pfstui.cli.argtypes import positive
 from pfstui.errors import UserError
 from pfstui.queue import rules
 from pfstui.queue.model import BAD, RAN_BADLY, StageStatus
@@ -269,7 +270,7 @@ def add_subcommands(sub) -> None:
     p = sub.add_parser("run", help="run a plan through the supervisor, printing one line per stage event")
     p.add_argument("plan")
     p.add_argument("--repo", help="override the plan's repository")
-    p.add_argument("--parallel", type=int, help="how many stages may run at once")
+    p.add_argument("--parallel", type=positive, help="how many stages may run at once (1 or more)")
     p.add_argument("--no-wait", action="store_true", help="start the queue and return at once")
     p.set_defaults(func=cmd_run)
 

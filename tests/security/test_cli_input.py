@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import pfstui.cli.main as cli
 from pfstui.plan.loader import load_plan
 
@@ -66,3 +68,9 @@ def test_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (0, 141)
     assert "Error" not in err and "unexpected" not in err, err
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "1e22", "x"])
+def test_parallel_must_be_positive(capsys, tmp_path: Path, value: str) -> None:
+    code, _, err = run(capsys, "run", str(tmp_path / "plan.yaml"), "--parallel", value)
+    assert code == 2 and "--parallel" in err and "pydantic" not in err.lower()
