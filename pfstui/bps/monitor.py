@@ -22,6 +22,7 @@ from pfstui.pipetask_log.events import (
     TaskException,
     TaskQuantaGenerated,
 )
+from pfstui.pipetask_log.formats import parse_head
 from pfstui.pipetask_log.parser import LogParser
 from pfstui.pipetask_log.progress import StageProgress
 from pfstui.pipetask_log.scan import LogParseError, scan_file
@@ -33,10 +34,11 @@ _SERVICE_JOBS = ("pipetaskInit", "finalJob")
 #: Parsl job states that are over (the rest are pending, launched or running).
 _JOB_ENDED = frozenset({"exec_done", "memo_done", "failed", "dep_fail", "running_ended"})
 _PHASE_RE = re.compile(r"Starting (acquire|cluster|transform|prepare|submit) stage")
-_ERROR_RE = re.compile(r"^(?:[\w.]+ (?:ERROR|CRITICAL): |[\w.]*(?:Error|Exception): )(.+)$")
 #: bps relays the graph build's output through this logger; ``Error: X`` there is pipetask's own message.
-_QGRAPH_ERROR_RE = re.compile(r"^lsst\.ctrl\.bps\.pre_transform \w+: Error: (.+)$")
-_LOGGER_LINE_RE = re.compile(r"^[\w.]+ [A-Z]+: ")
+#: bps relays the graph build's own error through this logger, as "Error: <what the graph builder said>".
+_GRAPH_LOGGER = "lsst.ctrl.bps.pre_transform"
+_GRAPH_ERROR = "Error: "
+_ERROR_LEVELNO = 40  # logging.ERROR: bps's own ERROR and CRITICAL lines say why it stopped
 
 
 def _latest_states(db: Path) -> list[tuple[str, str, str | None]]:
@@ -104,12 +106,13 @@ class BpsMonitor:
         for line in data[:end].decode("utf-8", errors="replace").splitlines():
             if m := _PHASE_RE.search(line):
                 self.phase = m[1]
-            elif m := _QGRAPH_ERROR_RE.match(line):
-                self.graph_error = m[1].strip()[:500]
-            elif _LOGGER_LINE_RE.match(line):
+            elif (head := parse_head(line)) is not None:
+                if head.logger == _GRAPH_LOGGER and head.message.startswith(_GRAPH_ERROR):
+                    self.graph_error = head.message[len(_GRAPH_ERROR):].strip()[:500]
+                    continue
                 self._plain = []
-                if (m := _ERROR_RE.match(line)) and "parsl" not in line.split(" ", 1)[0]:
-                    self.error = m[1].strip()[:500]
+                if head.levelno >= _ERROR_LEVELNO and "parsl" not in head.logger:
+                    self.error = head.message.strip()[:500]
             elif line.strip() and not line.startswith((" ", "\t", "Traceback")):
                 # bps's last words (the exception it exits with) come as plain lines after its log lines.
                 self._plain.append(line.strip())

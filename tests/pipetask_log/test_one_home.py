@@ -17,9 +17,7 @@ _WORD = r"(?:CRITICAL|FATAL|ERROR|WARNING|WARN|INFO|VERBOSE|DEBUG|TRACE)"
 #: A regex alternation of two level words (``ERROR|CRITICAL``), or logging's unnamed level (``Level \d+``).
 LEVEL_REGEX = re.compile(rf"\b{_WORD}\|{_WORD}\b|Level \\+d")
 #: Modules still re-parsing log lines themselves, with who moves them onto formats.py.
-NOT_YET = {
-    "bps/submit.py": "the bps monitor's _ERROR_RE reads bps's own log heads (queue helper / lead at merge)",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def _imports(path: Path) -> list[str]:
