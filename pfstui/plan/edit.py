@@ -32,7 +32,7 @@ import yaml
 from pfstui.infra.atomic import atomic_write_text
 from pfstui.plan.argv import describe
 from pfstui.plan.issues import PlanError, PlanIssue
-from pfstui.plan.loader import parse_plan
+from pfstui.plan.loader import parse_plan, read_plan_text
 from pfstui.plan.model import Plan
 from pfstui.plan.templates import (
     matching_templates,
@@ -96,7 +96,7 @@ class PlanFile:
 def _read_text(path: Path) -> str:
     # Bytes, not read_text(): universal newlines would turn \r\n into \n and hide a change on disk.
     try:
-        return path.read_bytes().decode("utf-8")
+        return read_plan_text(path)
     except FileNotFoundError:
         raise _edit_error(str(path), "no such plan file",
                           "check the path, or create one with `pfstui plan new`") from None

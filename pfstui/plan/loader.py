@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -395,11 +396,24 @@ def parse_plan(
     return plan
 
 
+def read_plan_text(path: str | os.PathLike[str]) -> str:
+    """The text of a plan file, read with a bound: a device (``/dev/zero``), a FIFO or a huge file is refused
+    before it is read whole (OSError or PlanError), so no path given by hand can hang or exhaust memory."""
+    with open(path, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise PlanError([PlanIssue(str(path), None, None, None, "not a regular file", "give the plan file's path")])
+        data = fh.read(MAX_PLAN_BYTES + 1)
+    if len(data) > MAX_PLAN_BYTES:
+        raise PlanError([PlanIssue(str(path), None, None, None, f"more than {MAX_PLAN_BYTES:,} bytes: not a plan",
+                                   "check that this is the plan file")])
+    return data.decode("utf-8")
+
+
 def load_plan(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Plan:
     """Read and validate a plan file; PlanError (with file and line) on any problem."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_plan_text(path)
     except FileNotFoundError:
         raise PlanError(
             [PlanIssue(source, None, None, None, "no such plan file", "check the path, or create one with `pfstui plan new`")]

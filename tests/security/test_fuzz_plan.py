@@ -91,6 +91,7 @@ def test_a_thousand_hostile_plans_end_in_a_plan_or_one_user_error(template: str,
         elapsed = time.monotonic() - started
         if elapsed > MAX_SECONDS:
             failures.append(f"case {case}: took {elapsed:.1f} s")
+    print(f"plan fuzz: {CASES} cases, {len(failures)} failures")
     assert sorted(os.listdir(tmp_path)) == before, "reading a plan wrote a file"
     assert not failures, f"{len(failures)} of {CASES} cases failed:\n" + "\n".join(failures[:30])
 
