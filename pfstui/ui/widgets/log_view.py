@@ -8,7 +8,8 @@ watches several at once over SSH.  So:
   built in the background), with an LRU of rendered rows (:mod:`pfstui.ui.render.log_lines`).  The UI
   thread reads only the rows on screen (from cached blocks of at most 128 KiB); opening, indexing,
   filtering and searching run in threads.
-* One watcher thread per view (:class:`~pfstui.ui.widgets.log_watcher.LogWatcher`) polls its file and
+* One thread polls every view's file (:class:`~pfstui.ui.widgets.log_watcher.LogWatchHub`, one
+  :class:`~pfstui.ui.widgets.log_watcher.LogWatcher` per view), never the shared worker pool, and each view
   posts at most ONE pending ``Updated`` message (a flag stays set until the UI has handled it): a slow
   UI coalesces batches instead of queueing them.
 * Follow mode scrolls to the end on each batch (and hides the scrollbar, which would otherwise repaint
@@ -40,13 +41,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.style import Style
-from textual import events, work
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.worker import get_current_worker
 
 from pfstui.logfile.index import LogIndex
 from pfstui.logfile.search import FilterScan, FilterSnapshot, LineFilter
@@ -63,7 +63,7 @@ from pfstui.ui.render.log_lines import (
     with_badge,
 )
 from pfstui.ui.widgets.log_commands import LogCommands
-from pfstui.ui.widgets.log_watcher import LogWatcher
+from pfstui.ui.widgets.log_watcher import LogWatcher, LogWatchHub
 from pfstui.ui.widgets.quiet import set_border_subtitle, set_virtual_size
 
 __all__ = ["LogView"]
@@ -261,12 +261,11 @@ class LogView(LogCommands, ScrollView, can_focus=True):
 
     # -- the watcher thread ----------------------------------------------------------------------
 
-    @work(thread=True, exit_on_error=False, group="logview-watch", description="log watcher")
     def _watch(self) -> None:
-        """The watcher thread (see :class:`LogWatcher`): it posts :class:`Updated` batches."""
-        worker = get_current_worker()
+        """Hand the watcher to the one log-watching thread (:class:`LogWatchHub`): it posts
+        :class:`Updated` batches; closing the view sets ``stop`` and the hub drops it."""
         warm = max(200, 3 * max(24, self.container_size.height))
-        self._watcher.run(warm=warm, cancelled=lambda: worker.is_cancelled)
+        LogWatchHub.shared().add(self._watcher, warm=warm)
 
     def _post(self) -> bool:
         """Post one Updated unless one is still pending (back-pressure: never queue batches)."""

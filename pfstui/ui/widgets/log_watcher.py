@@ -26,7 +26,7 @@ from pfstui.logfile.index import LogIndex
 from pfstui.logfile.reader import LogIndexError
 from pfstui.logfile.search import FilterScan
 
-__all__ = ["LogWatcher"]
+__all__ = ["LogWatchHub", "LogWatcher"]
 
 
 class LogWatcher:
@@ -38,6 +38,7 @@ class LogWatcher:
 
     def __init__(self, path: Path, poll_interval: float, *, post: Callable[[], bool],
                  on_missing: Callable[[], bool]) -> None:
+        self._opened_at = 0.0
         self.path = path
         self.poll_interval = poll_interval
         self._post = post
@@ -57,45 +58,57 @@ class LogWatcher:
         self.scan: FilterScan | None = None
 
     def run(self, *, warm: int, cancelled: Callable[[], bool]) -> None:
-        """Poll until :attr:`stop` is set or ``cancelled()``; ``warm`` lines are read first from the end.
-
-        Never raises: a read error becomes the view's inline message and the file is reopened later.
-        """
-        index: LogIndex | None = None
-        last_post = 0.0
-        dirty = False  # a change not yet announced to the UI
+        """Poll until :attr:`stop` is set or ``cancelled()`` (a thread of its own: tests and benches)."""
+        self.start(warm)
         try:
             while not self.stop.is_set() and not cancelled():
-                try:
-                    if index is None:
-                        index = self._open()
-                        if index is not None:
-                            self._publish(index, warm)
-                            last_post = time.monotonic()
-                        continue
-                    changed, busy = self._step(index, warm)
-                except Exception as exc:  # noqa: BLE001 - shown inline, then the file is reopened
-                    self.problem = f"cannot read {self.path}: {exc}; retrying"
-                    if index is not None:
-                        index.close()
-                    index = None
-                    self._post()
-                    self.stop.wait(1.0)
-                    continue
-                dirty = dirty or changed
-                now = time.monotonic()
-                if dirty and (not busy or now - last_post >= self.poll_interval):
-                    if self._post():
-                        last_post = now
-                        dirty = False
-                if busy:
-                    self.stop.wait(0.0005)
-                else:
-                    # Wake on a common clock: every view's batch lands in the same frame.
-                    self.stop.wait(self.poll_interval - time.monotonic() % self.poll_interval)
+                self.stop.wait(max(0.0, self.tick(time.monotonic()) - time.monotonic()))
         finally:
-            if index is not None:
-                index.close()
+            self.close()
+
+    def start(self, warm: int) -> None:
+        """Before the first :meth:`tick`: ``warm`` lines are read first from the end."""
+        self._warm = warm
+        self._index: LogIndex | None = None
+        self._last_post = 0.0
+        self._dirty = False  # a change not yet announced to the UI
+        self._not_before = 0.0  # an open that failed, or a read error: wait until then
+
+    def close(self) -> None:
+        if getattr(self, "_index", None) is not None:
+            self._index.close()
+            self._index = None
+
+    def tick(self, now: float) -> float:
+        """One poll; returns when this watcher wants the next one (monotonic time).  Never raises, never
+        blocks: a read error becomes the view's inline message and the file is reopened a second later."""
+        if now < self._not_before:
+            return self._not_before
+        try:
+            if self._index is None:
+                self._index = self._open()
+                if self._index is None:
+                    self._not_before = now + max(self.poll_interval, 0.5)
+                    return self._not_before
+                self._publish(self._index, self._warm)
+                self._last_post = now
+                return now
+            changed, busy = self._step(self._index, self._warm)
+        except Exception as exc:  # noqa: BLE001 - shown inline, then the file is reopened
+            self.problem = f"cannot read {self.path}: {exc}; retrying"
+            self.close()
+            self._post()
+            self._not_before = now + 1.0
+            return self._not_before
+        self._dirty = self._dirty or changed
+        if self._dirty and (not busy or now - self._last_post >= self.poll_interval):
+            if self._post():
+                self._last_post = now
+                self._dirty = False
+        if busy:
+            return now
+        # Wake on a common clock: every view's batch lands in the same frame.
+        return now + self.poll_interval - now % self.poll_interval
 
     def _open(self) -> LogIndex | None:
         """The file's index; None (after saying why, once, and a pause) while the file cannot be opened."""
@@ -105,7 +118,6 @@ class LogWatcher:
             if str(exc) != self._last_problem:
                 self._last_problem = self.problem = str(exc)
                 self._post()
-            self.stop.wait(max(self.poll_interval, 0.5))
             return None
 
     def _publish(self, index: LogIndex, warm: int) -> None:
@@ -114,6 +126,7 @@ class LogWatcher:
             index.extend_tail(warm)
         index.tail_lines(min(warm, 100))  # warm the line cache for the first screen
         self.index, self.problem, self._last_problem = index, None, None
+        self._opened_at = time.monotonic()
         self._post()
 
     def _step(self, index: LogIndex, warm: int) -> tuple[bool, bool]:
@@ -136,13 +149,11 @@ class LogWatcher:
             if index.extend_tail(n, max_bytes=64 * 1024 * 1024):
                 changed = True
         if not index.indexed:
-            if not self.first_paint.is_set():
+            if self.first_paint.is_set() or time.monotonic() - self._opened_at > 1.0:
                 # The last screen first: indexing competes for the GIL with the first paint.
-                self.first_paint.wait(1.0)
-                self.stop.wait(0.05)
-            index.index_step()
+                index.index_step()
+                changed = True
             busy = True
-            changed = True
         scan = self.scan
         if scan is not None and scan.generation == index.generation:
             before = len(scan)
@@ -150,3 +161,65 @@ class LogWatcher:
                 busy = True
             changed = changed or len(scan) != before or r.changed
         return changed, busy
+
+
+class LogWatchHub:
+    """The one thread that polls every open log view's file, however many are open.
+
+    Why one: each view used to run its watcher as a Textual thread worker, and those share the event loop's
+    default executor (6 threads on 2 cores).  Four or five open logs took every thread, and the Butler work
+    of the other panes (the certify preview, a Collections refresh) waited silently behind them.  Now the
+    number of threads for following logs is fixed (one), and each watcher's :meth:`LogWatcher.tick` says
+    when it next wants a turn; busy ones (indexing, filtering) get turns back to back, idle ones wake on
+    the common poll clock.
+    """
+
+    _lock = threading.Lock()
+    _shared: LogWatchHub | None = None
+
+    def __init__(self) -> None:
+        self._watchers: dict[LogWatcher, float] = {}
+        self._wake = threading.Event()
+        self._mutex = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="pfstui-log-watch", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def shared(cls) -> LogWatchHub:
+        """The process's hub, started on first use."""
+        with cls._lock:
+            if cls._shared is None or not cls._shared._thread.is_alive():
+                cls._shared = cls()
+            return cls._shared
+
+    def add(self, watcher: LogWatcher, *, warm: int) -> None:
+        watcher.start(warm)
+        with self._mutex:
+            self._watchers[watcher] = 0.0
+        self._wake.set()
+
+    def __len__(self) -> int:
+        with self._mutex:
+            return len(self._watchers)
+
+    def _run(self) -> None:
+        while True:
+            with self._mutex:
+                due = list(self._watchers.items())
+            now = time.monotonic()
+            for watcher, at in due:
+                if watcher.stop.is_set():
+                    watcher.close()
+                    with self._mutex:
+                        self._watchers.pop(watcher, None)
+                elif at <= now:
+                    next_at = watcher.tick(now)
+                    with self._mutex:
+                        if watcher in self._watchers:
+                            self._watchers[watcher] = next_at
+            with self._mutex:
+                soonest = min(self._watchers.values(), default=now + 1.0)
+            timeout = soonest - time.monotonic()
+            if timeout > 0:
+                self._wake.wait(min(timeout, 1.0))
+            self._wake.clear()

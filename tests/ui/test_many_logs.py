@@ -1,0 +1,78 @@
+"""Eight busy logs open, and repository work still finishes (issue: the app never hangs with many logs open).
+
+Before, each open log ran its watcher as a Textual thread worker from the event loop's default executor
+(6 threads on 2 cores): with four or five logs open the certify preview stayed at "Computing the preview..."
+and a Collections refresh showed nothing new.  Now one thread follows every log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from pfstui.ui.app import PfsTuiApp
+from pfstui.ui.panes.certify import CertifyPane
+from pfstui.ui.panes.collections import CollectionsPane
+from pfstui.ui.panes.logs import LogsPanel
+from pfstui.ui.widgets.log_watcher import LogWatchHub
+
+from . import wait_until
+from .test_app import certify_a_bias
+from .test_certify_pane import fill, second_bias_run
+
+LOGS = 8
+
+
+def grow(paths: list[Path], stop: threading.Event) -> None:
+    """Append pipetask-like lines to every log, about 2,000 a second each, until ``stop``."""
+    n = 0
+    while not stop.is_set():
+        for path in paths:
+            with path.open("a") as fh:
+                fh.writelines(f"INFO 2026-12-06T00:00:00.000+00:00 lsst.demo ()(x.py:1) - line {n + i}\n"
+                              for i in range(100))
+        n += 100
+        time.sleep(0.05)
+
+
+async def test_eight_following_logs_leave_the_butler_work_room(demo_repo: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
+    certify_a_bias(demo_repo)
+    run = second_bias_run(demo_repo)
+    paths = [tmp_path / f"stage{i}.log" for i in range(LOGS)]
+    for path in paths:
+        path.write_text("INFO 2026-12-06T00:00:00.000+00:00 lsst.demo ()(x.py:1) - start\n")
+    stop = threading.Event()
+    writer = threading.Thread(target=grow, args=(paths, stop), daemon=True)
+    writer.start()
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            for path in paths:
+                await app.open_log(path.stem, str(path))
+            assert len(app.query_one(LogsPanel).query("LogView")) == LOGS
+            await pilot.pause(1.0)
+            threads = {t.name for t in threading.enumerate()}
+            assert sum(name == "pfstui-log-watch" for name in threads) == 1, threads
+            assert len(LogWatchHub.shared()) >= LOGS
+            # the certify preview completes
+            await pilot.press("4")
+            pane = app.query_one(CertifyPane)
+            await fill(pilot, pane, input=run, dataset_type="bias", begin="2020-01-01T00:00:00",
+                       end="2024-01-01T00:00:00")
+            await pilot.press("ctrl+e")
+            await wait_until(pilot, lambda: pane.preview is not None, timeout=60)
+            # a collection made meanwhile shows after a Collections refresh
+            from lsst.daf.butler import Butler, CollectionType
+
+            with Butler.from_config(str(demo_repo), writeable=True) as butler:
+                butler.collections.register("u/new/while-following", CollectionType.RUN)
+            await pilot.press("1")
+            collections = app.query_one(CollectionsPane)
+            collections.action_refresh()
+            await wait_until(pilot, lambda: any(r.name == "u/new/while-following" for r in collections._rows),
+                             timeout=60)
+    finally:
+        stop.set()
+        writer.join()
