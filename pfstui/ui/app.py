@@ -29,14 +29,13 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from pfstui.queue.model import ENDED, StageStatus
-from pfstui.ui.link import (
+from pfstui.ui.link import SupervisorLink, contract
+from pfstui.ui.messages import (
     LinkStatus,
     QueueFailed,
     QueueReply,
     QueueRequest,
     QueueUpdated,
-    SupervisorLink,
-    contract,
 )
 
 if TYPE_CHECKING:
@@ -375,7 +374,7 @@ class PfsTuiApp(App):
         self.notify(message.error, title=f"{message.request.cmd} refused", severity="error", timeout=8, markup=False)
 
     # Handled by name, not with @on(...): the message classes live in pane modules imported after the
-    # first frame.  on_registry_changed: certify.RegistryChanged; on_open_log: queue.OpenLog.
+    # first frame.  on_registry_changed: messages.RegistryChanged; on_open_log: messages.OpenLog.
     def on_registry_changed(self, message: Any) -> None:
         for pane in self.query("CollectionsPane"):
             pane.refresh_all()

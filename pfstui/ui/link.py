@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from textual.message import Message
+from pfstui.ui.messages import LinkStatus, QueueUpdated
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from pfstui.queue.requests import Request, Snapshot
+    from pfstui.ui.messages import QueueRequest
 
 
 def contract() -> ModuleType:
@@ -31,43 +30,6 @@ def contract() -> ModuleType:
     import pfstui.queue.requests
 
     return pfstui.queue.requests
-
-
-@dataclass
-class QueueUpdated(Message):
-    """A fresh snapshot of the queue (the supervisor's ``state`` event)."""
-
-    snapshot: Snapshot
-
-
-@dataclass
-class LinkStatus(Message):
-    connected: bool
-    text: str
-
-
-@dataclass
-class QueueRequest(Message):
-    """Ask the supervisor to do something; ``label`` is what the notification says afterwards."""
-
-    request: Request[Any]
-    label: str = ""
-
-    @property
-    def cmd(self) -> str:
-        return self.request.cmd
-
-
-@dataclass
-class QueueReply(Message):
-    request: QueueRequest
-    result: BaseModel
-
-
-@dataclass
-class QueueFailed(Message):
-    request: QueueRequest
-    error: str
 
 
 class SupervisorLink:

@@ -3,7 +3,6 @@ apply, the journal, undo, and read-only refusal."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 

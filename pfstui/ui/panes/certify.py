@@ -19,6 +19,7 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
+from pfstui.ui.messages import RegistryChanged
 from pfstui.ui.screens.confirm import ConfirmScreen
 from pfstui.ui.workers import WorkerErrors
 
@@ -43,10 +44,6 @@ LABELS = {
     "dataset_types": ("Types", "biasProc (space separated)"),
     "where": ("Where", "optional: instrument='PFS' AND visit IN (11, 12)"),
 }
-
-
-class RegistryChanged(Message):
-    """The repository was changed (the Collections pane refreshes)."""
 
 
 def split_data_ids(text: str) -> list[dict[str, str]]:

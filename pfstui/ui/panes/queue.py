@@ -20,13 +20,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.markup import escape
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static, TextArea
 
 from pfstui.queue.model import ACTIVE, RESTARTABLE, StageStatus
-from pfstui.ui.link import QueueRequest, contract
+from pfstui.ui.link import contract
+from pfstui.ui.messages import OpenLog, QueueRequest
 from pfstui.ui.screens.confirm import ConfirmScreen, TextScreen
 
 if TYPE_CHECKING:
@@ -92,22 +92,6 @@ def next_run_text(run: NextRun | None) -> str:
     if run.submit_text is not None:
         text += f"\n\n{run.submit_file}:\n{run.submit_text}"
     return text
-
-
-class StageSelected(Message):
-    def __init__(self, stage: Stage) -> None:
-        super().__init__()
-        self.stage = stage
-
-
-class OpenLog(Message):
-    """Ask the Logs pane to show a stage's log (optionally at a byte offset)."""
-
-    def __init__(self, stage_id: str, path: str, offset: int | None = None) -> None:
-        super().__init__()
-        self.stage_id = stage_id
-        self.path = path
-        self.offset = offset
 
 
 class RestartEditor(ModalScreen[dict | None]):
