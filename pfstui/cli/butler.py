@@ -33,6 +33,8 @@ from pfstui.butler.values import data_id_text
 from pfstui.cli.argtypes import count
 from pfstui.cli.butler_flags import add_dates, add_id, add_write_flags
 from pfstui.cli.guard import run_guarded
+from pfstui.cli.readonly import HELP as READ_ONLY_HELP
+from pfstui.cli.readonly import accept_everywhere, changes
 from pfstui.infra.journal import default_journal
 
 __all__ = ["add_subcommands", "ConfirmationError", "main", "open_gateway", "run_preview"]
@@ -228,6 +230,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--search-all-inputs", action="store_true", help="search the whole input chain, not its first child")
     add_write_flags(p)
     p.set_defaults(func=cmd_certify)
+    changes(p, "certify", "the repository")
 
     p = sub.add_parser("decertify", help="clear a validity window (as butlerDecertify.py), with a preview and undo",
                        description="Remove DATASET_TYPE's validity in [begin, end) from COLLECTION; ranges that stick "
@@ -240,6 +243,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--all", action="store_true", help="with no dates and no --id: clear every range of the type")
     add_write_flags(p)
     p.set_defaults(func=cmd_decertify)
+    changes(p, "decertify", "the repository")
 
     p = sub.add_parser("clean", help="delete datasets and files from RUN collections (as butlerCleanRun.py)",
                        description="Delete DATASET_TYPE datasets (registry entries and files) from every RUN "
@@ -251,6 +255,7 @@ def add_subcommands(sub: Any) -> None:
     add_id(p)
     add_write_flags(p)
     p.set_defaults(func=cmd_clean)
+    changes(p, "clean", "the repository")
 
     p = sub.add_parser("calibs", help="list validity ranges (as butlerListCalibrations.py)")
     p.add_argument("repo")
@@ -269,6 +274,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("entry", help="journal entry id (or a unique prefix/suffix, or 'last')")
     add_write_flags(p)
     p.set_defaults(func=cmd_undo)
+    changes(p, "undo", "the repository")
 
     p = sub.add_parser("remove-runs", help="remove RUN collections and their datasets (as butler remove-runs)")
     p.add_argument("repo")
@@ -276,6 +282,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--unlink", action="store_true", help="also remove the runs from the chains that contain them")
     add_write_flags(p)
     p.set_defaults(func=cmd_remove_runs)
+    changes(p, "remove-runs", "the repository")
 
     p = sub.add_parser("remove-collections", help="remove CHAINED/TAGGED/CALIBRATION collections "
                        "(as butler remove-collections)")
@@ -284,12 +291,15 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--remove-from-parents", action="store_true", help="also unlink them from their parent chains")
     add_write_flags(p)
     p.set_defaults(func=cmd_remove_collections)
+    changes(p, "remove-collections", "the repository")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pfstui", description="pfstui's Butler subcommands")
-    parser.add_argument("--read-only", action="store_true", help="refuse every change to the repository")
-    add_subcommands(parser.add_subparsers(title="commands", metavar="COMMAND", required=True))
+    parser.add_argument("--read-only", action="store_true", help=READ_ONLY_HELP)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add_subcommands(sub)
+    accept_everywhere(sub)
     return parser
 
 

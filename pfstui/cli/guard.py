@@ -25,7 +25,10 @@ class CliError(UserError):
 
 def run_guarded(args: argparse.Namespace) -> int:
     """Run ``args.func`` and turn what it raises into one line (see the module docstring)."""
+    from pfstui.cli.readonly import refuse
+
     try:
+        refuse(args)  # --read-only: before the command opens anything
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("pfstui: interrupted", file=sys.stderr)

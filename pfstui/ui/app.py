@@ -259,14 +259,14 @@ class PfsTuiApp(App):
 
         assert self.session_dir is not None
         try:
-            with SupervisorClient(self.session_dir) as client:
+            with SupervisorClient(self.session_dir, read_only=self.read_only) as client:
                 if not self.read_only:
                     client.request(contract().LoadPlan(path=self.plan, repo=self.repo))
         except (SupervisorError, OSError) as exc:
             self.post_message(LinkStatus(False, f"supervisor: {exc}"))
         except Exception as exc:  # noqa: BLE001 - a bad plan file: shown, not raised
             self.post_message(LinkStatus(False, str(exc)))
-        self.link = SupervisorLink(self.session_dir, self.post_message)
+        self.link = SupervisorLink(self.session_dir, self.post_message, read_only=self.read_only)
         self.link.run()
 
     def on_unmount(self) -> None:
@@ -358,7 +358,7 @@ class PfsTuiApp(App):
     @work(thread=True, group="requests", exit_on_error=False)
     def send_request(self, request: QueueRequest) -> None:
         try:
-            link = self.link or SupervisorLink(self.session_dir, self.post_message)
+            link = self.link or SupervisorLink(self.session_dir, self.post_message, read_only=self.read_only)
             result = link.request(request)
         except Exception as exc:  # noqa: BLE001 - refused requests come back as one line
             self.post_message(QueueFailed(request, str(exc)))
