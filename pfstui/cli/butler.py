@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -32,7 +33,7 @@ from pfstui.butler.undo import find_entry, preview_undo
 from pfstui.butler.values import data_id_text
 from pfstui.cli.argtypes import count
 from pfstui.cli.butler_flags import add_dates, add_id, add_write_flags
-from pfstui.cli.guard import run_guarded
+from pfstui.cli.guard import run_guarded, say
 from pfstui.cli.readonly import HELP as READ_ONLY_HELP
 from pfstui.cli.readonly import accept_everywhere, changes
 from pfstui.infra.journal import default_journal
@@ -68,10 +69,10 @@ def _confirm(preview: Preview) -> bool:
 def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -> int:
     """Print the preview, then refuse, stop (dry run), confirm, or apply and report the journal entry."""
     for line in preview.lines():
-        print(line)
+        say(line)
     if preview.blocked:
         if args.dry_run:
-            print(f"pfstui: would be refused: {preview.blocker_text()}", file=sys.stderr)
+            say(f"pfstui: would be refused: {preview.blocker_text()}", file=sys.stderr)
             return EXIT_REFUSED
         raise ConflictError(f"{preview.action} refused, nothing written: {preview.blocker_text()}")
     if preview.is_noop:
@@ -84,7 +85,7 @@ def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -
         print("Cancelled; nothing written.")
         return EXIT_REFUSED
     result = apply(gw, preview, journal=default_journal())
-    print(result.summary[:1].upper() + result.summary[1:] + ".")
+    say(result.summary[:1].upper() + result.summary[1:] + ".")
     if result.entry is not None:
         hint = f" (undo with: pfstui undo {result.entry.id})" if result.entry.get("undoable") else ""
         print(f"Journal entry {result.entry.id}{hint}")
@@ -129,7 +130,7 @@ def _reconciled(journal, args: argparse.Namespace) -> list[Outcome]:
     outcomes = reconcile_all(journal, lambda repo: open_gateway(args, repo))
     for outcome in outcomes:
         if outcome.state != "in progress":
-            print(f"pfstui: {outcome.message()}", file=sys.stderr)
+            say(f"pfstui: {outcome.message()}", file=sys.stderr)
     return outcomes
 
 
@@ -156,7 +157,7 @@ def cmd_calibs(args: argparse.Namespace) -> int:
                              a.collection, a.dataset_id])
     if not rows:
         what = f"{args.dataset_type} " if args.dataset_type else ""
-        print(f"No {what}validity ranges in {args.collection}.")
+        say(f"No {what}validity ranges in {args.collection}.")
         return 0
     header = ["Type", "Data ID", "Begin (TAI)", "End (TAI)", "Run", "Collection", "Dataset"]
     if len(collections) == 1:
@@ -173,7 +174,7 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
     print(fmt.format(*header).rstrip())
     print(fmt.format(*("-" * w for w in widths)).rstrip())
     for r in rows:
-        print(fmt.format(*r).rstrip())
+        say(fmt.format(*r).rstrip())
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
@@ -189,18 +190,24 @@ def cmd_journal(args: argparse.Namespace) -> int:
     shown = shown[-args.limit:] if args.limit > 0 else shown
     if args.json:
         for e in shown:
-            print(json.dumps(e.to_dict(), ensure_ascii=False))
+            print(_json_line(e.to_dict()))
     elif not shown:
         print(f"No Butler actions in the journal {journal.path}.")
     else:
         for e in shown:
-            print(_journal_line(e, undone))
+            say(_journal_line(e, undone))
     if not args.json:
         for o in unsettled:  # not entries (yet): listed after them, never undoable
-            print(_journal_line(o.entry, {}, status=f"pending: {o.state}"))
+            say(_journal_line(o.entry, {}, status=f"pending: {o.state}"))
     if problems:
-        print(f"pfstui: {len(problems)} unreadable journal line(s) skipped ({problems[0]})", file=sys.stderr)
+        say(f"pfstui: {len(problems)} unreadable journal line(s) skipped ({problems[0]})", file=sys.stderr)
     return 0
+
+
+def _json_line(obj: Any) -> str:
+    """JSON for a terminal: JSON escapes C0 controls itself; DEL and the C1 controls (``\x9b`` is a CSI on some
+    terminals) are escaped here too, which keeps the line valid JSON (they can only be inside strings)."""
+    return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
 
 
 def _journal_line(e, undone: dict[str, str], status: str = "") -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pfstui.cli.argtypes import stages_at_once
+from pfstui.cli.guard import say
 from pfstui.cli.readonly import changes
 from pfstui.errors import UserError
 from pfstui.queue import rules
@@ -136,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.parallel:
         client.request(SetParallel(parallel=args.parallel))
     client.request(Run())
-    print(f"Running {plan_path} on {repo} (session {session})", flush=True)
+    say(f"Running {plan_path} on {repo} (session {session})", flush=True)
     if args.no_wait:
         return 0
     seen: dict[str, tuple] = {}
@@ -146,10 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             key = (st.status, len(st.attempts))
             if seen.get(st.id) != key:
                 seen[st.id] = key
-                print(_stage_line(st), flush=True)
+                say(_stage_line(st), flush=True)
                 if st.status in RAN_BADLY:
                     for line in failure_lines(st):
-                        print(line, flush=True)
+                        say(line, flush=True)
         return rules.is_finished(snap.state)
 
     finished = show(client.request(Subscribe()))
@@ -161,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     final = client.request(Status()).stages
     states = [st.status for st in final]
     bad = [st.id for st in final if st.status in BAD]
-    print(f"Finished: {states.count(StageStatus.DONE)} done, {states.count(StageStatus.SKIPPED)} skipped, "
+    say(f"Finished: {states.count(StageStatus.DONE)} done, {states.count(StageStatus.SKIPPED)} skipped, "
           f"{len(bad)} not done" + (f" ({', '.join(bad)})" if bad else ""))
     return 1 if bad else 0
 
@@ -189,14 +190,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=1)
         print()
         return 0
-    print(f"plan {state.plan}  repo {state.repo}  queue {'PAUSED' if state.queue_paused else 'running'}")
+    say(f"plan {state.plan}  repo {state.repo}  queue {'PAUSED' if state.queue_paused else 'running'}")
     for line in _problem_lines(snap):
-        print(line)
+        say(line)
     for st in state.stages:
-        print(_stage_line(st))
+        say(_stage_line(st))
         run = snap.next_runs.get(st.id)
         if run is not None:
-            print(f"    next: {shell_join(run.argv) if run.error is None else f'(cannot build it: {run.error})'}")
+            say(f"    next: {shell_join(run.argv) if run.error is None else f'(cannot build it: {run.error})'}")
     return 0
 
 
