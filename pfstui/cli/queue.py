@@ -195,6 +195,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         say(line)
     for st in state.stages:
         say(_stage_line(st))
+        last = st.last_attempt
+        if last is not None and last.detail and st.status not in RAN_BADLY:  # a done stage's warning
+            say(f"    {last.detail}")
         run = snap.next_runs.get(st.id)
         if run is not None:
             say(f"    next: {shell_join(run.argv) if run.error is None else f'(cannot build it: {run.error})'}")
@@ -226,6 +229,8 @@ def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
         "attempt": a.number if a else None,
         "exit_code": a.exit_code if a else None,
         "log": a.log_path if a else None,
+        #: Why it ended badly, or a warning about a stage that did not (its log truncated or deleted).
+        "detail": a.detail if a and a.detail else None,
         "quanta": a.quanta.progress.model_dump(mode="json") if a and a.quanta.progress else None,
         #: The exact argv of its next attempt (a queued or restartable stage), as the supervisor will run it.
         "next_argv": run.argv if run is not None and run.error is None else None,
