@@ -20,12 +20,17 @@ from pfstui.butler.registry import (
     dataset_sizes,
     run_matches,
 )
-from pfstui.butler.values import CollectionRow, check_where, normalize_data_ids, parse_data_id
+from pfstui.butler.values import (
+    CollectionRow,
+    check_where,
+    normalize_data_ids,
+    parse_data_id,
+)
 
 __all__ = [
     "preview_clean",
-    "preview_remove_runs",
     "preview_remove_collections",
+    "preview_remove_runs",
 ]
 
 

@@ -20,13 +20,13 @@ from pfstui.queue.model import MAX_PARALLEL, StageStatus
 from pfstui.queue.state import QueueState, Stage
 
 __all__ = [
+    "MAX_PARALLEL",
     "PROTOCOL",
     "REQUESTS",
     "Hello",
     "HelloReply",
     "KillStage",
     "LoadPlan",
-    "MAX_PARALLEL",
     "NextRun",
     "ParallelSet",
     "PauseQueue",

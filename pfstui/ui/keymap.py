@@ -13,7 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from textual.binding import Binding
-from textual.keys import KEY_ALIASES, KEY_NAME_REPLACEMENTS, KEY_TO_UNICODE_NAME, Keys, _normalize_key_list
+from textual.keys import (
+    KEY_ALIASES,
+    KEY_NAME_REPLACEMENTS,
+    KEY_TO_UNICODE_NAME,
+    Keys,
+    _normalize_key_list,
+)
 
 __all__ = ["KeymapCheck", "check_keymap", "valid_key"]
 

@@ -20,16 +20,16 @@ import pytest
 import pfstui.cli.main as cli
 from pfstui.queue.requests import SkipStage, Status
 from tests.faults import Session
-from tests.faults.test_damaged_state import FAULTY_SUPERVISOR, session  # noqa: F401 - the fixture
+from tests.faults.test_damaged_state import FAULTY_SUPERVISOR, session  # noqa: F401 - the fixture, used by name
 
 pytestmark = pytest.mark.integration
 
 
-def status(capsys, session: Session) -> tuple[str, dict]:
+def status(capsys, s: Session) -> tuple[str, dict]:
     """The text and the JSON of ``pfstui status --plan PLAN``."""
-    assert cli.main(["status", "--plan", str(session.plan)]) == 0
+    assert cli.main(["status", "--plan", str(s.plan)]) == 0
     text = capsys.readouterr().out
-    assert cli.main(["status", "--plan", str(session.plan), "--json"]) == 0
+    assert cli.main(["status", "--plan", str(s.plan), "--json"]) == 0
     return text, json.loads(capsys.readouterr().out)
 
 
@@ -65,7 +65,7 @@ def test_a_save_error_is_shown(capsys, session: Session, tmp_path: Path) -> None
             try:
                 client = session.client(autostart=False, timeout=5)
                 break
-            except Exception:
+            except Exception:  # noqa: BLE001 - not listening yet
                 assert time.monotonic() < deadline and proc.poll() is None, "the supervisor did not start"
                 time.sleep(0.05)
         flag.write_text("ENOSPC")

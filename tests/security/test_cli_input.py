@@ -80,7 +80,7 @@ def test_parallel_must_be_positive(capsys, tmp_path: Path, value: str) -> None:
 def test_queue_parallel_is_a_whole_number_from_1_to_1000(capsys, tmp_path, monkeypatch, value: str) -> None:
     """Checked before any session is looked up or supervisor started (set_parallel 1e22 was accepted)."""
     monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
-    code, out, err = run(capsys, "queue", "parallel", value)
+    code, _, err = run(capsys, "queue", "parallel", value)
     assert code == 2 and err.count("\n") == 1 and "is not a whole number from 1 to 1000" in err, err
     assert not (tmp_path / "state").exists()
     code, _, err = run(capsys, "run", "plan.yaml", "--parallel", value)

@@ -88,13 +88,13 @@ def test_a_query_deeper_than_the_parser_is_one_line_even_below_the_bounds(repo: 
 def test_a_full_repository_disk_during_apply_is_one_line_and_rolled_back(repo: Path, tmp_path: Path,
                                                                         tool_env) -> None:
     argv = ["define-profiles", str(repo), "PFS", "run18", "--bright", "11..13", "--yes"]
-    proc = subprocess.run([sys.executable, "-c", ENOSPC_PFSTUI, str(repo), *argv], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", ENOSPC_PFSTUI, str(repo), *argv], capture_output=True, text=True, check=False,
                           env={**tool_env, "PFSTUI_STATE_DIR": str(tmp_path / "state")}, timeout=300)
     err = one_line(proc.returncode, proc.stderr)
     assert "cannot write to the repository (define-profiles): No space left on device" in err
     assert "rolled back" in err and "free some space" in err
     # Nothing was left behind: the same command (a working disk now) defines the run afresh.
-    proc = subprocess.run([sys.executable, "-m", "pfstui.cli.main", *argv[:-1], "--dry-run"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "pfstui.cli.main", *argv[:-1], "--dry-run"], capture_output=True, check=False,
                           text=True, env={**tool_env, "PFSTUI_STATE_DIR": str(tmp_path / "state")}, timeout=300)
     assert proc.returncode == 0 and "redefining" not in proc.stdout and "already exists" not in proc.stdout, proc
     leftovers = [p for p in (repo / "PFS").rglob("*") if "fiberProfilesInputs" in str(p) and p.is_file()]

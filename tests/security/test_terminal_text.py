@@ -42,5 +42,5 @@ def test_journal_lines_escape_control_characters(capsys, tmp_path: Path, monkeyp
 
 
 def test_an_error_naming_a_path_escapes_it(capsys, tmp_path: Path) -> None:
-    code, out, err = run(capsys, "plan", "show", str(tmp_path / "a\x1b[2Jb.yaml"))
+    code, _, err = run(capsys, "plan", "show", str(tmp_path / "a\x1b[2Jb.yaml"))
     assert code == 2 and controls(err) == [] and "a\\x1b[2Jb.yaml" in err, repr(err)
