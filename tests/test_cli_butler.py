@@ -139,7 +139,7 @@ def test_clean_and_remove_runs(repo: Path, capsys):
 
 def test_read_only_flag_refuses_writes(repo: Path, capsys):
     code, _, err = run(capsys, "--read-only", "certify", repo, NEW_RUN, "PFS/calib", "bias", "--yes")
-    assert code == 2 and "open read-only" in err and ranges(repo) == set()
+    assert code == 2 and "--read-only refuses `pfstui certify`" in err and ranges(repo) == set()
 
 
 @pytest.mark.parametrize(

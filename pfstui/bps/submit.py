@@ -28,6 +28,7 @@ __all__ = [
     "SUBMIT_FILE",
     "BpsError",
     "bps_env",
+    "bps_literal",
     "pipeline_labels",
     "restart_argv",
     "site_config",
@@ -90,6 +91,23 @@ def site_config(plan: Plan, options: BpsOptions, workdir: Path) -> tuple[str, di
     return name, cfg
 
 
+#: A submit-file key whose value is ``$``: :func:`bps_literal` writes ``$`` as ``{pfstuiDollar}``.
+DOLLAR_KEY = "pfstuiDollar"
+
+
+def bps_literal(text: str) -> str:
+    """``text`` written so that BPS's own expansion gives it back exactly.
+
+    Why: BPS formats every value it reads (``{name}`` is replaced by the config's ``name``: a query holding
+    ``{operator}`` ran with the login name in it) and expands ``$VAR``/``${VAR}`` from its environment first.
+    Braces are doubled (``str.format``'s escape); a ``$`` becomes ``{pfstuiDollar}``, a field filled with a
+    ``$`` only after the environment expansion has run, and never expanded again.  The plan's own ``${VAR}``
+    were resolved when it was loaded, so what reaches here is meant literally.  ``bps.extra`` and the plan's
+    ``bps_sites`` are BPS settings written by the operator and keep BPS's meaning.
+    """
+    return text.replace("{", "{{").replace("}", "}}").replace("$", "{" + DOLLAR_KEY + "}")
+
+
 def _operator() -> str:
     try:
         user = getpass.getuser()
@@ -124,17 +142,18 @@ def submit_config(
         qgraph += ["--skip-existing-in", ",".join(dict.fromkeys(skip))]
     site_name, site = site_config(plan, options, workdir)
     config: dict[str, Any] = {
-        "pipelineYaml": stage.pipeline,
+        "pipelineYaml": bps_literal(stage.pipeline),
         "operator": _operator(),
+        DOLLAR_KEY: "$",
         "payload": {
-            "payloadName": stage.name,
-            "butlerConfig": plan.repository,
-            "inCollection": ",".join(stage.inputs),
-            "output": plan.collection(stage.output),
-            "dataQuery": stage.query,
+            "payloadName": bps_literal(stage.name),
+            "butlerConfig": bps_literal(plan.repository),
+            "inCollection": bps_literal(",".join(stage.inputs)),
+            "output": bps_literal(plan.collection(stage.output)),
+            "dataQuery": bps_literal(stage.query),
         },
-        "defaultPreCmdOpts": f"--long-log --log-level {shlex.quote(plan.defaults.log_level)}",
-        "extraQgraphOptions": shlex.join(qgraph),
+        "defaultPreCmdOpts": bps_literal(f"--long-log --log-level {shlex.quote(plan.defaults.log_level)}"),
+        "extraQgraphOptions": bps_literal(shlex.join(qgraph)),
         "wmsServiceClass": PARSL_SERVICE,
         "computeSite": site_name,
         "site": {site_name: site},

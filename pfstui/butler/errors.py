@@ -7,6 +7,8 @@ All of them are :class:`~pfstui.errors.UserError` through :class:`GatewayError`.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -84,6 +86,31 @@ def butler_message(exc: BaseException) -> str:
     return text.rstrip(".") or type(exc).__name__
 
 
+#: What a full, over-quota or read-only disk says, through the datastore (OSError) or SQLite (its message).
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+_DISK_MESSAGES = ("database or disk is full", "attempt to write a readonly database")
+
+
+def _disk_full(exc: BaseException) -> str | None:
+    """The reason when ``exc`` (or what caused it) is the disk refusing a write, else None.
+
+    Why walk the chain: the datastore wraps the ENOSPC of a file write in a RuntimeError ("Failed to serialize
+    dataset ..."), and SQLAlchemy wraps SQLite's "database or disk is full"; both were "unexpected error".
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno in _DISK_ERRNOS:
+            return os.strerror(cur.errno) + (f" ({cur.filename})" if cur.filename else "")
+        text = str(cur).lower()
+        for message in _DISK_MESSAGES:
+            if message in text:
+                return message
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def translate_butler_error(exc: BaseException, *, context: str = "") -> GatewayError | None:
     """The :class:`GatewayError` for a Butler user error, or None when ``exc`` is not one (a real bug)."""
     dafb = daf_butler()
@@ -98,6 +125,13 @@ def translate_butler_error(exc: BaseException, *, context: str = "") -> GatewayE
     if isinstance(exc, (dafb.InvalidQueryError, dafb.registry.UserExpressionError)):
         return QueryError(f"bad query{where}: {msg}; fix the expression (dimension names, quotes, "
                           "and constrain instrument='PFS')")
+    full = _disk_full(exc)
+    if full is not None:
+        return GatewayError(f"cannot write to the repository{where}: {full}; the change was rolled back, free some "
+                            "space on the repository's disk (or fix its mount) and retry")
+    if isinstance(exc, RecursionError):  # the Butler's expression parser recurses once per term and parenthesis
+        return QueryError(f"the query expression is too long or too deeply nested for the Butler{where}; "
+                          "shorten it (list values with IN, e.g. visit IN (11..58), instead of many ORs)")
     if isinstance(exc, dafb.registry.ConflictingDefinitionError):
         return GatewayError(f"{msg}{where}; decertify the overlapping range first")
     if isinstance(exc, dafb.registry.OrphanedRecordError):

@@ -221,6 +221,7 @@ def preview_certify_detectormaps(
         if not calib_type.isCalibration():
             raise InputError(f"{output_type} is not a calibration dataset type in {gw.repo}, so it cannot be "
                              "certified; register it as a calibration dataset type first")
+        _check_candidate_type(candidate_type, calib_type)
         refs = list(butler.query_datasets(candidate_type, collections=collection, find_first=True, explain=False,
                                           where="instrument = inst", bind={"inst": instrument}))
         if not refs:
@@ -254,6 +255,20 @@ def preview_certify_detectormaps(
         create_collection=None if target_type else target,
         plan={"refs": refs, "calib_type": calib_type, "certify_run": certify_run, "timespan": window},
     )
+
+
+def _check_candidate_type(candidate_type, calib_type) -> None:
+    """Refuse a source type whose datasets cannot become ``calib_type`` copies (``--datasetType raw``).
+
+    Why here: the copy is a get + put, so a raw (another storage class, one per exposure) failed deep inside
+    apply with the storage classes' TypeError ("unexpected error") after the preview had offered it.
+    """
+    mine = (candidate_type.storageClass_name, sorted(candidate_type.dimensions.names))
+    wanted = (calib_type.storageClass_name, sorted(calib_type.dimensions.names))
+    if mine != wanted:
+        raise InputError(f"{candidate_type.name} ({mine[0]} per {', '.join(mine[1])}) cannot be copied to "
+                         f"{calib_type.name} ({wanted[0]} per {', '.join(wanted[1])}); pass a detectorMap candidate "
+                         "type with --datasetType (the default is detectorMap_candidate)")
 
 
 def _certify_run(gw: ButlerGateway, butler, calib_type, collection: str, cameras: set[str],

@@ -20,12 +20,17 @@ from pfstui.butler.registry import (
     dataset_sizes,
     run_matches,
 )
-from pfstui.butler.values import CollectionRow, normalize_data_ids, parse_data_id
+from pfstui.butler.values import (
+    CollectionRow,
+    check_where,
+    normalize_data_ids,
+    parse_data_id,
+)
 
 __all__ = [
     "preview_clean",
-    "preview_remove_runs",
     "preview_remove_collections",
+    "preview_remove_runs",
 ]
 
 
@@ -36,6 +41,7 @@ def preview_clean(gw: ButlerGateway, glob: str, dataset_types: Sequence[str], *,
     if not dataset_types:
         raise InputError("no dataset type given; name the types to delete, e.g. biasProc")
     raw_ids = [dict(d) if isinstance(d, Mapping) else parse_data_id(d) for d in (data_ids or ())]
+    check_where(where)
     types = [gw.dataset_type(t) for t in dict.fromkeys(dataset_types)]
     with gw.session("clean") as butler:
         norm = {dt.name: normalize_data_ids(butler, dt, raw_ids) for dt in types}

@@ -40,6 +40,7 @@ __all__ = [
     "CollectionDetail",
     "Association",
     "parse_data_id",
+    "check_where",
     "validity_window",
     "calibration_type",
     "normalize_data_ids",
@@ -217,6 +218,27 @@ def parse_data_id(tokens: Sequence[str] | str) -> dict[str, str]:
             raise InputError(f"data ID gives {key} twice ({out[key]} and {value}); give each key once per --id")
         out[key] = value
     return out
+
+
+#: Bounds of a ``--where`` expression: far above a real query (use ``visit IN (11..58)`` for long lists), far below
+#: what the Butler's recursive parser survives (about 1,000 ORs, or deep nesting, raised RecursionError).
+MAX_WHERE_CHARS = 10_000
+MAX_WHERE_DEPTH = 50
+
+
+def check_where(where: str) -> str:
+    """``where`` when it is short and shallow enough for the Butler's parser; InputError (one line) if not."""
+    if len(where) > MAX_WHERE_CHARS:
+        raise InputError(f"the --where expression is {len(where):,} characters (at most {MAX_WHERE_CHARS:,}); "
+                         "list values with IN, e.g. visit IN (11..58, 70), instead of many ORs")
+    depth = deepest = 0
+    for char in where:
+        depth += (char == "(") - (char == ")")
+        deepest = max(deepest, depth)
+    if deepest > MAX_WHERE_DEPTH:
+        raise InputError(f"the --where expression nests parentheses {deepest} deep (at most {MAX_WHERE_DEPTH}); "
+                         "remove the redundant parentheses")
+    return where
 
 
 def validity_window(begin: str | None, end: str | None):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -32,7 +33,9 @@ from pfstui.butler.undo import find_entry, preview_undo
 from pfstui.butler.values import data_id_text
 from pfstui.cli.argtypes import count
 from pfstui.cli.butler_flags import add_dates, add_id, add_write_flags
-from pfstui.cli.guard import run_guarded
+from pfstui.cli.guard import run_guarded, say
+from pfstui.cli.readonly import HELP as READ_ONLY_HELP
+from pfstui.cli.readonly import accept_everywhere, changes
 from pfstui.infra.journal import default_journal
 
 __all__ = ["add_subcommands", "ConfirmationError", "main", "open_gateway", "run_preview"]
@@ -66,10 +69,10 @@ def _confirm(preview: Preview) -> bool:
 def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -> int:
     """Print the preview, then refuse, stop (dry run), confirm, or apply and report the journal entry."""
     for line in preview.lines():
-        print(line)
+        say(line)
     if preview.blocked:
         if args.dry_run:
-            print(f"pfstui: would be refused: {preview.blocker_text()}", file=sys.stderr)
+            say(f"pfstui: would be refused: {preview.blocker_text()}", file=sys.stderr)
             return EXIT_REFUSED
         raise ConflictError(f"{preview.action} refused, nothing written: {preview.blocker_text()}")
     if preview.is_noop:
@@ -82,7 +85,7 @@ def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -
         print("Cancelled; nothing written.")
         return EXIT_REFUSED
     result = apply(gw, preview, journal=default_journal())
-    print(result.summary[:1].upper() + result.summary[1:] + ".")
+    say(result.summary[:1].upper() + result.summary[1:] + ".")
     if result.entry is not None:
         hint = f" (undo with: pfstui undo {result.entry.id})" if result.entry.get("undoable") else ""
         print(f"Journal entry {result.entry.id}{hint}")
@@ -127,7 +130,7 @@ def _reconciled(journal, args: argparse.Namespace) -> list[Outcome]:
     outcomes = reconcile_all(journal, lambda repo: open_gateway(args, repo))
     for outcome in outcomes:
         if outcome.state != "in progress":
-            print(f"pfstui: {outcome.message()}", file=sys.stderr)
+            say(f"pfstui: {outcome.message()}", file=sys.stderr)
     return outcomes
 
 
@@ -154,7 +157,7 @@ def cmd_calibs(args: argparse.Namespace) -> int:
                              a.collection, a.dataset_id])
     if not rows:
         what = f"{args.dataset_type} " if args.dataset_type else ""
-        print(f"No {what}validity ranges in {args.collection}.")
+        say(f"No {what}validity ranges in {args.collection}.")
         return 0
     header = ["Type", "Data ID", "Begin (TAI)", "End (TAI)", "Run", "Collection", "Dataset"]
     if len(collections) == 1:
@@ -171,7 +174,7 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
     print(fmt.format(*header).rstrip())
     print(fmt.format(*("-" * w for w in widths)).rstrip())
     for r in rows:
-        print(fmt.format(*r).rstrip())
+        say(fmt.format(*r).rstrip())
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
@@ -187,18 +190,24 @@ def cmd_journal(args: argparse.Namespace) -> int:
     shown = shown[-args.limit:] if args.limit > 0 else shown
     if args.json:
         for e in shown:
-            print(json.dumps(e.to_dict(), ensure_ascii=False))
+            print(_json_line(e.to_dict()))
     elif not shown:
         print(f"No Butler actions in the journal {journal.path}.")
     else:
         for e in shown:
-            print(_journal_line(e, undone))
+            say(_journal_line(e, undone))
     if not args.json:
         for o in unsettled:  # not entries (yet): listed after them, never undoable
-            print(_journal_line(o.entry, {}, status=f"pending: {o.state}"))
+            say(_journal_line(o.entry, {}, status=f"pending: {o.state}"))
     if problems:
-        print(f"pfstui: {len(problems)} unreadable journal line(s) skipped ({problems[0]})", file=sys.stderr)
+        say(f"pfstui: {len(problems)} unreadable journal line(s) skipped ({problems[0]})", file=sys.stderr)
     return 0
+
+
+def _json_line(obj: Any) -> str:
+    """JSON for a terminal: JSON escapes C0 controls itself; DEL and the C1 controls (``\x9b`` is a CSI on some
+    terminals) are escaped here too, which keeps the line valid JSON (they can only be inside strings)."""
+    return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
 
 
 def _journal_line(e, undone: dict[str, str], status: str = "") -> str:
@@ -228,6 +237,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--search-all-inputs", action="store_true", help="search the whole input chain, not its first child")
     add_write_flags(p)
     p.set_defaults(func=cmd_certify)
+    changes(p, "certify", "the repository")
 
     p = sub.add_parser("decertify", help="clear a validity window (as butlerDecertify.py), with a preview and undo",
                        description="Remove DATASET_TYPE's validity in [begin, end) from COLLECTION; ranges that stick "
@@ -240,6 +250,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--all", action="store_true", help="with no dates and no --id: clear every range of the type")
     add_write_flags(p)
     p.set_defaults(func=cmd_decertify)
+    changes(p, "decertify", "the repository")
 
     p = sub.add_parser("clean", help="delete datasets and files from RUN collections (as butlerCleanRun.py)",
                        description="Delete DATASET_TYPE datasets (registry entries and files) from every RUN "
@@ -251,6 +262,7 @@ def add_subcommands(sub: Any) -> None:
     add_id(p)
     add_write_flags(p)
     p.set_defaults(func=cmd_clean)
+    changes(p, "clean", "the repository")
 
     p = sub.add_parser("calibs", help="list validity ranges (as butlerListCalibrations.py)")
     p.add_argument("repo")
@@ -269,6 +281,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("entry", help="journal entry id (or a unique prefix/suffix, or 'last')")
     add_write_flags(p)
     p.set_defaults(func=cmd_undo)
+    changes(p, "undo", "the repository")
 
     p = sub.add_parser("remove-runs", help="remove RUN collections and their datasets (as butler remove-runs)")
     p.add_argument("repo")
@@ -276,6 +289,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--unlink", action="store_true", help="also remove the runs from the chains that contain them")
     add_write_flags(p)
     p.set_defaults(func=cmd_remove_runs)
+    changes(p, "remove-runs", "the repository")
 
     p = sub.add_parser("remove-collections", help="remove CHAINED/TAGGED/CALIBRATION collections "
                        "(as butler remove-collections)")
@@ -284,12 +298,15 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--remove-from-parents", action="store_true", help="also unlink them from their parent chains")
     add_write_flags(p)
     p.set_defaults(func=cmd_remove_collections)
+    changes(p, "remove-collections", "the repository")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pfstui", description="pfstui's Butler subcommands")
-    parser.add_argument("--read-only", action="store_true", help="refuse every change to the repository")
-    add_subcommands(parser.add_subparsers(title="commands", metavar="COMMAND", required=True))
+    parser.add_argument("--read-only", action="store_true", help=READ_ONLY_HELP)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add_subcommands(sub)
+    accept_everywhere(sub)
     return parser
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pfstui.demo
 from pfstui.cli.guard import CliError
+from pfstui.cli.readonly import changes
 
 __all__ = ["add_subcommands", "default_demo_repo", "demo_plan", "ensure_demo_env"]
 
@@ -57,7 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Demo plan: {plan} (the queue opens paused: press r in the Queue pane to run it)")
     from pfstui.cli.app import run_app
 
-    return run_app(repo=str(report.repo), plan=str(plan), read_only=False, demo=True)
+    return run_app(repo=str(report.repo), plan=str(plan), read_only=getattr(args, "read_only", False), demo=True)
 
 
 def demo_plan(repo: Path) -> Path:
@@ -79,3 +80,4 @@ def add_subcommands(sub) -> None:
     p.add_argument("--fresh", action="store_true", help="rebuild the demo repository from scratch")
     p.add_argument("--build-only", action="store_true", help="build it, print what was made, and exit")
     p.set_defaults(func=cmd_demo)
+    changes(p, "demo", lambda a: "the demo repository (rebuilt from scratch)" if a.fresh else None)

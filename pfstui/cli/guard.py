@@ -13,8 +13,9 @@ import tempfile
 import traceback
 
 from pfstui.errors import UserError
+from pfstui.values.names import shown
 
-__all__ = ["CliError", "EXIT_USAGE", "run_guarded"]
+__all__ = ["CliError", "EXIT_USAGE", "run_guarded", "say"]
 
 EXIT_USAGE = 2
 
@@ -23,9 +24,18 @@ class CliError(UserError):
     """A user-facing error of the command line itself: printed as one line, exit status 2."""
 
 
+def say(text: object, *, file=None, flush: bool = False) -> None:
+    """Print one line that may hold text from outside (names, journal summaries, log messages, paths) with its
+    control characters escaped: a ``\x1b[2J`` in a collection name must not drive the operator's terminal."""
+    print(shown(str(text), None), file=file or sys.stdout, flush=flush)
+
+
 def run_guarded(args: argparse.Namespace) -> int:
     """Run ``args.func`` and turn what it raises into one line (see the module docstring)."""
+    from pfstui.cli.readonly import refuse
+
     try:
+        refuse(args)  # --read-only: before the command opens anything
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("pfstui: interrupted", file=sys.stderr)
@@ -37,11 +47,11 @@ def run_guarded(args: argparse.Namespace) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except UserError as exc:
-        print(f"pfstui: error: {exc}", file=sys.stderr)
+        say(f"pfstui: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the one place that turns unexpected errors into messages
         fd, path = tempfile.mkstemp(prefix="pfstui-error-", suffix=".txt")
         with os.fdopen(fd, "w") as fh:
             traceback.print_exc(file=fh)
-        print(f"pfstui: unexpected error: {type(exc).__name__}: {exc} (traceback in {path})", file=sys.stderr)
+        say(f"pfstui: unexpected error: {type(exc).__name__}: {exc} (traceback in {path})", file=sys.stderr)
         return 1

@@ -16,6 +16,8 @@ from pfstui.cli import demo as cli_demo
 from pfstui.cli import pfs as cli_pfs
 from pfstui.cli.app import run_app
 from pfstui.cli.guard import run_guarded
+from pfstui.cli.readonly import HELP as READ_ONLY_HELP
+from pfstui.cli.readonly import accept_everywhere
 
 
 def cmd_app(args: argparse.Namespace) -> int:
@@ -32,7 +34,7 @@ def build_parser(want_subcommands: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pfstui {__version__}")
     parser.add_argument("--repo", help="Butler repository to open")
     parser.add_argument("--plan", help="calibration plan (YAML) to load into the queue")
-    parser.add_argument("--read-only", action="store_true", help="refuse every change to the repository and queue")
+    parser.add_argument("--read-only", action="store_true", help=READ_ONLY_HELP)
     parser.set_defaults(func=cmd_app)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     cli_demo.add_subcommands(sub)
@@ -44,6 +46,7 @@ def build_parser(want_subcommands: bool = True) -> argparse.ArgumentParser:
 
         cli_queue.add_subcommands(sub)
         cli_butler.add_subcommands(sub)
+    accept_everywhere(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pfstui.cli.butler_flags import add_dates, add_write_flags
+from pfstui.cli.readonly import changes
 
 __all__ = ["add_subcommands"]
 
@@ -50,6 +51,7 @@ def add_subcommands(sub) -> None:
     p.add_argument("--update", action="store_true", help="allow redefining an existing run")
     add_write_flags(p)
     p.set_defaults(func=cmd_define_profiles)
+    changes(p, "define-profiles", "the repository")
 
     p = sub.add_parser("certify-detectormaps", help="copy detectorMap_candidate to detectorMap_calib and certify it",
                        description="Copy each detectorMap_candidate in COLLECTION to a new detectorMap_calib in "
@@ -63,3 +65,4 @@ def add_subcommands(sub) -> None:
     add_dates(p)
     add_write_flags(p)
     p.set_defaults(func=cmd_certify_detectormaps)
+    changes(p, "certify-detectormaps", "the repository")

@@ -1,4 +1,4 @@
-"""Headless queue commands: plan new/show, run, status, queue pause|resume|kill|restart|skip.
+"""Headless queue commands: plan new/show, run, status, queue pause|resume|kill|restart|skip|parallel.
 
 They are clients of the session's supervisor (started detached when needed), so `pfstui run` can be
 interrupted or lose its terminal and the plan still goes on; `pfstui status` shows where it is.
@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pfstui.cli.argtypes import positive
+from pfstui.cli.argtypes import stages_at_once
+from pfstui.cli.guard import say
+from pfstui.cli.readonly import changes
 from pfstui.errors import UserError
 from pfstui.queue import rules
 from pfstui.queue.model import BAD, RAN_BADLY, StageStatus
@@ -52,10 +54,10 @@ def resolve_session(plan: str | None, repo: str | None) -> Path:
     raise QueueCliError("no session yet: start one with `pfstui run PLAN` (or name it with --plan PLAN)")
 
 
-def _client(session: Path, autostart: bool = True):
+def _client(session: Path, autostart: bool = True, read_only: bool = False):
     from pfstui.queue.protocol import SupervisorClient
 
-    return SupervisorClient(session, autostart=autostart).connect()
+    return SupervisorClient(session, autostart=autostart, read_only=read_only).connect()
 
 
 # --- plan new / show ---------------------------------------------------------------------------------
@@ -135,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.parallel:
         client.request(SetParallel(parallel=args.parallel))
     client.request(Run())
-    print(f"Running {plan_path} on {repo} (session {session})", flush=True)
+    say(f"Running {plan_path} on {repo} (session {session})", flush=True)
     if args.no_wait:
         return 0
     seen: dict[str, tuple] = {}
@@ -145,10 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             key = (st.status, len(st.attempts))
             if seen.get(st.id) != key:
                 seen[st.id] = key
-                print(_stage_line(st), flush=True)
+                say(_stage_line(st), flush=True)
                 if st.status in RAN_BADLY:
                     for line in failure_lines(st):
-                        print(line, flush=True)
+                        say(line, flush=True)
         return rules.is_finished(snap.state)
 
     finished = show(client.request(Subscribe()))
@@ -160,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     final = client.request(Status()).stages
     states = [st.status for st in final]
     bad = [st.id for st in final if st.status in BAD]
-    print(f"Finished: {states.count(StageStatus.DONE)} done, {states.count(StageStatus.SKIPPED)} skipped, "
+    say(f"Finished: {states.count(StageStatus.DONE)} done, {states.count(StageStatus.SKIPPED)} skipped, "
           f"{len(bad)} not done" + (f" ({', '.join(bad)})" if bad else ""))
     return 1 if bad else 0
 
@@ -171,7 +173,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from pfstui.queue.requests import Status
 
     session = resolve_session(args.plan, args.repo)
-    snap = _client(session).request(Status())
+    snap = _client(session, read_only=getattr(args, "read_only", False)).request(Status())
     state = snap.state
     if args.json:
         out = {
@@ -180,20 +182,42 @@ def cmd_status(args: argparse.Namespace) -> int:
             "plan": state.plan,
             "queue_paused": state.queue_paused,
             "plan_error": snap.plan_error,
+            "state_problem": snap.state_problem,
+            "save_error": snap.save_error,
+            "frozen": snap.frozen,
             "stages": [_stage_json(st, snap.next_runs.get(st.id)) for st in state.stages],
         }
         json.dump(out, sys.stdout, indent=1)
         print()
         return 0
-    print(f"plan {state.plan}  repo {state.repo}  queue {'PAUSED' if state.queue_paused else 'running'}")
-    if snap.plan_error:
-        print(f"plan error: {snap.plan_error}")
+    say(f"plan {state.plan}  repo {state.repo}  queue {'PAUSED' if state.queue_paused else 'running'}")
+    for line in _problem_lines(snap):
+        say(line)
     for st in state.stages:
-        print(_stage_line(st))
+        say(_stage_line(st))
+        last = st.last_attempt
+        if last is not None and last.detail and st.status not in RAN_BADLY:  # a done stage's warning
+            say(f"    {last.detail}")
         run = snap.next_runs.get(st.id)
         if run is not None:
-            print(f"    next: {shell_join(run.argv) if run.error is None else f'(cannot build it: {run.error})'}")
+            say(f"    next: {shell_join(run.argv) if run.error is None else f'(cannot build it: {run.error})'}")
     return 0
+
+
+def _problem_lines(snap: Snapshot) -> list[str]:
+    """What the supervisor has to say about the plan and the state file, for the text status.
+
+    Why: a damaged state file (the queue restarted empty), a full disk (changes kept in memory only) and a
+    frozen session (every change refused) were visible in the app only; ``pfstui status`` looked healthy.
+    """
+    lines = [f"plan error: {snap.plan_error}"] if snap.plan_error else []
+    if snap.frozen:
+        lines.append("FROZEN: every change to this queue is refused until the state file can be read")
+    # state_problem already holds save_error (joined with " · "), so it is printed once.
+    problem = snap.state_problem or snap.save_error
+    if problem:
+        lines.append(f"state problem: {problem}")
+    return lines
 
 
 def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
@@ -205,6 +229,8 @@ def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
         "attempt": a.number if a else None,
         "exit_code": a.exit_code if a else None,
         "log": a.log_path if a else None,
+        #: Why it ended badly, or a warning about a stage that did not (its log truncated or deleted).
+        "detail": a.detail if a and a.detail else None,
         "quanta": a.quanta.progress.model_dump(mode="json") if a and a.quanta.progress else None,
         #: The exact argv of its next attempt (a queued or restartable stage), as the supervisor will run it.
         "next_argv": run.argv if run is not None and run.error is None else None,
@@ -215,10 +241,10 @@ def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
 def cmd_queue(args: argparse.Namespace) -> int:
     from pfstui.queue import requests
 
-    session = resolve_session(args.plan, args.repo)
-    client = _client(session)
     if args.action in ("pause", "resume") and not args.stage:
         request = requests.PauseQueue() if args.action == "pause" else requests.ResumeQueue()
+    elif args.action == "parallel":
+        request = _set_parallel(args.stage)
     elif args.action in STAGE_ACTIONS:
         if not args.stage:
             raise QueueCliError(f"`pfstui queue {args.action}` needs a STAGE name")
@@ -227,6 +253,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
         request = kind(stage=args.stage, **extra)
     else:  # pragma: no cover - argparse restricts the choices
         raise QueueCliError(f"unknown queue action {args.action}")
+    client = _client(resolve_session(args.plan, args.repo))  # after the request is checked: no supervisor for a typo
     print(json.dumps(client.request(request).model_dump(mode="json")))
     return 0
 
@@ -234,6 +261,18 @@ def cmd_queue(args: argparse.Namespace) -> int:
 #: `pfstui queue ACTION STAGE` -> the request it sends.
 STAGE_ACTIONS = {"pause": "PauseStage", "resume": "ResumeStage", "kill": "KillStage", "skip": "SkipStage",
                  "restart": "RestartStage"}
+
+
+def _set_parallel(text: str | None):
+    """``pfstui queue parallel N``: the request, or one line when N is not a whole number in range."""
+    from pfstui.queue.model import MAX_PARALLEL
+    from pfstui.queue.requests import SetParallel
+
+    try:
+        return SetParallel(parallel=int(text or "", 10))
+    except ValueError:  # not a number, or pydantic's ValidationError (out of range)
+        raise QueueCliError(f"`pfstui queue parallel N`: {text!r} is not a whole number from 1 to "
+                            f"{MAX_PARALLEL}; write e.g. `pfstui queue parallel 4`") from None
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
@@ -263,6 +302,7 @@ def add_subcommands(sub) -> None:
     q.add_argument("-o", "--output", required=True, help="plan file to write")
     q.add_argument("--force", action="store_true", help="overwrite an existing file")
     q.set_defaults(func=cmd_plan_new)
+    changes(q, "plan new", lambda a: "an existing plan file a queue may follow (--force)" if a.force else None)
     q = psub.add_parser("show", help="print each stage's exact command, shell-quoted, in order")
     q.add_argument("plan")
     q.set_defaults(func=cmd_plan_show)
@@ -270,9 +310,10 @@ def add_subcommands(sub) -> None:
     p = sub.add_parser("run", help="run a plan through the supervisor, printing one line per stage event")
     p.add_argument("plan")
     p.add_argument("--repo", help="override the plan's repository")
-    p.add_argument("--parallel", type=positive, help="how many stages may run at once (1 or more)")
+    p.add_argument("--parallel", type=stages_at_once, help="how many stages may run at once (1 to 1000)")
     p.add_argument("--no-wait", action="store_true", help="start the queue and return at once")
     p.set_defaults(func=cmd_run)
+    changes(p, "run", "the queue")
 
     p = sub.add_parser("status", help="the queue and each stage's quanta counts")
     p.add_argument("--plan")
@@ -280,10 +321,11 @@ def add_subcommands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("queue", help="pause|resume (the queue or a stage), kill|restart|skip STAGE")
-    p.add_argument("action", choices=["pause", "resume", "kill", "restart", "skip"])
-    p.add_argument("stage", nargs="?")
+    p = sub.add_parser("queue", help="pause|resume (the queue or a stage), kill|restart|skip STAGE, parallel N")
+    p.add_argument("action", choices=["pause", "resume", "kill", "restart", "skip", "parallel"])
+    p.add_argument("stage", nargs="?", help="the stage (or, for parallel, how many stages may run at once)")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="restart with an edited option")
     p.add_argument("--plan")
     p.add_argument("--repo")
     p.set_defaults(func=cmd_queue)
+    changes(p, "queue", "the queue")

@@ -71,6 +71,9 @@ def _handles(*kinds: type[Request]) -> Callable[[Handler], Handler]:
 
 def dispatch(sup: Supervisor, request: Request, client: asyncio.StreamWriter) -> BaseModel:
     """The reply to ``request`` from ``client`` (its connection: ``subscribe`` keeps it)."""
+    if client in sup.read_only_clients and not request.only_looks:
+        raise rules.QueueError(f"{request.cmd} refused: this client said it is read-only (pfstui --read-only); "
+                               "run the command again without --read-only to change the queue")
     if sup.frozen and request.changes_state:
         raise rules.QueueError(sup.frozen)
     return HANDLERS[type(request)](sup, request, client)
@@ -79,6 +82,8 @@ def dispatch(sup: Supervisor, request: Request, client: asyncio.StreamWriter) ->
 # --- looking ---------------------------------------------------------------------------------------------------
 @_handles(Hello)
 def _hello(sup: Supervisor, request: Hello, client: asyncio.StreamWriter) -> HelloReply:
+    if request.read_only:  # for the rest of this connection: a later hello cannot take it back
+        sup.read_only_clients.add(client)
     return HelloReply(protocol=PROTOCOL, pid=os.getpid(), session=str(sup.dir))
 
 

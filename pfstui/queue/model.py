@@ -18,6 +18,7 @@ __all__ = [
     "BAD",
     "ENDED",
     "FINISHED",
+    "MAX_PARALLEL",
     "OK",
     "RAN_BADLY",
     "RESTARTABLE",
@@ -25,6 +26,10 @@ __all__ = [
     "AttemptStatus",
     "StageStatus",
 ]
+
+
+#: The most stages a queue may run at once: far above any host's cores, far below a typo such as ``1e22``.
+MAX_PARALLEL = 1000
 
 
 class StageStatus(StrEnum):

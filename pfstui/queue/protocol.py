@@ -79,7 +79,10 @@ def encode(obj: dict[str, Any]) -> bytes:
 
 
 def encode_request(rid: int, request: Request) -> bytes:
-    return encode({"id": rid, "protocol": PROTOCOL, "cmd": request.cmd, "args": request.model_dump(mode="json")})
+    """Fields left at their default are not sent: a supervisor that predates one (``hello``'s ``read_only``)
+    still understands a client that does not use it."""
+    args = request.model_dump(mode="json", exclude_defaults=True)
+    return encode({"id": rid, "protocol": PROTOCOL, "cmd": request.cmd, "args": args})
 
 
 def encode_reply(rid: Any, result: BaseModel | None = None, error: str | None = None) -> bytes:
@@ -96,7 +99,8 @@ def one_line(exc: ValidationError) -> str:
     """The first problem of a validation error, on one line: ``field: what is wrong``."""
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
-    return f"{where}: {first.get('msg', 'invalid')}"
+    msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {msg}"
 
 
 def decode_request(message: Any, *, peer: str) -> Request:
@@ -137,9 +141,12 @@ def spawn_supervisor(session_dir: Path) -> subprocess.Popen[bytes]:
 class SupervisorClient:
     """A blocking client (use it from a worker thread in the UI). Starts the supervisor when needed."""
 
-    def __init__(self, session_dir: Path | str, *, autostart: bool = True, timeout: float = 10.0) -> None:
+    def __init__(self, session_dir: Path | str, *, autostart: bool = True, timeout: float = 10.0,
+                 read_only: bool = False) -> None:
         self.dir = Path(session_dir)
         self.autostart = autostart
+        #: Said in the hello: the supervisor then refuses every change asked on this connection.
+        self.read_only = read_only
         self.timeout = timeout
         self._sock: socket.socket | None = None
         self._buf = b""
@@ -163,7 +170,7 @@ class SupervisorClient:
             try:
                 sock.connect(str(socket_path(self.dir)))
                 self._sock = sock
-                self._check(self.request(Hello()))
+                self._check(self.request(Hello(read_only=self.read_only)))
                 return self
             except ProtocolMismatchError:
                 self.close()

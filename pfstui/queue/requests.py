@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pfstui.queue.model import StageStatus
+from pfstui.queue.model import MAX_PARALLEL, StageStatus
 from pfstui.queue.state import QueueState, Stage
 
 __all__ = [
+    "MAX_PARALLEL",
     "PROTOCOL",
     "REQUESTS",
     "Hello",
@@ -132,20 +133,27 @@ class Request[R: BaseModel](_Message):
     reply: ClassVar[type[BaseModel]]
     #: False for the requests a frozen supervisor (unreadable state file) still serves.
     changes_state: ClassVar[bool] = True
+    #: True for the requests a read-only client (``pfstui --read-only``) may send: looking, never changing.
+    only_looks: ClassVar[bool] = False
 
 
 class Hello(Request[HelloReply]):
-    cmd, reply, changes_state = "hello", HelloReply, False
+    """The first request of every connection; ``read_only`` makes the supervisor refuse every change that
+    this connection asks for, whatever the client does (a second line of defence behind the client's own
+    refusal, so a bug in one pane cannot change the queue of an operator who asked to only look)."""
+
+    cmd, reply, changes_state, only_looks = "hello", HelloReply, False, True
+    read_only: bool = False
 
 
 class Status(Request[Snapshot]):
-    cmd, reply, changes_state = "status", Snapshot, False
+    cmd, reply, changes_state, only_looks = "status", Snapshot, False, True
 
 
 class Subscribe(Request[Snapshot]):
     """The snapshot now, then a state event after every change, on this connection."""
 
-    cmd, reply, changes_state = "subscribe", Snapshot, False
+    cmd, reply, changes_state, only_looks = "subscribe", Snapshot, False, True
 
 
 class LoadPlan(Request[PlanLoaded]):
@@ -208,8 +216,18 @@ class RestartStage(Request[Requeued]):
 
 
 class SetParallel(Request[ParallelSet]):
+    """How many stages may run at once: a whole number from 1 to :data:`MAX_PARALLEL` (``1e22``, ``2.5`` and
+    ``"4"`` are refused with one line, not stored and saved into state.json)."""
+
     cmd, reply = "set_parallel", ParallelSet
-    parallel: int = Field(ge=1)
+    parallel: int
+
+    @field_validator("parallel", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL:
+            raise ValueError(f"{value!r} is not a whole number from 1 to {MAX_PARALLEL}")
+        return value
 
 
 class Shutdown(Request[Stopping]):

@@ -98,6 +98,8 @@ class Supervisor:
         self.frozen: str | None = None  # set when state.json cannot be read: never overwrite it, refuse changes
         self.trackers: dict[str, Tracker] = {}
         self.subscribers: set[asyncio.StreamWriter] = set()
+        #: Connections whose hello said read-only: every change they ask for is refused (handlers.dispatch).
+        self.read_only_clients: set[asyncio.StreamWriter] = set()
         self.clients = 0
         self.dirty = False
         self.version = 0
@@ -492,6 +494,7 @@ class Supervisor:
         finally:
             self.clients -= 1
             self.subscribers.discard(writer)
+            self.read_only_clients.discard(writer)
             writer.close()
 
 

@@ -58,14 +58,27 @@ class Tracker:
             events, end = scan_file(self.attempt.log_path, self.offset, parser=self.parser, final=final,
                                     max_bytes=None if final else 4 << 20)
         except LogParseError:
-            # The file was replaced or truncated: start over.
-            self.parser, self.progress, self.offset = LogParser(), StageProgress(), 0
-            return True
+            return self._log_lost()
         if end == self.offset and not events:
             return False
         self.offset = end
         self.progress.apply_all(events)
         self.attempt.quanta = Quanta(offset=self.offset, progress=Progress.model_validate(self.progress.to_dict()))
+        return True
+
+    def _log_lost(self) -> bool:
+        """The log is shorter than what was read, or gone: keep the counts read from it and say so, once.
+
+        Why not re-read it from the start: a finished stage whose log was deleted or truncated (a cleanup, a
+        full disk) then showed "done" with zero or partial counts and no warning.  The runner only appends,
+        so a shorter log never holds the full story; what was counted before is the best there is.
+        """
+        warning = (f"warning: its log {self.attempt.log_path} was truncated or deleted after {self.offset:,} bytes "
+                   "were read; the quanta counts are those read before (see the pipetask --summary report)")
+        if warning in self.attempt.detail:
+            return False
+        self.attempt.detail = f"{self.attempt.detail}; {warning}" if self.attempt.detail else warning
+        log.warning("%s: %s", self.stage_name, warning)
         return True
 
     def apply_summary(self) -> None:

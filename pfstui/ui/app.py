@@ -258,14 +258,14 @@ class PfsTuiApp(App):
 
         assert self.session_dir is not None
         try:
-            with SupervisorClient(self.session_dir) as client:
+            with SupervisorClient(self.session_dir, read_only=self.read_only) as client:
                 if not self.read_only:
                     client.request(contract().LoadPlan(path=self.plan, repo=self.repo))
         except (SupervisorError, OSError) as exc:
             self.post_message(LinkStatus(False, f"supervisor: {exc}"))
         except Exception as exc:  # noqa: BLE001 - a bad plan file: shown, not raised
             self.post_message(LinkStatus(False, str(exc)))
-        self.link = SupervisorLink(self.session_dir, self.post_message)
+        self.link = SupervisorLink(self.session_dir, self.post_message, read_only=self.read_only)
         self.link.run()
 
     def on_unmount(self) -> None:
@@ -304,28 +304,35 @@ class PfsTuiApp(App):
                 self.bell()
 
     # --- keys, help, palette -------------------------------------------------------------------------------
-    def known_binding_ids(self) -> set[str]:
+    def binding_scopes(self) -> list[list[Binding]]:
+        """The bindings active together: the app's with each pane's (the Logs pane's with its log view's)."""
         from pfstui.ui.panes.certify import CertifyPane
         from pfstui.ui.panes.collections import CollectionsPane
         from pfstui.ui.panes.logs import LogsPanel
         from pfstui.ui.panes.queue import QueuePane
         from pfstui.ui.widgets.log_view import LogView
 
-        ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
-        for cls in (QueuePane, CollectionsPane, CertifyPane, LogView, LogsPanel):
-            ids |= {b.id for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
-        return ids
+        def of(*classes: type) -> list[Binding]:
+            return [b for cls in classes for b in cls.BINDINGS if isinstance(b, Binding)]
+
+        return [of(type(self), QueuePane), of(type(self), CollectionsPane), of(type(self), CertifyPane),
+                of(type(self), LogsPanel, LogView)]
+
+    def known_binding_ids(self) -> set[str]:
+        return {b.id for scope in self.binding_scopes() for b in scope if b.id}
 
     def _apply_keymap(self) -> None:
         keymap = dict(self.settings.keymap)
         if not keymap:
             return  # nothing to check: the panes' modules need not be imported before the first frame
-        unknown = sorted(set(keymap) - self.known_binding_ids())
-        if unknown:
-            self.notify(f"config.yaml keymap: unknown binding id(s) {', '.join(unknown)}; press ? for the ids",
-                        severity="warning", timeout=10, markup=False)
-        if keymap:
-            self.set_keymap({k: v for k, v in keymap.items() if k not in unknown})
+        from pfstui.ui.keymap import check_keymap
+
+        check = check_keymap(keymap, self.binding_scopes())
+        problem = check.message()
+        if problem:
+            self.notify(problem, title="Settings", severity="warning", timeout=15, markup=False)
+        if check.usable:
+            self.set_keymap(check.usable)
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):
@@ -357,7 +364,7 @@ class PfsTuiApp(App):
     @work(thread=True, group="requests", exit_on_error=False)
     def send_request(self, request: QueueRequest) -> None:
         try:
-            link = self.link or SupervisorLink(self.session_dir, self.post_message)
+            link = self.link or SupervisorLink(self.session_dir, self.post_message, read_only=self.read_only)
             result = link.request(request)
         except Exception as exc:  # noqa: BLE001 - refused requests come back as one line
             self.post_message(QueueFailed(request, str(exc)))

@@ -35,9 +35,11 @@ def contract() -> ModuleType:
 class SupervisorLink:
     """Owns the subscription connection; reconnects (restarting the supervisor) when it drops."""
 
-    def __init__(self, session_dir: Path, post) -> None:
+    def __init__(self, session_dir: Path, post, *, read_only: bool = False) -> None:
         self.session_dir = session_dir
         self.post = post
+        #: Every connection says so in its hello, so the supervisor itself refuses changes (pfstui --read-only).
+        self.read_only = read_only
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -46,7 +48,7 @@ class SupervisorLink:
         backoff = 0.5
         while not self.stop.is_set():
             try:
-                client = SupervisorClient(self.session_dir).connect()
+                client = SupervisorClient(self.session_dir, read_only=self.read_only).connect()
                 snapshot = client.request(contract().Subscribe())
                 self.post(LinkStatus(True, f"supervisor pid {snapshot.supervisor_pid}"))
                 self.post(QueueUpdated(snapshot))
@@ -65,5 +67,5 @@ class SupervisorLink:
     def request(self, req: QueueRequest) -> BaseModel:
         from pfstui.queue.protocol import SupervisorClient
 
-        with SupervisorClient(self.session_dir) as client:
+        with SupervisorClient(self.session_dir, read_only=self.read_only) as client:
             return client.request(req.request)

@@ -41,10 +41,17 @@ MAX_COLLECTION_LENGTH = 64
 MAX_STAGE_NAME_LENGTH = 64
 
 
-def shown(text: str, limit: int = 60) -> str:
-    """``text`` safe to print in a message: control characters escaped, cut to ``limit`` characters."""
-    cut = text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
-    return cut.encode("unicode_escape").decode("ascii") if not cut.isprintable() else cut
+def shown(text: str, limit: int | None = 60) -> str:
+    """``text`` safe to print on a terminal: control characters escaped, cut to ``limit`` characters (None: whole).
+
+    Why: a name, a journal summary or a log message holding ``\x1b[...`` would otherwise drive the operator's
+    terminal (move the cursor, rewrite earlier lines).  Only what is not printable is escaped, so "∞" stays.
+    """
+    text = str(text)
+    cut = text if limit is None or len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+    if cut.isprintable():
+        return cut
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in cut)
 
 
 def _check_length(name: str, limit: int, what: str) -> None:

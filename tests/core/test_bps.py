@@ -202,3 +202,26 @@ def test_why_bps_failed_comes_from_the_graph_build_and_bps_last_words(tmp_path: 
     monitor = BpsMonitor(tmp_path / "elsewhere", log)
     monitor.update(final=True)
     assert monitor.failure_detail() is None
+
+
+def test_values_reach_the_job_literally_through_bps_expansion(tmp_path: Path, monkeypatch):
+    """A query and a -c value holding ``{operator}``, ``{x}``, ``${HOME}`` and ``$HOME``: BPS's own expansion
+    (``BpsConfig.search``, the same call that builds the graph command) gives each back exactly, where it
+    substituted the login name and the home folder before."""
+    from lsst.ctrl.bps import BpsConfig
+
+    monkeypatch.setenv("HOME", "/home/someone")
+    query = "instrument='PFS' AND visit.target_name = '{operator} {x} ${HOME} $HOME {{y}}'"
+    # In a plan, $$ is a literal $ (plan variables are resolved at load).
+    plan = parse_plan(plan_text(BPS, query=query.replace("$", "$$"), config='["isr:doThing=$${HOME}/{operator}"]'))
+    stage = plan.stage("bias")
+    assert stage.query == query and stage.config == ["isr:doThing=${HOME}/{operator}"]
+    path = bps.write_submit(bps.submit_config(plan, stage, workdir=tmp_path), tmp_path)
+    config = BpsConfig(str(path))
+    assert config.search("dataQuery")[1] == query
+    assert "-c 'isr:doThing=${HOME}/{operator}'" in config.search("extraQgraphOptions")[1]
+    assert config.search("operator")[1] != "{operator}"  # BPS's own variables still work
+    # As BPS builds the graph command: the template's {dataQuery} is filled with the literal query.
+    config["createQuantumGraph"] = 'pipetask qgraph -d "{dataQuery}" {extraQgraphOptions}'
+    cmd = config.search("createQuantumGraph")[1]
+    assert query in cmd and "/home/someone" not in cmd and bps._operator() not in cmd.replace(query, "")

@@ -71,7 +71,15 @@ def test_a_snapshot_round_trips_with_its_next_runs():
 
 @pytest.mark.parametrize(("message", "said"), [
     ({"protocol": PROTOCOL, "cmd": "set_parallel", "args": {"parallel": 0}},
-     "bad set_parallel request: parallel: Input should be greater than or equal to 1"),
+     "bad set_parallel request: parallel: 0 is not a whole number from 1 to 1000"),
+    ({"protocol": PROTOCOL, "cmd": "set_parallel", "args": {"parallel": 1e22}},
+     "bad set_parallel request: parallel: 1e+22 is not a whole number from 1 to 1000"),
+    ({"protocol": PROTOCOL, "cmd": "set_parallel", "args": {"parallel": 10**22}},
+     "bad set_parallel request: parallel: 10000000000000000000000 is not a whole number from 1 to 1000"),
+    ({"protocol": PROTOCOL, "cmd": "set_parallel", "args": {"parallel": 2.5}},
+     "bad set_parallel request: parallel: 2.5 is not a whole number from 1 to 1000"),
+    ({"protocol": PROTOCOL, "cmd": "set_parallel", "args": {"parallel": True}},
+     "bad set_parallel request: parallel: True is not a whole number from 1 to 1000"),
     ({"protocol": PROTOCOL, "cmd": "kill", "args": {}}, "bad kill request: stage: Field required"),
     ({"protocol": PROTOCOL, "cmd": "kill", "args": {"stage": "a", "signal": 9}}, "bad kill request: signal: Extra"),
     ({"protocol": PROTOCOL, "cmd": "explode", "args": {}}, "unknown command 'explode' (known: hello, status,"),

@@ -74,3 +74,14 @@ def test_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
 def test_parallel_must_be_positive(capsys, tmp_path: Path, value: str) -> None:
     code, _, err = run(capsys, "run", str(tmp_path / "plan.yaml"), "--parallel", value)
     assert code == 2 and "--parallel" in err and "pydantic" not in err.lower()
+
+
+@pytest.mark.parametrize("value", ["1e22", "0", "1001", "2.5", "-3", "four"])
+def test_queue_parallel_is_a_whole_number_from_1_to_1000(capsys, tmp_path, monkeypatch, value: str) -> None:
+    """Checked before any session is looked up or supervisor started (set_parallel 1e22 was accepted)."""
+    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
+    code, _, err = run(capsys, "queue", "parallel", value)
+    assert code == 2 and err.count("\n") == 1 and "is not a whole number from 1 to 1000" in err, err
+    assert not (tmp_path / "state").exists()
+    code, _, err = run(capsys, "run", "plan.yaml", "--parallel", value)
+    assert code == 2 and "--parallel" in err and "Traceback" not in err

@@ -162,7 +162,7 @@ async def test_read_only_refuses_to_add_a_stage(demo_repo: Path, tmp_path: Path,
         await pilot.press("a")
         await pilot.pause(0.2)
         assert len(app.screen_stack) == 1, "no editor is even offered"
-        assert any("Read-only mode: stages cannot be added" in n.message for n in app._notifications)
+        assert any("Read-only mode: add stage refused" in n.message for n in app._notifications)
     assert plan.read_text() == original and not backup_path(plan).exists()
 
 

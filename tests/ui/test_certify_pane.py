@@ -107,6 +107,12 @@ async def test_read_only_never_applies(demo_repo: Path, journal_dir):
         await pilot.press("ctrl+y")
         await pilot.pause(0.5)
         assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("ctrl+z")  # undo the journaled certify: refused too
+        await pilot.pause(0.5)
+        assert not isinstance(app.screen, ConfirmScreen)
+        notes = [n.message for n in app._notifications]
+        assert any("Read-only mode: apply refused" in n for n in notes)
+        assert any("Read-only mode: undo refused" in n for n in notes)
         assert associations(demo_repo) == before
 
 

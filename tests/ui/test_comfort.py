@@ -69,3 +69,34 @@ async def test_stage_end_notifies_and_rings(tmp_path: Path, monkeypatch):
         assert rings == [1]
         app._announce(snapshot("done"))
         assert rings == [1], "by default the bell rings for failures only"
+
+
+async def test_keymap_problems_are_reported_at_start_and_not_applied(tmp_path: Path, monkeypatch, demo_repo: Path):
+    """A key bound to two ids of one pane, an unknown id and an invalid key name: one notification lists them
+    all, those entries are not applied (the Queue pane keeps r for run), and the good entries are."""
+    monkeypatch.setenv("PFSTUI_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "config.yaml").write_text(
+        "keymap:\n  queue.kill: r\n  no.such: x\n  queue.skip: ctlr+s\n  logs.goto: shift+notakey\n"
+        '  pane.logs: "9"\n  queue.pause: P\n  queue.resume: P\n')
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        notes = [n.message for n in app._notifications if "keymap" in n.message]
+        assert len(notes) == 1, notes
+        note = notes[0]
+        assert "unknown binding id(s) no.such" in note
+        assert "queue.skip: ctlr+s" in note and "logs.goto: shift+notakey" in note
+        assert "r (queue.kill, queue.run)" in note and "P (queue.pause, queue.resume)" in note
+        assert "pane.logs" not in note
+        assert not {"queue.kill", "queue.skip", "queue.pause", "queue.resume", "no.such"} & set(app._keymap)
+        await pilot.press("9")  # the good entry is applied
+        assert app.query_one(TabbedContent).active == "logs"
+
+
+def test_key_names():
+    from pfstui.ui.keymap import valid_key
+
+    for good in ("r", "R", "ctrl+k", "f5", "question_mark", "shift+tab", "pagedown", "space", "slash", "9", "ctrl+at"):
+        assert valid_key(good), good
+    for bad in ("ctlr+k", "notakey", "ctrl+", "", "+", "ctrl+\x1b", "f99x"):
+        assert not valid_key(bad), bad

@@ -293,7 +293,8 @@ class CertifyPane(WorkerErrors, Widget):
             self.app.notify("Preview first: ctrl+e.", severity="warning")
             return
         if self.read_only:
-            self.app.notify("Read-only mode: nothing can be written.", severity="warning")
+            self.app.notify("Read-only mode: apply refused; restart pfstui without --read-only to change the repository.",
+                            severity="warning")
             return
         if p.blocked:
             self.app.notify(p.blocker_text(), severity="error", markup=False)
@@ -349,7 +350,8 @@ class CertifyPane(WorkerErrors, Widget):
 
     def action_undo(self) -> None:
         if self.read_only:
-            self.app.notify("Read-only mode: undo is disabled.", severity="warning")
+            self.app.notify("Read-only mode: undo refused; restart pfstui without --read-only to change the repository.",
+                            severity="warning")
             return
         table = self.query_one("#journal-table", DataTable)
         if not self.journal_entries or table.cursor_row is None:

@@ -311,21 +311,22 @@ class QueuePane(Widget):
         self.action_details()
 
     # --- actions ---------------------------------------------------------------------------------------
-    def _refuse_read_only(self, what: str = "the queue cannot be changed") -> bool:
+    def _refuse_read_only(self, what: str) -> bool:
+        """Under --read-only, say in one line which key was refused (the supervisor would refuse it too)."""
         if self.read_only:
-            self.app.notify(f"Read-only mode: {what} (restart pfstui without --read-only).",
-                            severity="warning")
+            self.app.notify(f"Read-only mode: {what} refused; restart pfstui without --read-only to change "
+                            "the queue or the plan.", severity="warning", markup=False)
         return self.read_only
 
     def _send(self, request: Request[Any], label: str) -> None:
         self.post_message(QueueRequest(request, label))
 
     def action_run(self) -> None:
-        if not self._refuse_read_only():
+        if not self._refuse_read_only("run the queue"):
             self._send(contract().Run(), "Queue running")
 
     def action_pause(self) -> None:
-        if self._refuse_read_only():
+        if self._refuse_read_only("pause"):
             return
         st = self.selected()
         if st and st.status == StageStatus.RUNNING:
@@ -339,7 +340,7 @@ class QueuePane(Widget):
             self._send(contract().PauseQueue(), "Queue paused (running stages go on)")
 
     def action_resume(self) -> None:
-        if self._refuse_read_only():
+        if self._refuse_read_only("resume"):
             return
         st = self.selected()
         if st and st.status == StageStatus.PAUSED:
@@ -348,7 +349,7 @@ class QueuePane(Widget):
             self._send(contract().ResumeQueue(), "Queue running")
 
     def action_kill(self) -> None:
-        if self._refuse_read_only():
+        if self._refuse_read_only("kill"):
             return
         st = self.selected()
         if not st or st.status not in ACTIVE:
@@ -361,7 +362,7 @@ class QueuePane(Widget):
                              lambda ok: ok and self._send(contract().KillStage(stage=st.id), f"Killing {st.id}"))
 
     def action_restart(self) -> None:
-        if self._refuse_read_only():
+        if self._refuse_read_only("restart"):
             return
         st = self.selected()
         if not st or st.status not in RESTARTABLE:
@@ -384,7 +385,7 @@ class QueuePane(Widget):
         self.app.push_screen(RestartEditor(st.id, options), edited)
 
     def action_skip(self) -> None:
-        if self._refuse_read_only():
+        if self._refuse_read_only("skip"):
             return
         st = self.selected()
         if not st:
@@ -401,7 +402,7 @@ class QueuePane(Widget):
 
     def action_add_stage(self) -> None:
         """Append a stage from the plan's template to the plan file, then have the supervisor reload it."""
-        if self._refuse_read_only("stages cannot be added to the plan"):
+        if self._refuse_read_only("add stage"):
             return
         path = self.plan_path()
         if not path:

@@ -1,0 +1,100 @@
+"""Checking the operator's ``keymap:`` (config.yaml) before the app applies it.
+
+Why: Textual's ``set_keymap`` accepts anything.  An unknown binding id did nothing, a key name with a typo
+(``ctlr+k``) bound nothing, and a key given to two bindings of the same pane silently left one of them
+unreachable (``queue.kill: r`` took the Queue pane's ``r`` from "run").  :func:`check_keymap` finds all three
+so the app can say so in one notification at start, and returns only the entries that are safe to apply.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from textual.binding import Binding
+from textual.keys import (
+    KEY_ALIASES,
+    KEY_NAME_REPLACEMENTS,
+    KEY_TO_UNICODE_NAME,
+    Keys,
+    _normalize_key_list,
+)
+
+__all__ = ["KeymapCheck", "check_keymap", "valid_key"]
+
+MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+#: Key names Textual knows without a modifier (``f1``, ``pageup``, ``space``, ``slash`` ...).
+_NAMED = ({k.value.rpartition("+")[2] for k in Keys} | set(KEY_ALIASES) | set(KEY_NAME_REPLACEMENTS.values())
+          | set(KEY_TO_UNICODE_NAME))
+
+
+def valid_key(key: str) -> bool:
+    """Whether Textual can ever deliver ``key`` (one key, modifiers first: ``ctrl+k``, ``f5``, ``question_mark``)."""
+    *mods, base = key.split("+")
+    if not base or any(m not in MODIFIERS for m in mods):
+        return False
+    if len(base) == 1 or base in _NAMED:
+        return len(base) != 1 or base.isprintable()
+    try:
+        unicodedata.lookup(base.replace("_", " "))
+    except KeyError:
+        return False
+    return True
+
+
+@dataclass
+class KeymapCheck:
+    """What is wrong with a keymap, and what of it may be applied."""
+
+    unknown: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    collisions: list[str] = field(default_factory=list)
+    usable: dict[str, str] = field(default_factory=dict)
+
+    def message(self) -> str | None:
+        """One notification listing every problem (None when there is none)."""
+        parts = []
+        if self.unknown:
+            parts.append(f"unknown binding id(s) {', '.join(self.unknown)} (press ? for the ids)")
+        if self.invalid:
+            parts.append(f"invalid key name(s) {', '.join(self.invalid)} (write e.g. ctrl+k, f5, question_mark)")
+        if self.collisions:
+            parts.append(f"a key bound twice in one pane: {'; '.join(self.collisions)}")
+        return ("config.yaml keymap, not applied: " + " · ".join(parts)) if parts else None
+
+
+def _keys(text: str) -> list[str]:
+    return [k for k in _normalize_key_list(text).split(",") if k]
+
+
+def check_keymap(keymap: Mapping[str, str], scopes: Sequence[Iterable[Binding]]) -> KeymapCheck:
+    """Check ``keymap`` (binding id -> keys) against ``scopes``: the bindings active together (the app's and one
+    pane's).  A key is a collision when, after the keymap, two ids of one scope have it and the keymap gave it to
+    at least one of them (the defaults' own overlaps are by design)."""
+    known = {b.id for scope in scopes for b in scope if b.id}
+    check = KeymapCheck()
+    check.unknown = sorted(set(keymap) - known)
+    valid: dict[str, str] = {}
+    for binding_id, text in keymap.items():
+        bad = [k for k in _keys(text) if not valid_key(k)] or ([] if _keys(text) else [repr(text)])
+        if binding_id in known and bad:
+            check.invalid.append(f"{binding_id}: {', '.join(bad)}")
+        elif binding_id in known:
+            valid[binding_id] = text
+    clashing: set[str] = set()
+    for scope in scopes:
+        owners: dict[str, set[str]] = {}
+        for b in scope:
+            ident = b.id or b.action
+            for key in _keys(valid.get(b.id, b.key) if b.id else b.key):
+                owners.setdefault(key, set()).add(ident)
+        for key, ids in sorted(owners.items()):
+            mapped = ids & set(valid)
+            if len(ids) > 1 and mapped:
+                text = f"{key} ({', '.join(sorted(ids))})"
+                if text not in check.collisions:
+                    check.collisions.append(text)
+                clashing |= mapped
+    check.usable = {i: t for i, t in valid.items() if i not in clashing}
+    return check
