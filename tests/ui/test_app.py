@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pfstui.ui.app import PfsTuiApp
-from pfstui.ui.link import QueueRequest, contract
+from pfstui.ui.link import contract
+from pfstui.ui.messages import QueueRequest
 from pfstui.ui.panes.collections import CollectionsPane
 from pfstui.ui.panes.queue import QueuePane
 from tests.ui import wait_until
