@@ -15,6 +15,7 @@ saying so; the client checks the version ``hello`` reports when it connects.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -135,6 +136,15 @@ def bind_private(path: Path) -> socket.socket:
     finally:
         os.umask(old)
     return sock
+
+
+def release_socket(path: Path, session_dir: Path) -> None:
+    """Remove the socket, and the random folder made for it (a new one is made at the next start)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    if path.parent != Path(session_dir).absolute() and path.name == SOCKET_NAME:
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
 
 
 def peer_uid(sock: socket.socket) -> int:

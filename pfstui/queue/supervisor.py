@@ -176,10 +176,7 @@ class Supervisor:
                 w.close()
             if self.dirty:
                 self._save()
-            try:
-                sock.unlink()
-            except FileNotFoundError:
-                pass
+            protocol.release_socket(sock, self.dir)
         return 0
 
     # --- plan ------------------------------------------------------------------------------------------

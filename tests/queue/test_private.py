@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,10 @@ def test_a_long_session_path_uses_a_private_random_folder(tmp_path: Path, monkey
     finally:
         client.request(Shutdown())
         client.close()
+    deadline = time.monotonic() + 60
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not folder.exists(), "a supervisor that exits removes its random folder"
 
 
 def test_a_squatted_fallback_is_never_used(tmp_path: Path, monkeypatch) -> None:
@@ -114,6 +119,8 @@ def test_a_squatted_fallback_is_never_used(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "planted").symlink_to(loose)
     made = protocol.socket_path(session, create=True)
     assert made is not None and loose not in made.parents and tmp_path / "planted" not in made.parents
+    protocol.release_socket(made, session)
+    assert not made.parent.exists(), "the random folder goes with the socket"
     private = tmp_path / "run"
     private.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(private))
