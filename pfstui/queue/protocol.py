@@ -35,7 +35,6 @@ from pydantic import BaseModel, ValidationError
 from pfstui.errors import UserError
 from pfstui.infra.atomic import atomic_write_text
 from pfstui.infra.private import UnsafePathError, check_trusted, open_private, owner_name
-from pfstui.queue.store import check_session
 from pfstui.queue.requests import (
     PROTOCOL,
     REQUESTS,
@@ -44,6 +43,7 @@ from pfstui.queue.requests import (
     Request,
     Snapshot,
 )
+from pfstui.queue.store import check_session
 
 SOCKET_NAME = "supervisor.sock"
 LOG_NAME = "supervisor.log"

@@ -133,7 +133,7 @@ def test_a_session_folder_others_can_write_is_refused(env: Path) -> None:
     with pytest.raises(UnsafeSessionError, match="session folder .* can be changed by your group"):
         SupervisorClient(env).connect()
     assert not (env / "supervisor.log").exists(), "no supervisor was started"
-    done = subprocess.run([sys.executable, "-m", "pfstui.queue.supervisor", str(env)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "pfstui.queue.supervisor", str(env)], check=False, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2 and "refusing to serve" in done.stderr
 
@@ -163,3 +163,13 @@ def test_a_plan_others_can_write_is_not_loaded(env: Path, tmp_path: Path) -> Non
     finally:
         client.request(Shutdown())
         client.close()
+
+
+def test_the_group_access_setting_reaches_what_pfstui_starts(tmp_path: Path, monkeypatch) -> None:
+    from pfstui.cli.main import _apply_group_access
+
+    monkeypatch.setenv("PFSTUI_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv(GROUP_ACCESS_ENV, raising=False)
+    (tmp_path / "config.yaml").write_text("group_access: true\n")
+    _apply_group_access()
+    assert os.environ[GROUP_ACCESS_ENV] == "1"

@@ -107,7 +107,7 @@ class TwoUsers:
 
     def run(self, user: User, argv: list[str], *, umask: str = "002", timeout: float = 120,
             **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(user, argv, umask), env=self.env(user, **env), capture_output=True,
+        return subprocess.run(self.argv(user, argv, umask), check=False, env=self.env(user, **env), capture_output=True,
                               text=True, timeout=timeout, cwd=str(user.home))
 
     def py(self, user: User, code: str, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -162,6 +162,6 @@ def two_users():
             with contextlib.suppress(Exception):
                 users.stop_processes()
         for name in made:
-            subprocess.run(["userdel", name], capture_output=True)
-        subprocess.run(["groupdel", group], capture_output=True)
+            subprocess.run(["userdel", name], check=False, capture_output=True)
+        subprocess.run(["groupdel", group], check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
