@@ -6,6 +6,7 @@ with it the final job that ingests the outputs) has exited, never by its exit co
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from pfstui.infra.private import open_private
 from pfstui.pipetask_log.progress import Failure
 
 __all__ = ["REPORT_FILE", "REPORT_LOG", "TaskReport", "read_report", "report_argv", "start_report", "verdict"]
@@ -90,10 +92,10 @@ def start_report(pipetask: list[str], repo: str, workdir: Path | str, attempt_di
         return None
     out = Path(attempt_dir) / REPORT_FILE
     out.unlink(missing_ok=True)
-    log = open(Path(attempt_dir) / REPORT_LOG, "wb")  # noqa: SIM115 - handed to the child
+    log = open_private(Path(attempt_dir) / REPORT_LOG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # the child's
     try:
         return subprocess.Popen(report_argv(pipetask, repo, graphs[0], out), cwd=str(attempt_dir),  # noqa: S603
                                 env=dict(env), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True)
     finally:
-        log.close()
+        os.close(log)

@@ -8,6 +8,7 @@ holds the traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import pfstui.demo
@@ -73,9 +74,20 @@ def _needs_subcommands(argv: list[str]) -> bool:
     return False
 
 
+def _apply_group_access() -> None:
+    """The site setting ``group_access: true`` reaches every folder and file pfstui makes, in this process and
+    the supervisor, waiters and stages it starts, through the environment :mod:`pfstui.infra.private` reads."""
+    from pfstui.config import load_settings
+    from pfstui.infra.private import GROUP_ACCESS_ENV
+
+    if load_settings()[0].group_access:
+        os.environ.setdefault(GROUP_ACCESS_ENV, "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     cli_demo.ensure_demo_env()  # before any plan is read or process started: they inherit it
+    _apply_group_access()
     pfstui.demo.register()  # the demo's plan template, for `plan new` and the add-stage screen
     parser = build_parser(_needs_subcommands(argv))
     args = parser.parse_args(argv)

@@ -128,9 +128,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = load_plan(plan_path, env=stage_env())
     repo = args.repo or plan.repository
     session = _paths().session_dir(repo, plan_path)
-    session.mkdir(parents=True, exist_ok=True)
     from pfstui.infra.atomic import atomic_write_text
 
+    _paths().make_session_dir(session)
     atomic_write_text(current_pointer(), str(session) + "\n")
     client = _client(session)
     client.request(LoadPlan(path=plan_path, repo=args.repo))

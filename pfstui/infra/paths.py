@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from pathlib import Path
 
 import platformdirs
+
+from pfstui.infra.private import check_trusted, make_private_dir
 
 __all__ = [
     "APP_NAME",
@@ -27,6 +30,7 @@ __all__ = [
     "sessions_dir",
     "session_dir_name",
     "session_dir",
+    "make_session_dir",
 ]
 
 APP_NAME = "pfstui"
@@ -94,3 +98,18 @@ def session_dir_name(repo: Path | str, plan: Path | str) -> str:
 def session_dir(repo: Path | str, plan: Path | str) -> Path:
     """The session folder for a (repository, plan) pair (not created)."""
     return sessions_dir() / session_dir_name(repo, plan)
+
+
+def make_session_dir(path: Path | str) -> Path:
+    """Create the session folder private (or check an existing one): yours, writable by you alone.
+
+    Why the parent too: whoever can write the folder that holds the session can rename the whole session
+    away and put a crafted one (state, plan pointer) in its place.  A sticky parent (``/tmp``) is safe:
+    there nobody renames entries they do not own.  Raises :class:`pfstui.infra.private.UnsafePathError`.
+    """
+    path = Path(path).absolute()
+    make_private_dir(path, what="session folder")
+    parent = path.parent
+    if not os.lstat(parent).st_mode & stat.S_ISVTX:
+        check_trusted(parent, "folder of the session")
+    return path

@@ -27,6 +27,7 @@ __all__ = [
     "group_access",
     "make_private_dir",
     "open_private",
+    "owner_name",
 ]
 
 GROUP_ACCESS_ENV = "PFSTUI_GROUP_ACCESS"
@@ -51,7 +52,7 @@ def file_mode() -> int:
     return 0o640 if group_access() else 0o600
 
 
-def _owner_name(uid: int) -> str:
+def owner_name(uid: int) -> str:
     try:
         import pwd
 
@@ -70,7 +71,7 @@ def check_trusted(path: Path | str, what: str, st: os.stat_result | None = None)
     if stat.S_ISLNK(st.st_mode):
         raise UnsafePathError(f"{what} {path} is a symbolic link", "pfstui does not follow links there; remove it")
     if st.st_uid != os.getuid():
-        raise UnsafePathError(f"{what} {path} belongs to {_owner_name(st.st_uid)}, not to you",
+        raise UnsafePathError(f"{what} {path} belongs to {owner_name(st.st_uid)}, not to you",
                               "pfstui only trusts its own files; remove it or ask its owner to")
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         who = "everyone" if st.st_mode & stat.S_IWOTH else "your group"

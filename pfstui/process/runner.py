@@ -36,6 +36,7 @@ import psutil
 
 from pfstui.errors import UserError
 from pfstui.infra.atomic import atomic_write_json
+from pfstui.infra.private import make_private_dir, open_private
 from pfstui.process.waiter import SPEC_SCHEMA_VERSION, current_boot_id, utc_now
 
 __all__ = [
@@ -367,7 +368,7 @@ def launch(
     started = Path(started_path).absolute() if started_path is not None else Path(_default_started_path(status))
     for folder in {log.parent, status.parent, started.parent}:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            make_private_dir(folder)
         except OSError as exc:
             raise LaunchError(f"cannot create folder {folder}: {exc.strerror}; check permissions and disk") from exc
     for stale in (started, status):
@@ -391,7 +392,7 @@ def launch(
     root = _package_root()
     waiter_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, waiter_env.get("PYTHONPATH", "")) if p)
     try:
-        log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        log_fd = open_private(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     except OSError as exc:
         spec_path.unlink(missing_ok=True)
         raise LaunchError(f"cannot open log file {log}: {exc.strerror}; check permissions and disk") from exc

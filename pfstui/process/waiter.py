@@ -48,6 +48,7 @@ from typing import Any
 import psutil
 
 from pfstui.infra.atomic import atomic_write_json
+from pfstui.infra.private import open_private
 
 SPEC_SCHEMA_VERSION = 1
 RECORD_SCHEMA_VERSION = 1
@@ -117,7 +118,7 @@ def run(spec: dict[str, Any]) -> int:
     cwd = spec["cwd"]
     env = dict(spec["env"])
 
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    log_fd = open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
         child = subprocess.Popen(  # noqa: S603 - argv list from the plan, never a shell
             argv,

@@ -15,11 +15,16 @@ saying so; the client checks the version ``hello`` reports when it connects.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import socket
+import stat
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +33,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pfstui.errors import UserError
+from pfstui.infra.atomic import atomic_write_text
+from pfstui.infra.private import UnsafePathError, check_trusted, open_private, owner_name
 from pfstui.queue.requests import (
     PROTOCOL,
     REQUESTS,
@@ -36,9 +43,11 @@ from pfstui.queue.requests import (
     Request,
     Snapshot,
 )
+from pfstui.queue.store import check_session
 
 SOCKET_NAME = "supervisor.sock"
 LOG_NAME = "supervisor.log"
+SOCKET_RECORD = "socket-dir"  # where the socket is when the session folder's path is too long for one
 
 
 class SupervisorError(UserError):
@@ -49,29 +58,99 @@ class ProtocolError(SupervisorError):
     """A malformed request or reply; the message names the field."""
 
 
+class UnsafeSessionError(SupervisorError):
+    """The session folder, its state or the socket's server could be another user's: nothing is started."""
+
+
 class ProtocolMismatchError(SupervisorError):
     """The supervisor speaks another protocol version (it was started by another pfstui)."""
 
 
-def socket_path(session_dir: Path | str) -> Path:
-    """Where the supervisor of ``session_dir`` listens.
+def socket_path(session_dir: Path | str, *, create: bool = False) -> Path | None:
+    """Where the supervisor of ``session_dir`` listens; None when that place is not made yet.
 
-    ``<session>/supervisor.sock`` when that path fits a Unix socket address (108 bytes on Linux);
-    otherwise a short path in a private per-user folder, named after a hash of the session folder.
+    ``<session>/supervisor.sock`` when that path fits a Unix socket address (108 bytes on Linux).  Otherwise
+    somewhere no other user can make or replace first: ``$XDG_RUNTIME_DIR`` when it is a private folder of
+    yours, else a private folder of a random name under /tmp, recorded in the (private) session folder.  A fixed
+    name such as ``/tmp/pfstui-<uid>`` let another user block the queue by creating it, or a symlink, first.
+    Only the supervisor (``create=True``, holding the session lock) makes that folder.
     """
     session_dir = Path(session_dir).absolute()
     path = session_dir / SOCKET_NAME
-    if len(os.fsencode(path)) < 100:
+    if _fits(path):
         return path
-    import hashlib
-    import tempfile
-
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"pfstui-{os.getuid()}"
-    base.mkdir(mode=0o700, exist_ok=True)
-    if base.stat().st_uid != os.getuid() or base.stat().st_mode & 0o077:
-        raise SupervisorError(f"{base} must be a private folder of yours (mode 700); remove it and retry")
+    runtime = _private_folder(os.environ.get("XDG_RUNTIME_DIR", ""))
     digest = hashlib.sha256(os.fsencode(session_dir)).hexdigest()[:20]
-    return base / f"{digest}.sock"
+    if runtime is not None and _fits(runtime / f"pfstui-{digest}.sock"):
+        return runtime / f"pfstui-{digest}.sock"
+    try:
+        folder = _private_folder((session_dir / SOCKET_RECORD).read_text(encoding="utf-8").strip())
+    except OSError:
+        folder = None
+    if folder is None and create:
+        folder = _new_socket_folder(session_dir)
+    return None if folder is None else folder / SOCKET_NAME
+
+
+def _fits(path: Path) -> bool:
+    return len(os.fsencode(path)) < 100
+
+
+def _private_folder(value: str) -> Path | None:
+    """``value`` when it is a folder of yours that nobody else can enter; None otherwise (never followed)."""
+    if not value or not os.path.isabs(value):
+        return None
+    try:
+        check_trusted(value, "socket folder")
+        st = os.lstat(value)
+    except (OSError, UnsafePathError):
+        return None
+    return Path(value) if stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o077 else None
+
+
+def _new_socket_folder(session_dir: Path) -> Path:
+    """A fresh private folder (mkdtemp: random name, 0700, never an existing one), recorded in the session."""
+    base = tempfile.gettempdir()
+    if not _fits(Path(base) / "pfstui-xxxxxxxx" / SOCKET_NAME):
+        base = "/tmp"
+    folder = Path(tempfile.mkdtemp(prefix="pfstui-", dir=base))
+    atomic_write_text(session_dir / SOCKET_RECORD, f"{folder}\n")
+    return folder
+
+
+def bind_private(path: Path) -> socket.socket:
+    """A Unix socket bound at ``path`` and 0600 from its first instant.
+
+    Why: binding with the usual umask and chmod-ing afterwards left a window in which another user connected
+    (13 of 25 starts).  The umask is set only around the bind, in the supervisor, never for a stage.
+    """
+    if path.exists() or path.is_symlink():
+        path.unlink()  # the caller holds the session lock, so it is stale
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.umask(old)
+    return sock
+
+
+def release_socket(path: Path, session_dir: Path) -> None:
+    """Remove the socket, and the random folder made for it (a new one is made at the next start)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    if path.parent != Path(session_dir).absolute() and path.name == SOCKET_NAME:
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of a Unix socket, from the kernel (SO_PEERCRED)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
 
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -125,9 +204,9 @@ def decode_request(message: Any, *, peer: str) -> Request:
 
 
 def spawn_supervisor(session_dir: Path) -> subprocess.Popen[bytes]:
-    """Start a detached supervisor for ``session_dir`` (its own session; output to supervisor.log)."""
-    session_dir.mkdir(parents=True, exist_ok=True)
-    log = open(session_dir / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
+    """Start a detached supervisor for ``session_dir`` (its own session; output to supervisor.log, 0600)."""
+    check_session(session_dir)
+    log = open_private(session_dir / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "pfstui.queue.supervisor", str(session_dir)],
@@ -135,7 +214,23 @@ def spawn_supervisor(session_dir: Path) -> subprocess.Popen[bytes]:
             cwd=str(session_dir), env=dict(os.environ),
         )
     finally:
-        log.close()
+        os.close(log)
+
+
+def check_private_session(session_dir: Path) -> None:
+    """Refuse (one line, nothing started) a session folder or state another user could have written."""
+    try:
+        check_session(session_dir)
+    except UnsafePathError as exc:
+        raise UnsafeSessionError(str(exc)) from None
+
+
+def check_peer(sock: socket.socket, path: Path) -> None:
+    """Talk only to a supervisor of our own uid: a socket served by anyone else is refused, not used."""
+    uid = peer_uid(sock)
+    if uid != os.getuid():
+        raise UnsafeSessionError(f"the socket {path} is served by {owner_name(uid)}, not by you; pfstui talks "
+                                 "only to its own supervisor: remove that socket")
 
 
 class SupervisorClient:
@@ -161,6 +256,8 @@ class SupervisorClient:
         start gives way and exits, and then the old one is gone too.  So a spawned supervisor that has
         exited without serving is spawned again (at most once a second) until the deadline.
         """
+        if self.autostart or os.path.lexists(self.dir):
+            check_private_session(self.dir)
         deadline = time.monotonic() + self.timeout
         spawned: subprocess.Popen[bytes] | None = None
         spawned_at = 0.0
@@ -168,11 +265,16 @@ class SupervisorClient:
         while time.monotonic() < deadline:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                sock.connect(str(socket_path(self.dir)))
+                path = socket_path(self.dir)
+                if path is None:
+                    raise FileNotFoundError(f"no socket folder recorded in {self.dir} yet")
+                sock.connect(str(path))
+                check_peer(sock, path)
                 self._sock = sock
                 self._check(self.request(Hello(read_only=self.read_only)))
                 return self
-            except ProtocolMismatchError:
+            except (ProtocolMismatchError, UnsafeSessionError):
+                sock.close()
                 self.close()
                 raise
             except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, BrokenPipeError,

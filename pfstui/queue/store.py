@@ -27,6 +27,8 @@ from pydantic import ValidationError
 
 from pfstui.errors import UserError
 from pfstui.infra.atomic import StateWriteError, atomic_write_bytes, fsync_dir
+from pfstui.infra.paths import make_session_dir
+from pfstui.infra.private import UnsafePathError, check_trusted, open_private
 from pfstui.queue.state import SCHEMA_VERSION, QueueState, now
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "SessionStore",
     "StateError",
     "StateLockedError",
+    "check_session",
 ]
 
 STATE_FILE = "state.json"
@@ -52,6 +55,19 @@ class StateError(UserError):
         super().__init__(message)
         self.path = path
         self.moved_to = moved_to
+
+
+def check_session(directory: Path | str) -> Path:
+    """Make the session folder private (or check it is), and refuse state files another user could have put
+    there: the state names the plan and the commands the supervisor runs, so a crafted one runs code as you.
+
+    Raises :class:`pfstui.infra.private.UnsafePathError` saying which file and why.
+    """
+    directory = make_session_dir(directory)
+    for name, what in ((STATE_FILE, "state file"), (PREV_FILE, "previous state file")):
+        with contextlib.suppress(FileNotFoundError):
+            check_trusted(directory / name, what)
+    return directory
 
 
 class StateLockedError(UserError):
@@ -134,6 +150,10 @@ class SessionStore:
     def load_report(self) -> LoadResult:
         """Like :meth:`load` but also returns what went wrong and which file was used."""
         self.last_problem = None
+        try:
+            check_session(self.dir)
+        except UnsafePathError as exc:
+            raise StateError(f"pfstui reads and runs nothing from this session: {exc}", path=self.path) from None
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -247,8 +267,8 @@ class SessionLock:
         return self._fd is not None
 
     def _open(self) -> int:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        make_session_dir(self.path.parent)
+        return open_private(self.path, os.O_RDWR | os.O_CREAT)
 
     def _record_holder(self, fd: int) -> None:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "acquired_at": now("microseconds")}

@@ -37,6 +37,7 @@ Run it as ``python -m pfstui.queue.supervisor SESSION_DIR``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -48,6 +49,7 @@ from typing import Any
 
 from pfstui.bps.pools import signal_pools
 from pfstui.infra.journal import default_journal
+from pfstui.infra.private import UnsafePathError, check_trusted, make_private_dir, owner_name
 from pfstui.plan.argv import Tools, with_overrides
 from pfstui.plan.loader import load_plan
 from pfstui.plan.variables import stage_env
@@ -56,7 +58,7 @@ from pfstui.queue import handlers, launch, protocol, rules
 from pfstui.queue.model import ACTIVE, RESTARTABLE, AttemptStatus, StageStatus
 from pfstui.queue.requests import NextRun, PlanLoaded, Snapshot
 from pfstui.queue.state import Attempt, QueueState, Stage, StageExtra, now
-from pfstui.queue.store import LoadResult, SessionStore, StateError, StateLockedError
+from pfstui.queue.store import LoadResult, SessionStore, StateError, StateLockedError, check_session
 from pfstui.queue.trackers import BpsTracker, Tracker
 
 IDLE_EXIT_SECONDS = float(os.environ.get("PFSTUI_SUPERVISOR_IDLE", "600"))
@@ -85,7 +87,6 @@ def _log_to_stderr() -> None:
 class Supervisor:
     def __init__(self, session_dir: Path | str, *, idle_exit: float = IDLE_EXIT_SECONDS) -> None:
         self.dir = Path(session_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.store = SessionStore(self.dir)
         self.lock = self.store.lock()
         self.journal = default_journal()
@@ -112,6 +113,11 @@ class Supervisor:
     def run(self) -> int:
         _log_to_stderr()
         try:
+            check_session(self.dir)
+        except UnsafePathError as exc:
+            log.info(f"refusing to serve: {exc}")
+            return 2
+        try:
             self.lock.acquire_or_raise()
         except StateLockedError as exc:
             log.info(f"another supervisor owns {self.dir}: {exc}")
@@ -129,7 +135,7 @@ class Supervisor:
             # supervisor": an empty queue when the damaged file was moved aside (the store's message says so),
             # a frozen one when the file is still in place (unreadable), so that it is never overwritten.
             report = LoadResult(QueueState(queue_paused=True), exc)
-            if exc.moved_to is None and self.store.path.exists():
+            if exc.moved_to is None and os.path.lexists(self.store.path):
                 self.frozen = (f"{exc} (pfstui changes nothing in this session until that file is readable; "
                                "fix it and reopen)")
             else:
@@ -141,11 +147,8 @@ class Supervisor:
             log.info(self.frozen or self.state_problem)
         self._load_plan_from_state()
         self._adopt()
-        sock = protocol.socket_path(self.dir)
-        if sock.exists() or sock.is_symlink():
-            sock.unlink()  # we hold the lock, so it is stale
-        server = await asyncio.start_unix_server(self._client, path=str(sock))
-        os.chmod(sock, 0o600)
+        sock = protocol.socket_path(self.dir, create=True)
+        server = await asyncio.start_unix_server(self._client, sock=protocol.bind_private(sock))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -175,10 +178,7 @@ class Supervisor:
                 w.close()
             if self.dirty:
                 self._save()
-            try:
-                sock.unlink()
-            except FileNotFoundError:
-                pass
+            protocol.release_socket(sock, self.dir)
         return 0
 
     # --- plan ------------------------------------------------------------------------------------------
@@ -197,6 +197,8 @@ class Supervisor:
 
     @staticmethod
     def _read_plan(path: str):
+        with contextlib.suppress(FileNotFoundError):  # a missing plan: load_plan says so
+            check_trusted(Path(path).resolve(), "plan file")  # it says what runs: yours, writable by you alone
         env = stage_env()
         return load_plan(path, env=env)
 
@@ -329,7 +331,7 @@ class Supervisor:
     def _start(self, stage: Stage) -> None:
         number = stage.next_attempt_number()
         adir = launch.attempt_dir(self.dir, stage.id, number)
-        adir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(adir)
         argv: list[str] = []
         try:
             spec = self._prepare(stage, adir)
@@ -470,6 +472,11 @@ class Supervisor:
 
     # --- clients ---------------------------------------------------------------------------------------
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        uid = protocol.peer_uid(writer.get_extra_info("socket"))
+        if uid != os.getuid():
+            log.info(f"refused a connection from {owner_name(uid)} (uid {uid}): only its owner may use this queue")
+            writer.close()
+            return
         self.clients += 1
         try:
             while True:
