@@ -10,20 +10,18 @@ every stage must be done with exactly one attempt, and the stage command itself 
 per attempt.
 
 The stages are real ``pipetask`` stages of a real plan, run by a supervisor whose ``pipetask`` is a shell
-script that records each start (its attempt folder) and exits: a real run would cost seconds per round.  The
-supervisor runs from a copy of this venv's layout (symlinks) whose ``bin`` holds that script, which is where
-:class:`pfstui.plan.argv.Tools` looks first.
+script that records each start (its attempt folder) and exits (:func:`tests.faults.fake_venv`): a real run
+would cost seconds per round.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from pfstui.queue.requests import LoadPlan, Run, Status
-from tests.faults import Session, apply_env, fault_env, pipetask_stage, write_plan
+from tests.faults import Session, apply_env, fake_venv, fault_env, pipetask_stage, write_plan
 
 pytestmark = pytest.mark.integration
 
@@ -39,19 +37,6 @@ KILLS = 50
 STAGES = 50
 POINTS = ("launch-intent", "launch-started", "launch-spawned", "timed")
 QUERY = "instrument='PFS' AND visit.target_name = 'BIAS'"
-
-
-def fake_venv(root: Path, runs: Path) -> Path:
-    """A venv-shaped folder running this venv's Python and packages, with a ``pipetask`` that records its start."""
-    bindir = root / "bin"
-    bindir.mkdir(parents=True)
-    (bindir / "python").symlink_to(os.path.realpath(sys.executable))
-    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", root / "pyvenv.cfg")
-    (root / "lib").symlink_to(Path(sys.prefix) / "lib")
-    script = bindir / "pipetask"
-    script.write_text(f'#!/bin/sh\necho "$PWD $$" >> {runs}\nsleep 0.1\n')
-    script.chmod(0o755)
-    return bindir / "python"
 
 
 class Supervisors:
@@ -153,3 +138,43 @@ def test_supervisor_killed_at_50_stage_starts_never_runs_a_stage_twice(demo_repo
     assert counts["adopted"] >= 1 and counts["restarted"] >= 1, counts
     assert counts["lost"] == 0, counts
     assert session.journal_problems(state) == []
+
+
+def test_a_stage_name_too_long_for_the_file_system_fails_that_stage_and_the_queue_goes_on(demo_repo: Path,
+                                                                                         tmp_path: Path, monkeypatch):
+    """A state.json from an older pfstui (names of ~300 characters were allowed) with such a stage queued, and
+    another one running: each used to stop the supervisor at every start (OSError: File name too long)."""
+    env = fault_env(tmp_path)
+    apply_env(env, monkeypatch.setenv)
+    python = fake_venv(tmp_path / "venv", tmp_path / "runs.txt")
+    stages = (pipetask_stage("a", "bias.yaml", "PFS/raw/sps, PFS/calib", "a", QUERY, [])
+              + pipetask_stage("b", "bias.yaml", "PFS/raw/sps, PFS/calib", "b", QUERY, [], after=["a"]))
+    session = Session(demo_repo, write_plan(tmp_path / "plan.yaml", demo_repo, stages))
+    queued, running = "q" * 300, "r" * 300
+    far = session.dir / "stages" / running / "attempt-1"
+    attempt = {"number": 1, "argv": ["pipetask", "run"], "cwd": str(far), "pid": 4194000, "start_time": 1.0,
+               "pgid": 4194000, "waiter_pid": 4194001, "waiter_start_time": 1.0, "log_path": str(far / "stage.log"),
+               "status_path": str(far / "status"), "started_path": str(far / "status.started"), "status": "running"}
+    session.dir.mkdir(parents=True)
+    (session.dir / "state.json").write_text(json.dumps({
+        "schema_version": 1, "repo": str(demo_repo), "plan": str(session.plan), "queue_paused": False,
+        "stages": [{"id": queued, "name": queued, "status": "queued"},
+                   {"id": running, "name": running, "status": "running", "attempts": [attempt]},
+                   {"id": "a", "name": "a", "status": "queued"},
+                   {"id": "b", "name": "b", "status": "queued", "depends_on": ["a"]}]}))
+    sups = Supervisors(python, session, dict(os.environ))
+    try:
+        sups.start(None)
+        state = session.wait(session.finished, timeout=120, what="every stage to finish")
+        with connect(session) as c:
+            snap = c.request(Status())
+    finally:
+        sups.stop()
+        session.shutdown()
+    assert snap.supervisor_pid == sups.proc.pid, "the first supervisor ran the whole queue"
+    by_id = {s["id"]: s for s in state["stages"]}
+    assert (by_id["a"]["status"], by_id["b"]["status"]) == ("done", "done")
+    assert by_id[queued]["status"] == "failed"
+    detail = by_id[queued]["attempts"][0]["detail"]
+    assert "300 characters" in detail and "rename it in the plan" in detail and "\n" not in detail
+    assert by_id[running]["status"] == "lost"
