@@ -29,7 +29,14 @@ from pathlib import Path
 import pytest
 
 from pfstui.queue.requests import LoadPlan, Run, Status
-from tests.faults import Session, apply_env, fake_venv, fault_env, pipetask_stage, write_plan
+from tests.faults import (
+    Session,
+    apply_env,
+    fake_venv,
+    fault_env,
+    pipetask_stage,
+    write_plan,
+)
 
 pytestmark = pytest.mark.integration
 
