@@ -27,8 +27,11 @@ def test_racing_launches_of_one_attempt_start_one_process(tmp_path: Path):
         folder.mkdir()
         files, runs = LaunchFiles.new(folder), folder / "runs"
         handles: list[runner.ProcessHandle] = []
-        threads = [threading.Thread(target=lambda: handles.append(launch(files, runs, resume=True)))
-                   for _ in range(3)]
+
+        def one(files: LaunchFiles = files, runs: Path = runs, handles: list = handles) -> None:
+            handles.append(launch(files, runs, resume=True))
+
+        threads = [threading.Thread(target=one) for _ in range(3)]
         for t in threads:
             t.start()
         for t in threads:
