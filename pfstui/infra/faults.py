@@ -12,7 +12,9 @@ Test-only and inert unless the variable is set:
 
 The points (see :mod:`pfstui.butler.apply`): ``apply`` (before anything), ``intent`` (the journal intent is
 on disk, the registry transaction still open), ``registry-commit`` (the registry committed, the journal's
-commit record not yet written), ``journal-commit`` (both written).
+commit record not yet written), ``journal-commit`` (both written).  In the supervisor starting a stage (see
+:mod:`pfstui.queue.starts`): ``launch-intent`` (the attempt saved, nothing launched), ``launch-spawned`` (its
+waiter spawned, its started record not read yet), ``launch-started`` (the stage runs, its handle not saved).
 """
 
 from __future__ import annotations

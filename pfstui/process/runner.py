@@ -36,8 +36,10 @@ import psutil
 
 from pfstui.errors import UserError
 from pfstui.infra.atomic import atomic_write_json
+from pfstui.infra.faults import fault_point
 from pfstui.infra.private import make_private_dir, open_private
-from pfstui.process.waiter import SPEC_SCHEMA_VERSION, current_boot_id, utc_now
+from pfstui.process.intent import CLAIMED_EXIT, read_record
+from pfstui.process.waiter import SPEC_SCHEMA_VERSION, current_boot_id
 
 __all__ = [
     "RunnerError",
@@ -56,6 +58,7 @@ __all__ = [
     "resume",
     "group_alive",
     "adopt",
+    "handle_from_started",
     "read_status",
 ]
 
@@ -348,6 +351,8 @@ def launch(
     status_path: str | Path,
     started_path: str | Path | None = None,
     timeout: float = 5.0,
+    token: str | None = None,
+    resume: bool = False,
 ) -> ProcessHandle:
     """Start ``argv`` detached (via the waiter) and return its handle once the started record exists.
 
@@ -355,6 +360,10 @@ def launch(
     ``log_path``.  The waiter writes ``started_path`` (default ``<status_path>.started``) and, at the end,
     ``status_path``; stale files at those paths are removed first.  Raises :class:`LaunchError` if the command
     cannot be started or the waiter does not report within ``timeout`` seconds.
+
+    With a ``token`` (see :mod:`pfstui.process.intent`) the waiter claims the attempt first and only records
+    carrying the token count; ``resume=True`` launches an attempt whose earlier launch may have got anywhere:
+    nothing is removed, and the handle returned is that of the attempt's one process, whichever waiter started it.
     """
     if isinstance(argv, str | bytes) or not argv or not all(isinstance(a, str) for a in argv):
         raise LaunchError(f"stage command must be a non-empty list of strings, got {argv!r}; "
@@ -371,7 +380,7 @@ def launch(
             make_private_dir(folder)
         except OSError as exc:
             raise LaunchError(f"cannot create folder {folder}: {exc.strerror}; check permissions and disk") from exc
-    for stale in (started, status):
+    for stale in () if resume else (started, status):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
 
@@ -385,6 +394,8 @@ def launch(
         "status_path": str(status),
         "started_path": str(started),
     }
+    if token is not None:
+        spec["token"] = token
     spec_path = status.parent / f".{status.name}.{secrets.token_hex(4)}.spec.json"
     atomic_write_json(spec_path, spec, mode=0o600)
 
@@ -413,19 +424,22 @@ def launch(
     finally:
         os.close(log_fd)
     _WAITERS.append(waiter)
+    fault_point("launch-spawned")
+
+    def record(path: Path) -> dict[str, Any] | None:
+        return _read_json(path) if token is None else read_record(path, token)
 
     deadline = time.monotonic() + timeout
     while True:
-        record = _read_json(started)
-        if record is not None:
-            return _handle_from_started(record, started)
-        done = _read_json(status)
+        if (found := record(started)) is not None:
+            return handle_from_started(found, started)
+        done = record(status)
         if done is not None and done.get("spawn_error"):
             raise LaunchError(str(done["spawn_error"]))
-        if waiter.poll() is not None:
-            record = _read_json(started)
-            if record is not None:
-                return _handle_from_started(record, started)
+        # A waiter that lost the attempt's claim to another waiter started nothing: the other one's record comes.
+        if waiter.poll() is not None and waiter.returncode != CLAIMED_EXIT:
+            if (found := record(started)) is not None:
+                return handle_from_started(found, started)
             spec_path.unlink(missing_ok=True)
             raise LaunchError(f"the pfstui waiter exited with code {waiter.returncode} before starting "
                               f"{argv[0]!r}; see {log} for its message")
@@ -435,9 +449,8 @@ def launch(
 
     waiter.kill()  # it is its own session leader; the stage (if any) is in another session
     waiter.wait()
-    record = _read_json(started)
-    if record is not None:
-        return _handle_from_started(record, started)
+    if (found := record(started)) is not None:
+        return handle_from_started(found, started)
     spec_path.unlink(missing_ok=True)
     raise LaunchError(f"{argv[0]!r} did not start within {timeout:.0f} s (no record at {started}); "
                       "the machine may be overloaded; retry or raise the launch timeout")
@@ -451,7 +464,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _handle_from_started(record: Mapping[str, Any], started: Path) -> ProcessHandle:
+def handle_from_started(record: Mapping[str, Any], started: Path) -> ProcessHandle:
+    """The handle of a stage from its waiter's started record (see :mod:`pfstui.process.waiter`)."""
     return ProcessHandle(
         pid=int(record["pid"]),
         start_time=float(record["create_time"]),

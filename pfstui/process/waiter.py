@@ -10,17 +10,21 @@ Files (all written with :mod:`pfstui.infra.atomic`):
 * the spec (written by :func:`pfstui.process.runner.launch`, mode 0600, deleted by the waiter once read)::
 
     {"schema_version": 1, "argv": [...], "cwd": "...", "env": {...},
-     "log_path": "...", "status_path": "...", "started_path": "..."}
+     "log_path": "...", "status_path": "...", "started_path": "...", "token": "…" | absent}
+
+  With a ``token`` the waiter first takes the attempt's claim (:mod:`pfstui.process.intent`): when another waiter
+  of the same attempt holds it, this one starts nothing and exits with ``CLAIMED_EXIT``.  Both records below
+  repeat the token, so a launcher never mistakes another attempt's record for its own.
 
 * the *started* record, as soon as the command exists::
 
-    {"schema_version": 1, "pid": 123, "create_time": 1764000000.12, "boot_time": 1763990000.0,
+    {"schema_version": 1, "token": "…", "pid": 123, "create_time": 1764000000.12, "boot_time": 1763990000.0,
      "boot_id": "…" | null, "pgid": 123, "waiter_pid": 122, "waiter_create_time": 1764000000.05,
      "argv": [...], "cwd": "...", "log_path": "...", "status_path": "...", "started_at": "2026-11-25T10:00:00+00:00"}
 
 * the *status* record, when the command has ended (or could not start)::
 
-    {"schema_version": 1, "pid": 123 | null, "create_time": ... | null, "returncode": 3 | -15 | 127,
+    {"schema_version": 1, "token": "…", "pid": 123 | null, "create_time": ... | null, "returncode": 3 | -15 | 127,
      "signal": "SIGTERM" | null, "signal_number": 15 | null, "spawn_error": "..." | null,
      "ended_at": "2026-11-25T10:05:00+00:00"}
 
@@ -49,6 +53,7 @@ import psutil
 
 from pfstui.infra.atomic import atomic_write_json
 from pfstui.infra.private import open_private
+from pfstui.process.intent import CLAIMED_EXIT, LaunchFiles, take_claim
 
 SPEC_SCHEMA_VERSION = 1
 RECORD_SCHEMA_VERSION = 1
@@ -95,10 +100,12 @@ def _status_record(
     create_time: float | None,
     returncode: int,
     spawn_error: str | None = None,
+    token: str | None = None,
 ) -> dict[str, Any]:
     sig = -returncode if returncode < 0 else None
     return {
         "schema_version": RECORD_SCHEMA_VERSION,
+        "token": token,
         "pid": pid,
         "create_time": create_time,
         "returncode": returncode,
@@ -117,6 +124,16 @@ def run(spec: dict[str, Any]) -> int:
     started_path = Path(spec["started_path"])
     cwd = spec["cwd"]
     env = dict(spec["env"])
+    token = spec.get("token")
+    if token is not None:
+        try:
+            claimed = take_claim(LaunchFiles(log_path, status_path, started_path, token).claim, token)
+        except OSError as exc:
+            _say(f"cannot claim the attempt ({exc.strerror}); not starting it")
+            return 1
+        if not claimed:
+            _say(f"another waiter already started this attempt (launch {token}); nothing to do")
+            return CLAIMED_EXIT
 
     log_fd = open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
@@ -140,7 +157,7 @@ def run(spec: dict[str, Any]) -> int:
         except OSError:
             pass
         atomic_write_json(status_path, _status_record(pid=None, create_time=None, returncode=code,
-                                                      spawn_error=message))
+                                                      spawn_error=message, token=token))
         return 1
     finally:
         os.close(log_fd)
@@ -154,6 +171,7 @@ def run(spec: dict[str, Any]) -> int:
             pgid = child.pid  # start_new_session makes it the group leader
         started = {
             "schema_version": RECORD_SCHEMA_VERSION,
+            "token": token,
             "pid": child.pid,
             "create_time": create_time,
             "boot_time": psutil.boot_time(),
@@ -176,14 +194,16 @@ def run(spec: dict[str, Any]) -> int:
             pass
         rc = child.wait()
         try:
-            atomic_write_json(status_path, _status_record(pid=child.pid, create_time=None, returncode=rc))
+            atomic_write_json(status_path, _status_record(pid=child.pid, create_time=None, returncode=rc,
+                                                          token=token))
         except Exception as exc2:  # noqa: BLE001
             _say(f"cannot record the status either: {exc2}")
         return 1
 
     rc = child.wait()
     try:
-        atomic_write_json(status_path, _status_record(pid=child.pid, create_time=create_time, returncode=rc))
+        atomic_write_json(status_path, _status_record(pid=child.pid, create_time=create_time, returncode=rc,
+                                                      token=token))
     except Exception as exc:  # noqa: BLE001
         _say(f"stage ended with returncode {rc} but its status could not be recorded: {exc}")
         return 1

@@ -3,8 +3,8 @@
 Why one place: what an attempt of a stage will run is shown before it runs (``plan show``; the Queue pane's
 details and ``pfstui status`` through the supervisor's snapshot), and the operator must see exactly what
 then runs.  So :func:`prepare` decides everything (argv, working folder, the bps submission it makes or
-restarts) without writing anything, the snapshot shows what it decided, and :func:`start` launches that
-same decision.
+restarts) without writing anything, the snapshot shows what it decided, :func:`intent` records that same
+decision as an attempt (saved before anything runs) and :func:`start` launches the attempt's one process.
 
 Backends: a local stage runs the argv of :func:`pfstui.plan.argv.build_argv`; a ``backend: bps`` stage runs
 ``bps submit`` of a submit file written into its attempt folder, or ``bps restart`` of its previous
@@ -13,6 +13,7 @@ submission (see :func:`prepare`).  ``pfstui.plan`` knows nothing of bps: the dis
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from pfstui.bps.submit import (
     submit_yaml,
     write_submit,
 )
+from pfstui.infra.private import make_private_dir
 from pfstui.plan.argv import (
     Tools,
     build_argv,
@@ -41,10 +43,13 @@ from pfstui.plan.loader import load_plan
 from pfstui.plan.model import AnyStage, PipetaskStage, Plan
 from pfstui.plan.variables import stage_env
 from pfstui.process import runner
+from pfstui.process.intent import LaunchFiles
+from pfstui.queue.model import AttemptStatus
 from pfstui.queue.requests import NextRun
-from pfstui.queue.state import Attempt, BpsAttempt
+from pfstui.queue.state import Attempt, BpsAttempt, now
 
-__all__ = ["LaunchSpec", "attempt_dir", "environment", "next_run", "plan_show", "prepare", "stage_argv", "start"]
+__all__ = ["LaunchSpec", "attempt_dir", "environment", "files_of", "intent", "make_folder", "next_run", "plan_show",
+           "prepare", "stage_argv", "start"]
 
 
 def is_bps(stage: AnyStage) -> bool:
@@ -134,12 +139,48 @@ def next_run(spec: LaunchSpec) -> NextRun:
                    submit_text=spec.submit_text())
 
 
-def start(spec: LaunchSpec) -> runner.ProcessHandle:
-    """Write what the attempt needs (a bps submit file) and launch it detached (see :mod:`pfstui.process.runner`)."""
+def make_folder(adir: Path, stage_id: str) -> None:
+    """Create an attempt's folder.  Why its own error: plans of older pfstui allowed stage names of ~300
+    characters, which no file system takes as a folder name; such a stage must fail with the reason, not stop
+    the supervisor on every start."""
+    try:
+        make_private_dir(adir)
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise runner.LaunchError(
+                f"stage name {stage_id[:24]}… has {len(stage_id)} characters, too many for a folder name on this "
+                "file system; rename it in the plan (at most 64 characters) and load the plan again") from None
+        raise runner.LaunchError(f"cannot create {adir}: {exc.strerror}; check the disk and the folder's "
+                                 "permissions") from None
+
+
+def intent(spec: LaunchSpec, number: int) -> Attempt:
+    """The record of the attempt ``spec`` starts, made before its process exists (status ``starting``, its
+    launch files and token: see :mod:`pfstui.process.intent`), after writing what it needs (a bps submit file).
+
+    Why: the supervisor saves this record before :func:`start`, so a supervisor killed anywhere in the launch
+    leaves a successor that knows the attempt exists and finds, or starts, its one process."""
     if spec.submit is not None:
         write_submit(spec.submit, spec.attempt_dir)
-    return runner.launch(spec.argv, cwd=spec.cwd, env=environment(spec.bps is not None),
-                         log_path=spec.attempt_dir / "stage.log", status_path=spec.attempt_dir / "status")
+    files = LaunchFiles.new(spec.attempt_dir)
+    return Attempt(number=number, argv=spec.argv, cwd=str(spec.attempt_dir), bps=spec.bps,
+                   status=AttemptStatus.STARTING, log_path=str(files.log), status_path=str(files.status),
+                   started_path=str(files.started), started_at=now())
+
+
+def files_of(attempt: Attempt) -> LaunchFiles:
+    """The launch files (and token) an attempt recorded."""
+    return LaunchFiles.of(attempt.log_path or "", attempt.status_path or "", attempt.started_path or "")
+
+
+def start(attempt: Attempt, *, resume: bool = False) -> runner.ProcessHandle:
+    """Launch the process of a ``starting`` attempt detached (see :mod:`pfstui.process.runner`); ``resume``:
+    an earlier launch of it may have got anywhere, and the handle returned is of its one process."""
+    files = files_of(attempt)
+    cwd = attempt.bps.workdir if attempt.bps is not None else attempt.cwd  # bps runs in its submission's folder
+    return runner.launch(attempt.argv, cwd=cwd or ".", env=environment(attempt.bps is not None),
+                         log_path=files.log, status_path=files.status, started_path=files.started,
+                         token=files.token, resume=resume)
 
 
 # --- plan show ---------------------------------------------------------------------------------------------

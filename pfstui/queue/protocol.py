@@ -34,7 +34,12 @@ from pydantic import BaseModel, ValidationError
 
 from pfstui.errors import UserError
 from pfstui.infra.atomic import atomic_write_text
-from pfstui.infra.private import UnsafePathError, check_trusted, open_private, owner_name
+from pfstui.infra.private import (
+    UnsafePathError,
+    check_trusted,
+    open_private,
+    owner_name,
+)
 from pfstui.queue.requests import (
     PROTOCOL,
     REQUESTS,

@@ -16,7 +16,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pfstui.errors import UserError
-from pfstui.queue.model import ACTIVE, BAD, OK, RESTARTABLE, SKIPPABLE, StageStatus
+from pfstui.queue.model import (
+    ACTIVE,
+    BAD,
+    OK,
+    RESTARTABLE,
+    SKIPPABLE,
+    AttemptStatus,
+    StageStatus,
+)
 
 if TYPE_CHECKING:  # the state records (pydantic) are not needed to apply the rules, and cost ~0.2 s to import
     from pfstui.queue.state import QueueState, Stage
@@ -50,16 +58,23 @@ def propagate_failures(state: QueueState) -> list[str]:
     return changed
 
 
+def launching(stage: Stage) -> bool:
+    """Its attempt is saved but its process not yet recorded: a supervisor was killed while launching it, and
+    the next one settles that attempt (:mod:`pfstui.queue.starts`) instead of starting another."""
+    last = stage.last_attempt
+    return stage.status == StageStatus.QUEUED and last is not None and last.status == AttemptStatus.STARTING
+
+
 def ready(state: QueueState, parallel: int) -> list[str]:
     """Ids of the stages to start now, in queue order."""
     if state.queue_paused:
         return []
-    slots = parallel - sum(1 for s in state.stages if s.status in ACTIVE)
+    slots = parallel - sum(1 for s in state.stages if s.status in ACTIVE or launching(s))
     out: list[str] = []
     for stage in state.stages:
         if slots <= 0:
             break
-        if stage.status != StageStatus.QUEUED:
+        if stage.status != StageStatus.QUEUED or launching(stage):
             continue
         deps = [state.stage(d) for d in stage.depends_on]
         if all(d is not None and d.status in OK for d in deps):
@@ -112,6 +127,9 @@ def skip(state: QueueState, name: str) -> None:
     if stage.status not in SKIPPABLE:
         raise QueueError(f"stage {name!r} is {stage.status}; only a queued or finished-badly stage can be skipped "
                          "(kill it first if it is running)")
+    if launching(stage):
+        raise QueueError(f"stage {name!r} is being started (its launch is being settled); wait a second, then "
+                         "kill it if needed")
     stage.status = StageStatus.SKIPPED
     for dep_id in dependants(state, name):
         dep = state.stage(dep_id)

@@ -137,7 +137,12 @@ class BpsAttempt(_Record):
 
 
 class Attempt(_Record):
-    """One run of a stage: its process identity (see :class:`pfstui.process.runner.ProcessHandle`) and outcome."""
+    """One run of a stage: its process identity (see :class:`pfstui.process.runner.ProcessHandle`) and outcome.
+
+    An attempt is saved ``starting`` (argv and launch files, no process yet) before its process is launched;
+    its started path's name carries the launch token (:mod:`pfstui.process.intent`).  Older files have no
+    such attempts, and older pfstui read these as attempts that never started.
+    """
 
     number: int = Field(ge=1)
     argv: list[str]
@@ -176,6 +181,15 @@ class Attempt(_Record):
         values["status"] = AttemptStatus.RUNNING
         values.update(fields)
         return cls(number=number, **values)
+
+    def record_handle(self, handle: Any) -> None:
+        """This ``starting`` attempt's process exists: record its identity (its folder stays ``cwd``)."""
+        data = handle.to_dict()
+        for key in self.HANDLE_FIELDS:
+            if key != "cwd":
+                setattr(self, key, data.get(key))
+        self.started_at = data.get("started_at") or self.started_at
+        self.status = AttemptStatus.RUNNING
 
     def handle_dict(self) -> dict[str, Any] | None:
         """The process-handle dict for :func:`pfstui.process.runner.adopt`, or None if the attempt never started."""

@@ -22,6 +22,9 @@ Faults it survives (proven by ``tests/faults/``):
   status its waiter recorded, and a stage whose pid is gone or now belongs to another process (different
   start time) becomes ``lost`` (its log and counts kept, restartable).  Both are settled *before* the socket
   is served, so no client ever sees such a stage as running.
+* It is killed while launching a stage: the attempt was saved ``starting`` before its process was launched,
+  and the next supervisor adopts that process or, when no waiter ever claimed the attempt, starts it as the
+  same attempt (:mod:`pfstui.queue.starts`); a stage never runs twice.
 * A damaged ``state.json`` (truncated, garbled, from a newer pfstui): the store moves it aside and the
   previous good copy is used; with no good copy the queue starts empty.  Either way the message naming the
   file and the fix is in every snapshot (``state_problem``) until this supervisor exits.  A state file that
@@ -49,16 +52,26 @@ from typing import Any
 
 from pfstui.bps.pools import signal_pools
 from pfstui.infra.journal import default_journal
-from pfstui.infra.private import UnsafePathError, check_trusted, make_private_dir, owner_name
+from pfstui.infra.private import (
+    UnsafePathError,
+    check_trusted,
+    owner_name,
+)
 from pfstui.plan.argv import Tools, with_overrides
 from pfstui.plan.loader import load_plan
 from pfstui.plan.variables import stage_env
 from pfstui.process import runner
-from pfstui.queue import handlers, launch, protocol, rules
+from pfstui.queue import handlers, launch, protocol, rules, starts
 from pfstui.queue.model import ACTIVE, RESTARTABLE, AttemptStatus, StageStatus
 from pfstui.queue.requests import NextRun, PlanLoaded, Snapshot
 from pfstui.queue.state import Attempt, QueueState, Stage, StageExtra, now
-from pfstui.queue.store import LoadResult, SessionStore, StateError, StateLockedError, check_session
+from pfstui.queue.store import (
+    LoadResult,
+    SessionStore,
+    StateError,
+    StateLockedError,
+    check_session,
+)
 from pfstui.queue.trackers import BpsTracker, Tracker
 
 IDLE_EXIT_SECONDS = float(os.environ.get("PFSTUI_SUPERVISOR_IDLE", "600"))
@@ -241,9 +254,15 @@ class Supervisor:
         if rules.propagate_failures(self.state):
             self.dirty = True
         for stage_id in rules.ready(self.state, self._parallel()):
-            self._start(self.state.stage(stage_id))
+            try:
+                self._start(self.state.stage(stage_id))
+            except Exception as exc:  # noqa: BLE001 - one stage that cannot start must never stop the queue
+                log.info(f"stage {stage_id}: cannot start: {type(exc).__name__}: {exc}")
 
     def _tick_stage(self, stage: Stage) -> None:
+        if rules.launching(stage):
+            starts.settle(self, stage, stage.last_attempt)  # its supervisor was killed while launching it
+            return
         if stage.status not in ACTIVE:
             return
         attempt = stage.last_attempt
@@ -303,7 +322,9 @@ class Supervisor:
     def _adopt(self) -> None:
         """Re-attach every stage the state says is running: alive (pid + start time) or finished meanwhile."""
         for stage in self.state.stages:
-            if stage.status in ACTIVE and stage.last_attempt is not None:
+            if rules.launching(stage):
+                self._settle_launch(stage)
+            elif stage.status in ACTIVE and stage.last_attempt is not None:
                 handle = self.handle(stage.last_attempt)
                 st = runner.poll(handle) if handle else None
                 word = st.state.value if st else "unknown"
@@ -329,30 +350,14 @@ class Supervisor:
         return self._tools_found
 
     def _start(self, stage: Stage) -> None:
-        number = stage.next_attempt_number()
-        adir = launch.attempt_dir(self.dir, stage.id, number)
-        make_private_dir(adir)
-        argv: list[str] = []
+        """Start the next attempt of ``stage``, saved before it is launched (see :mod:`pfstui.queue.starts`)."""
+        starts.start(self, stage, lambda adir: self._prepare(stage, adir))
+
+    def _settle_launch(self, stage: Stage) -> None:
         try:
-            spec = self._prepare(stage, adir)
-            argv = spec.argv
-            handle = launch.start(spec)
-        except Exception as exc:  # noqa: BLE001 - a stage that cannot start fails with the reason
-            stage.attempts.append(Attempt(number=number, argv=argv, cwd=str(adir), detail=str(exc),
-                                          status=AttemptStatus.SPAWN_FAILED, started_at=now(), ended_at=now()))
-            stage.status = StageStatus.FAILED
-            self.journal_event("start-failed", stage, number, argv=argv, error=str(exc))
-            self.dirty = True
-            return
-        attempt = Attempt.from_handle(number, handle, argv=argv, bps=spec.bps)
-        if spec.bps is not None:
-            attempt.cwd = str(adir)  # the attempt's own files; bps itself runs in bps.workdir
-        stage.attempts.append(attempt)
-        stage.argv = argv
-        stage.status = StageStatus.RUNNING
-        stage.extra.kill_requested, stage.extra.kill_escalate_at = False, None
-        self.journal_event("start", stage, number, argv=argv, stage_pid=handle.pid, log=str(handle.log_path))
-        self.dirty = True
+            starts.settle(self, stage, stage.last_attempt)
+        except Exception as exc:  # noqa: BLE001 - the first tick retries it
+            log.info(f"stage {stage.id}: {type(exc).__name__}: {exc}")
 
     def _prepare(self, stage: Stage, adir: Path) -> launch.LaunchSpec:
         """What the next attempt of ``stage`` runs, with its files in ``adir`` (see :func:`launch.prepare`)."""
@@ -407,6 +412,13 @@ class Supervisor:
             log.info(f"journal: {exc}")
 
     # --- state I/O -------------------------------------------------------------------------------------
+    def save_now(self) -> bool:
+        """Save the state now; True once it is on disk (False: frozen, or the disk refused; the snapshot says why)."""
+        if self.frozen:
+            return False
+        self._save()
+        return not self.dirty
+
     def _save(self) -> None:
         if self.frozen:
             self.dirty = False  # nothing may be written; the snapshot says why

@@ -29,6 +29,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from pfstui.queue.model import ENDED, StageStatus
+from pfstui.ui.hangup import exit_with_terminal
 from pfstui.ui.link import SupervisorLink, contract
 from pfstui.ui.messages import (
     LinkStatus,
@@ -199,6 +200,8 @@ class PfsTuiApp(App):
                 widget.focus_main()
 
     def on_mount(self) -> None:
+        if not self.is_headless:
+            exit_with_terminal()  # whatever state the app is in (see pfstui.ui.hangup)
         self._deferred_done = asyncio.Event()
         self.call_after_refresh(self._mount_deferred)
         self.theme = "textual-light" if self.settings.theme == "light" else "textual-dark"

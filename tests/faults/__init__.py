@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import time
@@ -97,6 +98,23 @@ def four_stage_plan(path: Path, repo: Path, *, bias_delay: float = 0.6, dark_del
         + certify_stage("certify-dark", "dark", "dark", "dark")
     )
     return write_plan(path, repo, stages, rerun=rerun)
+
+
+def fake_venv(root: Path, runs: Path) -> Path:
+    """A venv-shaped folder running this venv's Python and packages, whose ``pipetask`` only appends its
+    working folder (an attempt's) and pid to ``runs``; returns its ``python``.
+
+    Why: a supervisor started with that python finds that ``pipetask`` first (:class:`pfstui.plan.argv.Tools`
+    looks next to the interpreter), so queue tests can run many real stages of a real plan in milliseconds."""
+    bindir = root / "bin"
+    bindir.mkdir(parents=True)
+    (bindir / "python").symlink_to(os.path.realpath(sys.executable))
+    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", root / "pyvenv.cfg")
+    (root / "lib").symlink_to(Path(sys.prefix) / "lib")
+    script = bindir / "pipetask"
+    script.write_text(f'#!/bin/sh\necho "$PWD $$" >> {runs}\nsleep 0.1\n')
+    script.chmod(0o755)
+    return bindir / "python"
 
 
 # ----------------------------------------------------------------------------------------------- sessions

@@ -20,6 +20,7 @@ import fcntl
 import itertools
 import os
 import re
+import select
 import shutil
 import signal
 import struct
@@ -137,16 +138,23 @@ class TmuxApp:
 
 
 class PtyApp:
-    """The app on a bare pty: it is a session leader whose controlling terminal is the pty's slave side."""
+    """The app on a bare pty: it is a session leader whose controlling terminal is the pty's slave side.
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], *, size: tuple[int, int] = (120, 40)) -> None:
+    ``sighup_ignored`` starts it as ``nohup`` would (SIGHUP ignored, inherited through exec): then only the
+    end of its terminal (EOF) can tell it the link is gone.
+    """
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], *, size: tuple[int, int] = (120, 40),
+                 sighup_ignored: bool = False) -> None:
         self.argv = list(argv)
         self.env = dict(env)
         self.size = size
+        self.sighup_ignored = sighup_ignored
         self.output = bytearray()
         self.proc: subprocess.Popen[bytes] | None = None
         self._master: int | None = None
         self._reader: threading.Thread | None = None
+        self._closing = threading.Event()
         self._lock = threading.Lock()
 
     def start(self) -> PtyApp:
@@ -157,7 +165,7 @@ class PtyApp:
         env.pop("TMUX", None)
         self.proc = subprocess.Popen(
             self.argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
-            preexec_fn=_take_controlling_tty, close_fds=True,
+            preexec_fn=_nohup_and_take_tty if self.sighup_ignored else _take_controlling_tty, close_fds=True,
         )
         os.close(slave)
         self._master = master
@@ -166,11 +174,14 @@ class PtyApp:
         return self
 
     def _drain(self) -> None:
-        # Always read: a terminal whose output nobody reads blocks the app's writes.
+        # Always read: a terminal whose output nobody reads blocks the app's writes.  Never block in read():
+        # close_terminal() must be able to stop this thread first (see there).
         assert self._master is not None
         fd = self._master
-        while True:
+        while not self._closing.is_set():
             try:
+                if not select.select([fd], [], [], 0.05)[0]:
+                    continue
                 chunk = os.read(fd, 65536)
             except OSError:
                 return
@@ -193,9 +204,23 @@ class PtyApp:
             time.sleep(0.05)
         return False
 
+    def type(self, text: str) -> None:
+        """Type ``text`` into the terminal (``"\x10"`` is ctrl+p)."""
+        assert self._master is not None
+        os.write(self._master, text.encode())
+
     def close_terminal(self) -> None:
-        """Close the master side: the kernel hangs up the terminal and SIGHUPs its session leader."""
+        """Close the master side: the kernel hangs up the terminal and SIGHUPs its session leader.
+
+        The reader thread is stopped first.  Why: a read() in progress on the master holds the open file, so a
+        close() from another thread only drops the descriptor; the kernel hangs the terminal up when that read
+        returns, i.e. at the app's next output.  An app with nothing to draw then outlived its "closed" pty:
+        the close-pty fault that failed under load.
+        """
         self._wait_controlling_tty()
+        self._closing.set()
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(5)
         fd, self._master = self._master, None
         if fd is not None:
             os.close(fd)
@@ -233,6 +258,11 @@ class PtyApp:
 
 def _take_controlling_tty() -> None:  # pragma: no cover - runs in the child between fork and exec
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _nohup_and_take_tty() -> None:  # pragma: no cover - runs in the child between fork and exec
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _take_controlling_tty()
 
 
 # ------------------------------------------------------------------------------------------ screen parsing
