@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -121,10 +122,13 @@ def test_a_squatted_fallback_is_never_used(tmp_path: Path, monkeypatch) -> None:
     assert made is not None and loose not in made.parents and tmp_path / "planted" not in made.parents
     protocol.release_socket(made, session)
     assert not made.parent.exists(), "the random folder goes with the socket"
-    private = tmp_path / "run"
-    private.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(private))
-    assert protocol.socket_path(session).parent == private, "a private XDG_RUNTIME_DIR is preferred"
+    # A short private runtime folder (tmp_path under xdist is too long for a socket path inside it).
+    private = Path(tempfile.mkdtemp(prefix="run", dir="/tmp"))
+    try:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(private))
+        assert protocol.socket_path(session).parent == private, "a private XDG_RUNTIME_DIR is preferred"
+    finally:
+        os.rmdir(private)
 
 
 def test_a_session_folder_others_can_write_is_refused(env: Path) -> None:

@@ -38,7 +38,7 @@ class LogWatcher:
 
     def __init__(self, path: Path, poll_interval: float, *, post: Callable[[], bool],
                  on_missing: Callable[[], bool]) -> None:
-        self._opened_at = 0.0
+        self._early_step_at = 0.0
         self.path = path
         self.poll_interval = poll_interval
         self._post = post
@@ -126,7 +126,7 @@ class LogWatcher:
             index.extend_tail(warm)
         index.tail_lines(min(warm, 100))  # warm the line cache for the first screen
         self.index, self.problem, self._last_problem = index, None, None
-        self._opened_at = time.monotonic()
+        self._early_step_at = time.monotonic()
         self._post()
 
     def _step(self, index: LogIndex, warm: int) -> tuple[bool, bool]:
@@ -149,11 +149,15 @@ class LogWatcher:
             if index.extend_tail(n, max_bytes=64 * 1024 * 1024):
                 changed = True
         if not index.indexed:
-            if self.first_paint.is_set() or time.monotonic() - self._opened_at > 1.0:
-                # The last screen first: indexing competes for the GIL with the first paint.
+            if self.first_paint.is_set():
+                index.index_step()
+                busy = changed = True
+            elif time.monotonic() - self._early_step_at >= 1.0:
+                # The last screen first: indexing competes for the GIL with the first paint, so until it is
+                # painted, one step a second.
+                self._early_step_at = time.monotonic()
                 index.index_step()
                 changed = True
-            busy = True
         scan = self.scan
         if scan is not None and scan.generation == index.generation:
             before = len(scan)
