@@ -64,6 +64,14 @@ def _public_python(base: Path) -> tuple[str, dict[str, str]]:
     subprocess.run([str(python), "-m", "venv", "--without-pip", str(venv)], check=True,
                    env={**os.environ, **env}, capture_output=True)
     site = Path(sysconfig.get_paths()["purelib"])
+    if not _world_reachable(site):
+        # The venv sits where other users cannot go (a clone under a private home): give them a copy, hard
+        # links when the file system allows (instant), else a real copy.
+        linked = base / "site-packages"
+        if subprocess.run(["cp", "-al", str(site), str(linked)], capture_output=True).returncode != 0:
+            shutil.rmtree(linked, ignore_errors=True)
+            shutil.copytree(site, linked, symlinks=True)
+        site = linked
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     (venv / "lib" / version / "site-packages" / "pfstui_tests.pth").write_text(
         f"import site; site.addsitedir({str(site)!r})\n")
