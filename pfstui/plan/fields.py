@@ -226,4 +226,5 @@ ConfigFile = Annotated[StrictStr, BeforeValidator(_config_file)]
 VisitList = Annotated[StrictStr, BeforeValidator(_int_list)]
 LogLevel = Annotated[StrictStr, BeforeValidator(_log_level)]
 DimensionList = Annotated[list[str], BeforeValidator(_dimension_list)]
-PositiveInt = Annotated[StrictInt, Field(ge=1)]
+#: Counts (processes, cores, MiB): bounded far above any real use, so a typo of 22 digits is refused, not tried.
+PositiveInt = Annotated[StrictInt, Field(ge=1, le=1_000_000)]

@@ -153,7 +153,7 @@ class BpsOptions(_Model):
     final_cpus: PositiveInt = 2
     final_memory: PositiveInt = 2048
     #: Parsl retries of a failed job (the demo failures are deterministic: 0 by default).
-    retries: Annotated[int, Field(ge=0)] = 0
+    retries: Annotated[int, Field(ge=0, le=100)] = 0
     #: Merged verbatim into the submit file last (expert use: any BPS key).
     extra: dict[str, Any] = Field(default_factory=dict)
 

@@ -106,6 +106,9 @@ def test_a_thousand_hostile_plans_end_in_a_plan_or_one_user_error(template: str,
         ("repository: r\nrerun: !!int x\n", "'x' is not a valid !!int"),
         ("repository: r\nrerun: 'a\x1bb'\n", "2: control character '\\x1b'"),
         ("repository: " + "x" * (1 << 20) + "\n", "a plan is at most 1,048,576"),
+        ("repository: /r\ninstrument: lsst.obs.pfs.PrimeFocusSpectrograph\nrerun: u/me\n"
+         "defaults: {processes: 99999999999999999999999}\n"
+         "stages: []\n", "processes: Input should be less than or equal to 1000000"),
     ],
 )
 def test_hostile_yaml_is_one_user_error_with_its_line(text: str, expected: str) -> None:
