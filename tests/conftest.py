@@ -49,6 +49,19 @@ def seeded_template(demo_repo_template: Path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def cli_repo(seeded_template: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the seeded repository as the CLI tests use it: a private state folder, stdin not a terminal
+    (so nothing is applied without ``--yes``)."""
+    import io
+
+    dest = tmp_path / "repo"
+    shutil.copytree(seeded_template, dest)
+    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    return dest
+
+
+@pytest.fixture
 def demo_repo(demo_repo_template: Path, tmp_path: Path) -> Path:
     """A fresh copy of the demo repository for one test."""
     dest = tmp_path / "repo"

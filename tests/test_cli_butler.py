@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,12 +19,8 @@ from tests.butler.test_gateway import CHAIN, NEW_RUN, OLD_RUN
 
 
 @pytest.fixture
-def repo(seeded_template: Path, tmp_path: Path, monkeypatch) -> Path:
-    dest = tmp_path / "repo"
-    shutil.copytree(seeded_template, dest)
-    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # not a terminal
-    return dest
+def repo(cli_repo: Path) -> Path:
+    return cli_repo
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -7,9 +7,6 @@ collection, a profiles run.  Before, ``pfstui certify`` created collections name
 
 from __future__ import annotations
 
-import io
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,12 +19,8 @@ HOSTILE_NAMES = ["PFS/cal\nib", "PFS/cal\tib", "PFS/*", "PFS/$(id)", "x" * 100_0
 
 
 @pytest.fixture
-def repo(seeded_template: Path, tmp_path: Path, monkeypatch) -> Path:
-    dest = tmp_path / "repo"
-    shutil.copytree(seeded_template, dest)
-    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    return dest
+def repo(cli_repo: Path) -> Path:
+    return cli_repo
 
 
 def registry_bytes(repo: Path) -> bytes:

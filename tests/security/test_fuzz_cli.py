@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -62,11 +61,8 @@ def _fingerprint(repo: Path, state: Path) -> str:
 
 
 @pytest.fixture
-def repo(seeded_template: Path, tmp_path: Path, monkeypatch) -> Path:
-    dest = tmp_path / "repo"
-    shutil.copytree(seeded_template, dest)
-    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
-    return dest
+def repo(cli_repo: Path) -> Path:
+    return cli_repo
 
 
 def test_two_hundred_hostile_command_lines(repo: Path, tmp_path: Path, capsys, monkeypatch) -> None:

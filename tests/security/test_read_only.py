@@ -8,9 +8,7 @@ were.  The supervisor itself refuses every change asked on a connection whose he
 from __future__ import annotations
 
 import hashlib
-import io
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -70,12 +68,8 @@ def refused(code: int, out: str, err: str, command: str) -> None:
 
 
 @pytest.fixture
-def repo(seeded_template: Path, tmp_path: Path, monkeypatch) -> Path:
-    dest = tmp_path / "repo"
-    shutil.copytree(seeded_template, dest)
-    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    return dest
+def repo(cli_repo: Path) -> Path:
+    return cli_repo
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
