@@ -11,6 +11,11 @@ class VisitListError(UserError, ValueError):
     """A visit list could not be parsed; the message names the bad part and the syntax."""
 
 
+#: Visits in one list.  A night of PFS calibrations has hundreds; a typo such as ``1..99999999999999999999``
+#: must be refused before it is expanded (it grew to 4 GB), and the text is bounded before the regex runs.
+MAX_VISITS = 100_000
+MAX_TEXT = 100_000
+
 _RANGE = re.compile(r"^\s*(-?\d+)\s*(?:\.\.\s*(-?\d+)\s*(?::\s*(\d+)\s*)?)?$")
 
 
@@ -21,6 +26,8 @@ def parse_integer_list(text: str) -> list[int]:
     """
     if text is None or not str(text).strip():
         raise VisitListError("empty visit list; give visits like 51..52 or 51^53 or 100..120:2")
+    if len(str(text)) > MAX_TEXT:
+        raise VisitListError(f"visit list of {len(str(text)):,} characters; write ranges (A..B) instead")
     out: list[int] = []
     seen: set[int] = set()
     for part in str(text).split("^"):
@@ -36,6 +43,9 @@ def parse_integer_list(text: str) -> list[int]:
             raise VisitListError(f"stride must be positive in {part.strip()!r}")
         if stop < start:
             raise VisitListError(f"range {part.strip()!r} ends before it starts; write {stop}..{start}")
+        if len(out) + (stop - start) // stride + 1 > MAX_VISITS:
+            raise VisitListError(f"{part.strip()[:40]!r} makes more than {MAX_VISITS:,} visits",
+                                 "check the range (a typo in a visit number?)")
         for value in range(start, stop + 1, stride):
             if value not in seen:
                 seen.add(value)

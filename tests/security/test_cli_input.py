@@ -85,3 +85,10 @@ def test_queue_parallel_is_a_whole_number_from_1_to_1000(capsys, tmp_path, monke
     assert not (tmp_path / "state").exists()
     code, _, err = run(capsys, "run", "plan.yaml", "--parallel", value)
     assert code == 2 and "--parallel" in err and "Traceback" not in err
+
+
+def test_a_huge_visit_range_is_refused_before_it_is_expanded(capsys, cli_repo: Path) -> None:
+    """`--bright 1..99999999999999999999` grew to 4 GB; now one line, at once."""
+    code, _, err = run(capsys, "define-profiles", str(cli_repo), "PFS", "run1", "--bright", "1..99999999999999999999",
+                       "--dark", "2", "--yes")
+    assert code == 2 and "more than 100,000 visits" in err and err.count("\n") == 1
