@@ -20,6 +20,13 @@ def run_app(*, repo: str | None, plan: str | None, read_only: bool, demo: bool) 
         os.environ["TEXTUAL_FPS"] = str(load_settings()[0].ssh_fps)
     from pfstui.ui.app import PfsTuiApp
 
-    app = PfsTuiApp(repo=repo, plan=plan, read_only=read_only, demo=demo)
+    app = PfsTuiApp(repo=repo, plan=plan, read_only=read_only, demo=demo, prepare_templates=_register_demo)
     app.run()
     return app.return_code or 0
+
+
+def _register_demo() -> None:
+    """The demo's plan template, registered when the app first needs templates (the add-stage screen)."""
+    import pfstui.demo
+
+    pfstui.demo.register()

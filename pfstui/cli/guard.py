@@ -9,11 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import traceback
 
 from pfstui.errors import UserError
-from pfstui.values.names import shown
 
 __all__ = ["CliError", "EXIT_USAGE", "run_guarded", "say"]
 
@@ -27,6 +24,8 @@ class CliError(UserError):
 def say(text: object, *, file=None, flush: bool = False) -> None:
     """Print one line that may hold text from outside (names, journal summaries, log messages, paths) with its
     control characters escaped: a ``\x1b[2J`` in a collection name must not drive the operator's terminal."""
+    from pfstui.values.names import shown  # here: the app's start prints nothing and need not import it
+
     print(shown(str(text), None), file=file or sys.stdout, flush=flush)
 
 
@@ -50,6 +49,9 @@ def run_guarded(args: argparse.Namespace) -> int:
         say(f"pfstui: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the one place that turns unexpected errors into messages
+        import tempfile  # here, not at the top: ~8 ms of every start, needed only when something went wrong
+        import traceback
+
         fd, path = tempfile.mkstemp(prefix="pfstui-error-", suffix=".txt")
         with os.fdopen(fd, "w") as fh:
             traceback.print_exc(file=fh)

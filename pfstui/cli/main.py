@@ -88,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     cli_demo.ensure_demo_env()  # before any plan is read or process started: they inherit it
     _apply_group_access()
-    pfstui.demo.register()  # the demo's plan template, for `plan new` and the add-stage screen
-    parser = build_parser(_needs_subcommands(argv))
+    headless = _needs_subcommands(argv)
+    if headless:
+        pfstui.demo.register()  # the demo's plan template for `plan new`; the app registers it when `a` needs it
+    parser = build_parser(headless)
     args = parser.parse_args(argv)
     return run_guarded(args)
 

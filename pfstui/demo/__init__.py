@@ -8,14 +8,17 @@ it through :func:`register`, which the CLI calls at start; its folder reaches pl
 
 from __future__ import annotations
 
-from pfstui.demo.template import DEMO_TEMPLATE
-from pfstui.plan.templates import register_template
-
 __all__ = ["register"]
 
 
 def register() -> None:
     """Tell the product about the demo: its plan template (``pfstui plan new --template demo``, and the
     stages the add-stage screen offers for a demo plan).  Harmless to call again.
+
+    The imports are here, not at the top: ``import pfstui.demo`` stays free, and the template tables are
+    built only by a command that needs them, never on the app's first frame.
     """
+    from pfstui.demo.template import DEMO_TEMPLATE
+    from pfstui.plan.templates import register_template
+
     register_template(DEMO_TEMPLATE)

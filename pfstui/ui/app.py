@@ -94,8 +94,12 @@ class PfsTuiApp(App):
     ]
 
     def __init__(self, *, repo: str | None, plan: str | None = None, read_only: bool = False, demo: bool = False,
-                 session_dir: Path | None = None, connect: bool = True):
+                 session_dir: Path | None = None, connect: bool = True,
+                 prepare_templates: Callable[[], None] | None = None):
         super().__init__()
+        #: Called once before plan templates are first used (the CLI registers the demo's there): kept off
+        #: the first frame.
+        self._prepare_templates = prepare_templates
         self.repo = repo
         self.plan = str(Path(plan).absolute()) if plan else None
         self.read_only = read_only
@@ -388,6 +392,12 @@ class PfsTuiApp(App):
     def on_registry_changed(self, message: Any) -> None:
         for pane in self.query("CollectionsPane"):
             pane.refresh_all()
+
+    def prepare_templates(self) -> None:
+        """Make the plan templates known (once), before the add-stage screen lists them."""
+        if self._prepare_templates is not None:
+            prepare, self._prepare_templates = self._prepare_templates, None
+            prepare()
 
     async def on_open_log(self, message: Any) -> None:
         await self.open_log(message.stage_id, message.path, message.offset)

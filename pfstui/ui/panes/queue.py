@@ -414,6 +414,7 @@ class QueuePane(Widget):
         from pfstui.ui.screens.add_stage import AddStageScreen
 
         env = stage_env()
+        getattr(self.app, "prepare_templates", lambda: None)()
         try:
             plan_file = read_plan_file(path, env=env)
             stages = stage_templates(plan_file.plan, text=plan_file.text, env=env)
