@@ -16,6 +16,7 @@ A file that is not yours, or that others can write, is not read at all (the mess
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
@@ -69,9 +70,27 @@ def config_path() -> Path:
     return config_dir() / "config.yaml"
 
 
+#: What each settings file read gave, by the file's identity: the CLI (group_access, ssh_fps) and the app
+#: all ask at start, and a file read and parsed once serves them all until it changes.
+_READ: dict[tuple, tuple[Settings, str | None]] = {}
+
+
 def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
     """The settings and, when the file was unusable, a one-line message (the defaults are then used)."""
     path = path or config_path()
+    try:
+        st = os.lstat(path)
+        key: tuple = (str(path), st.st_mtime_ns, st.st_size, st.st_mode, st.st_uid)
+    except OSError:
+        key = (str(path), None)
+    if key not in _READ:
+        if len(_READ) > 16:
+            _READ.clear()
+        _READ[key] = _read_settings(path)
+    return _READ[key]
+
+
+def _read_settings(path: Path) -> tuple[Settings, str | None]:
     try:
         check_trusted(path, "settings file")
         raw = path.read_bytes().decode("utf-8")

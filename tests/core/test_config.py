@@ -26,3 +26,23 @@ def test_bad_files_name_the_problem(tmp_path: Path):
     p.write_text("colour: blue\n")
     _, problem = load_settings(p)
     assert "colour" in problem
+
+
+def test_settings_are_read_once_until_the_file_changes(tmp_path, monkeypatch):
+    """The CLI and the app both ask at start: one read serves both; an edited file is read again."""
+    import os
+
+    import pfstui.config as config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("theme: light\n")
+    os.chmod(path, 0o600)
+    reads = []
+    real = config._read_settings
+    monkeypatch.setattr(config, "_read_settings", lambda p: reads.append(p) or real(p))
+    assert config.load_settings(path)[0].theme == "light"
+    assert config.load_settings(path)[0].theme == "light"
+    assert len(reads) == 1
+    path.write_text("theme: dark\nbell: never\n")
+    assert config.load_settings(path)[0].bell == "never"
+    assert len(reads) == 2
