@@ -83,8 +83,9 @@ class CollectionsPane(WorkerErrors, Widget):
         if tree is None:  # the app closed while this pane was being mounted (after the first frame)
             return
         tree.show_root = False
-        # After the first frame: the worker imports the Butler (over a second of CPU under the GIL).
-        self.set_timer(0.15, self.load)
+        # After the first frame, however slow the host: the worker imports the Butler (over a second of CPU
+        # under the GIL), which would otherwise compete with drawing that frame.
+        self.call_after_refresh(self.set_timer, 0.05, self.load)
 
     # --- workers ---------------------------------------------------------------------------------------
     def gateway(self):
