@@ -124,10 +124,9 @@ def test_an_unknown_or_flow_style_stage_is_refused(tmp_path: Path):
     _, pf = plan_file(tmp_path)
     with pytest.raises(PlanEditError, match="no stage 'dark' in the plan"):
         edit_stage(pf, "dark", {"processes": 3}, env=ENV)
-    flow = PLAN.replace("  - name: certify-bias\n    kind: certify\n    after: [bias]\n    input: bias\n"
-                        "    target: PFS/calib\n    dataset_type: bias\n    begin: 2000-01-01T00:00:00   # from the start\n",
-                        "  - {name: certify-bias, kind: certify, after: [bias], input: bias, target: PFS/calib, "
-                        "dataset_type: bias}\n")
+    block = PLAN[PLAN.index("  - name: certify-bias"):PLAN.index("defaults:")]
+    flow = PLAN.replace(block, "  - {name: certify-bias, kind: certify, after: [bias], input: bias, target: PFS/calib, "
+                               "dataset_type: bias}\n")
     path, pf = plan_file(tmp_path, flow)
     with pytest.raises(PlanEditError, match="written as a flow mapping"):
         edit_stage(pf, "certify-bias", {"end": "2030-01-01T00:00:00"}, env=ENV)

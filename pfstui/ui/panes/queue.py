@@ -122,7 +122,7 @@ class QueuePane(Widget):
         Binding("u", "resume", "Resume", id="queue.resume"),
         Binding("k", "kill", "Kill", id="queue.kill"),
         Binding("R", "restart", "Restart", id="queue.restart"),
-        Binding("e", "edit", "Edit stage", id="queue.edit"),
+        Binding("e", "edit", "Edit stage", id="queue.edit", show=False),
         Binding("s", "skip", "Skip", id="queue.skip"),
         Binding("l", "open_log", "Log", id="queue.log"),
         Binding("x", "failures", "Failures", id="queue.failures"),
