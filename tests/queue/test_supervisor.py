@@ -280,6 +280,19 @@ def test_a_stage_edited_in_the_plan_file_runs_the_file_over_earlier_restart_opti
     assert snap.state.stage("bias").extra.overrides == {"processes": 2}
 
 
+def test_a_refused_restart_changes_nothing(session, demo_repo: Path, tmp_path: Path):
+    """Restarting a queued stage with options used to keep the options although the restart was refused."""
+    from pfstui.queue.protocol import SupervisorError
+
+    client, _ = session(write_plan(tmp_path, demo_repo, bias_stage()), demo_repo)
+    with pytest.raises(SupervisorError, match="only a failed, killed, lost or dependency-failed stage"):
+        client.request(RestartStage(stage="bias", overrides={"processes": 3}, full=True))
+    snap = client.request(Status())
+    assert snap.state.stage("bias").extra.overrides == {} and snap.state.stage("bias").extra.full_rerun is None
+    argv = snap.next_runs["bias"].argv
+    assert argv[argv.index("-j") + 1] == "1"
+
+
 def test_kill_reaches_every_process_of_a_j2_pipetask(session, demo_repo: Path, tmp_path: Path):
     plan = write_plan(tmp_path, demo_repo, bias_stage(["isr:demoDelay=30"]), processes=2)
     client, sdir = session(plan, demo_repo)
