@@ -241,6 +241,8 @@ def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
 def cmd_queue(args: argparse.Namespace) -> int:
     from pfstui.queue import requests
 
+    if args.full and args.action != "restart":
+        raise QueueCliError(f"--full is an option of `pfstui queue restart`, not of `queue {args.action}`")
     if args.action in ("pause", "resume") and not args.stage:
         request = requests.PauseQueue() if args.action == "pause" else requests.ResumeQueue()
     elif args.action == "parallel":
@@ -250,6 +252,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
             raise QueueCliError(f"`pfstui queue {args.action}` needs a STAGE name")
         kind = getattr(requests, STAGE_ACTIONS[args.action])
         extra = {"overrides": _overrides(args.set)} if args.action == "restart" and args.set else {}
+        if args.full:
+            extra["full"] = True
         request = kind(stage=args.stage, **extra)
     else:  # pragma: no cover - argparse restricts the choices
         raise QueueCliError(f"unknown queue action {args.action}")
@@ -325,6 +329,8 @@ def add_subcommands(sub) -> None:
     p.add_argument("action", choices=["pause", "resume", "kill", "restart", "skip", "parallel"])
     p.add_argument("stage", nargs="?", help="the stage (or, for parallel, how many stages may run at once)")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="restart with an edited option")
+    p.add_argument("--full", action="store_true",
+                   help="restart every quantum again (by default a restart runs only the quanta not done)")
     p.add_argument("--plan")
     p.add_argument("--repo")
     p.set_defaults(func=cmd_queue)

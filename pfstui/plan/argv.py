@@ -164,6 +164,7 @@ def build_argv(
     attempt_dir: Path | str,
     first_run: bool,
     tools: Tools | None = None,
+    skip_existing_in: Sequence[str] = (),
 ) -> list[str]:
     """The exact argv that runs ``stage`` (a stage model or its name).
 
@@ -171,7 +172,8 @@ def build_argv(
     ``--register-dataset-types`` for a pipetask stage with ``register_dataset_types: auto``;
     ``true`` always adds it and ``false`` never does.  ``attempt_dir`` receives the pipetask JSON log
     and ``--summary`` file; it must exist before the command runs (pipetask does not create it).
-    ``tools`` defaults to ``Tools.discover()``.
+    ``tools`` defaults to ``Tools.discover()``.  ``skip_existing_in`` (full collection names) is added to a
+    pipetask stage's own: a restart names its output chain there, so only the quanta not done run again.
     """
     stage = _resolve_stage(plan, stage)
     tools = tools or Tools.discover()
@@ -195,8 +197,9 @@ def build_argv(
             argv += ["-c", item]
         for item in stage.config_files:
             argv += ["-C", item]
-        if stage.skip_existing_in:
-            argv += ["--skip-existing-in", ",".join(plan.collection(c) for c in stage.skip_existing_in)]
+        skip = [plan.collection(c) for c in stage.skip_existing_in] + list(skip_existing_in)
+        if skip:
+            argv += ["--skip-existing-in", ",".join(dict.fromkeys(skip))]
         if stage.clobber_outputs:
             argv.append("--clobber-outputs")
         fail_fast = plan.defaults.fail_fast if stage.fail_fast is None else stage.fail_fast

@@ -32,7 +32,7 @@ from pfstui.plan.model import (
 )
 from pfstui.plan.variables import BadVariable, UnsetVariable, expand_vars, stage_env
 
-__all__ = ["load_plan", "parse_plan"]
+__all__ = ["load_plan", "parse_plan", "plain_values"]
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -394,6 +394,17 @@ def parse_plan(
         raise PlanError(cross)
     plan._source = source
     return plan
+
+
+def plain_values(text: str, *, source: str = "<text>") -> Any:
+    """YAML text read as a plan reads it, before variables are expanded (dates stay strings; PyYAML would make
+    naive datetimes of them).  Why: the stage editors compare and write values as the plan file holds them.
+    yaml.YAMLError when it is not YAML a plan could hold."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    try:
+        return None if node is None else _Located(source).convert(node, ())
+    except (_TooBig, RecursionError) as exc:
+        raise yaml.YAMLError(str(exc) or "the text nests too deeply") from None
 
 
 def read_plan_text(path: str | os.PathLike[str]) -> str:

@@ -22,6 +22,7 @@ from pfstui.queue import rules
 from pfstui.queue.model import StageStatus
 from pfstui.queue.requests import (
     PROTOCOL,
+    EditStage,
     Hello,
     HelloReply,
     KillStage,
@@ -172,14 +173,29 @@ def _kill(sup: Supervisor, request: KillStage, client: asyncio.StreamWriter) -> 
 @_handles(RestartStage)
 def _restart(sup: Supervisor, request: RestartStage, client: asyncio.StreamWriter) -> Requeued:
     stage = sup.state.stage(request.stage)
+    merged = None
     if stage is not None and request.overrides:
         # Validate the edited options against the plan's model before accepting them.
         merged = {**stage.extra.overrides, **request.overrides}
         sup.plan_stage(Stage(id=stage.id, name=stage.name, extra=StageExtra(overrides=merged)))
+    requeued = rules.restart(sup.state, request.stage)  # refused: nothing of the stage changed
+    assert stage is not None
+    if merged is not None:
         stage.extra.overrides = merged
-    requeued = rules.restart(sup.state, request.stage)
+    stage.extra.full_rerun = stage.next_attempt_number() if request.full else None
     sup.dirty = True
     return Requeued(requeued=requeued)
+
+
+@_handles(EditStage)
+def _edit(sup: Supervisor, request: EditStage, client: asyncio.StreamWriter) -> StageChanged:
+    """The plan file now holds the edit: read it, and let its edited fields win over the restart editor's."""
+    sup.load_plan(request.path, request.repo)
+    stage = sup.state.stage(request.stage)
+    if stage is None:
+        raise rules.QueueError(f"no stage {request.stage!r} in the plan {request.path}; reopen the plan")
+    stage.extra.overrides = {k: v for k, v in stage.extra.overrides.items() if k not in request.fields}
+    return _changed(sup, stage)
 
 
 @_handles(SkipStage)

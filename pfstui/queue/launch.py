@@ -61,13 +61,16 @@ def attempt_dir(session_dir: Path, stage_id: str, number: int) -> Path:
     return session_dir / "stages" / stage_id / f"attempt-{number}"
 
 
-def stage_argv(plan: Plan, stage: AnyStage, *, attempt_dir: Path | str, first_run: bool, tools: Tools) -> list[str]:
+def stage_argv(plan: Plan, stage: AnyStage, *, attempt_dir: Path | str, first_run: bool, tools: Tools,
+               skip_existing_in: list[str] | None = None) -> list[str]:
     """The argv of a new run of ``stage`` with its files in ``attempt_dir`` (a bps stage: ``bps submit`` of the
-    submit file written there; see :func:`pfstui.plan.argv.build_argv` for ``first_run``)."""
+    submit file written there; see :func:`pfstui.plan.argv.build_argv` for ``first_run`` and
+    ``skip_existing_in``)."""
     if is_bps(stage):
         # The submit file (written by start() with pfstui.bps.submit.write_submit) carries everything else.
         return submit_argv(tools.command("bps"), Path(attempt_dir) / SUBMIT_FILE)
-    return build_argv(plan, stage, attempt_dir=attempt_dir, first_run=first_run, tools=tools)
+    return build_argv(plan, stage, attempt_dir=attempt_dir, first_run=first_run, tools=tools,
+                      skip_existing_in=skip_existing_in or ())
 
 
 def display_head(argv: list[str], stage: AnyStage, tools: Tools) -> int:
@@ -101,22 +104,27 @@ class LaunchSpec:
 
 
 def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Attempt], overrides: Mapping[str, Any],
-            first_run: bool, tools: Tools) -> LaunchSpec:
+            first_run: bool, tools: Tools, full: bool = False) -> LaunchSpec:
     """Decide the next attempt of a stage (``pstage``: the plan's stage with the stage's overrides applied).
 
-    A bps stage whose options are unchanged since its last bps attempt (a transient failure, a kill) is
-    ``bps restart``-ed in that submission's folder, so finished jobs are not run again.  Otherwise (first
-    run, or options edited in the restart editor) it is a new submission; after an earlier one that reached
-    the registry, with ``--skip-existing-in`` the output, so only what failed (and what it blocked) runs again.
-    ``previous`` are the stage's earlier attempts, oldest first.
+    A restart finishes the job rather than starting it again: a local stage with earlier attempts runs in a
+    new RUN of the same output chain with ``--skip-existing-in`` that chain, so only the quanta that did not
+    succeed (and those they blocked) run; pipetask ignores a chain that does not exist yet (an attempt that
+    never got that far).  A bps stage whose options are unchanged since its last bps attempt (a transient
+    failure, a kill) is ``bps restart``-ed in that submission's folder, so finished jobs are not run again.
+    Otherwise (first run, or options edited in the restart editor) it is a new submission; after an earlier
+    one that reached the registry, with ``--skip-existing-in`` the output.  ``full`` (the operator asked for a
+    full rerun) runs every quantum again in a new RUN.  ``previous`` are the stage's earlier attempts, oldest
+    first.
     """
     if not is_bps(pstage):
-        argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=first_run, tools=tools)
+        skip = [plan.collection(pstage.output)] if previous and not full and isinstance(pstage, PipetaskStage) else []
+        argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=first_run, tools=tools, skip_existing_in=skip)
         return LaunchSpec(argv, adir, adir, display_head(argv, pstage, tools))
     overrides = dict(overrides)
     earlier = [a for a in previous if a.bps is not None]
     last = earlier[-1].bps if earlier else None
-    if last is not None and last.overrides == overrides:
+    if last is not None and last.overrides == overrides and not full:
         workdir = Path(last.workdir)
         submit_dir = workdir / "submit"
         if (workdir / "runinfo").is_dir() and (submit_dir / "parsl_workflow.pickle").is_file():
@@ -124,7 +132,7 @@ def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Attempt]
             record = BpsAttempt(workdir=str(workdir), submit_dir=str(submit_dir), submit_file=last.submit_file,
                                 mode="restart", overrides=overrides)
             return LaunchSpec(argv, workdir, adir, len(argv), bps=record)
-    reached = any(a.cwd and (Path(a.cwd) / REPORT_FILE).exists() for a in earlier)
+    reached = not full and any(a.cwd and (Path(a.cwd) / REPORT_FILE).exists() for a in earlier)
     skip = [plan.collection(pstage.output)] if reached else []
     config = submit_config(plan, pstage, workdir=adir, skip_existing_in=skip)
     argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=False, tools=tools)

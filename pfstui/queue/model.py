@@ -16,6 +16,7 @@ from enum import StrEnum
 __all__ = [
     "ACTIVE",
     "BAD",
+    "EDITABLE",
     "ENDED",
     "FINISHED",
     "MAX_PARALLEL",
@@ -67,6 +68,8 @@ OK = frozenset({S.DONE, S.SKIPPED})
 BAD = frozenset({S.FAILED, S.KILLED, S.LOST, S.DEPENDENCY_FAILED})
 FINISHED = OK | BAD
 RESTARTABLE = BAD
+#: Its next attempt has not started: its options may still be edited in the plan file.
+EDITABLE = frozenset({S.QUEUED})
 SKIPPABLE = frozenset({S.QUEUED}) | BAD
 #: Its own attempt ended badly (a dependency-failed stage never ran): its failures and log are worth showing.
 RAN_BADLY = frozenset({S.FAILED, S.KILLED, S.LOST})

@@ -23,6 +23,7 @@ __all__ = [
     "MAX_PARALLEL",
     "PROTOCOL",
     "REQUESTS",
+    "EditStage",
     "Hello",
     "HelloReply",
     "KillStage",
@@ -208,11 +209,26 @@ class SkipStage(_ChangeStage):
 
 
 class RestartStage(Request[Requeued]):
-    """A new attempt of a stage that ended badly (and of its dependants it held), with edited options."""
+    """A new attempt of a stage that ended badly (and of its dependants it held), with edited options.
+
+    It runs only the quanta that did not succeed (see :func:`pfstui.queue.launch.prepare`); ``full`` runs
+    every quantum again."""
 
     cmd, reply = "restart", Requeued
     stage: str
     overrides: dict[str, object] | None = None
+    full: bool = False
+
+
+class EditStage(_ChangeStage):
+    """The plan file's entry of a stage whose next attempt has not started was edited (the Queue's ``e``): read
+    the plan again, and forget the restart editor's overrides of the ``fields`` edited, so the file's values
+    are the ones that run.  The reply's status says whether the stage started before the edit was saved."""
+
+    cmd = "edit"
+    path: str
+    repo: str | None = None
+    fields: list[str] = Field(default_factory=list)
 
 
 class SetParallel(Request[ParallelSet]):
@@ -238,5 +254,5 @@ class Shutdown(Request[Stopping]):
 REQUESTS: dict[str, type[Request]] = {
     cls.cmd: cls
     for cls in (Hello, Status, Subscribe, LoadPlan, Run, PauseQueue, ResumeQueue, PauseStage, ResumeStage,
-                KillStage, RestartStage, SkipStage, SetParallel, Shutdown)
+                KillStage, RestartStage, SkipStage, EditStage, SetParallel, Shutdown)
 }

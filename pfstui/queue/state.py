@@ -120,6 +120,9 @@ class StageExtra(_Record):
     kind: str | None = None  # the plan stage's kind when it was queued
     #: Options edited in the restart editor, applied over the plan's for the next attempts.
     overrides: dict[str, Any] = Field(default_factory=dict)
+    #: The attempt the operator asked to run in full (every quantum again); other restarts run only the
+    #: quanta that did not succeed.
+    full_rerun: int | None = None
     kill_requested: bool = False
     #: When whatever survives the SIGTERM of a kill gets SIGKILL (seconds since the epoch).
     kill_escalate_at: float | None = None

@@ -365,7 +365,8 @@ class Supervisor:
         pipeline = getattr(pstage, "pipeline", None)
         first_run = pipeline is not None and pipeline not in self.state.pipelines
         return launch.prepare(self.plan, pstage, adir=adir, previous=stage.attempts,
-                              overrides=stage.extra.overrides, first_run=first_run, tools=self._tools())
+                              overrides=stage.extra.overrides, first_run=first_run, tools=self._tools(),
+                              full=stage.extra.full_rerun == stage.next_attempt_number())
 
     def _finish(self, stage: Stage, attempt: Attempt, tracker: Tracker, st) -> None:
         tracker.update(final=True)
@@ -446,14 +447,14 @@ class Supervisor:
     def _next_runs(self) -> dict[str, NextRun]:
         """The next run of every queued or restartable stage, decided as :meth:`_start` will decide it.
 
-        Remembered per stage until the plan is read again or the stage's attempts, status, overrides or the
-        pipelines run so far change (a bps stage's decision reads files and its pipeline)."""
+        Remembered per stage until the plan is read again or the stage's attempts, status, overrides, full
+        rerun or the pipelines run so far change (a bps stage's decision reads files and its pipeline)."""
         out: dict[str, NextRun] = {}
         for stage in self.state.stages:
             if stage.status is not StageStatus.QUEUED and stage.status not in RESTARTABLE:
                 continue
             key = (self._plan_generation, stage.status, len(stage.attempts), repr(stage.extra.overrides),
-                   frozenset(self.state.pipelines))
+                   stage.extra.full_rerun, frozenset(self.state.pipelines))
             cached = self._next_cache.get(stage.id)
             if cached is None or cached[0] != key:
                 cached = self._next_cache[stage.id] = (key, self._next_run(stage))

@@ -28,7 +28,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from pfstui.queue.model import ENDED, StageStatus
+from pfstui.queue.model import EDITABLE, ENDED, StageStatus
 from pfstui.ui.hangup import exit_with_terminal
 from pfstui.ui.link import SupervisorLink, contract
 from pfstui.ui.messages import (
@@ -382,6 +382,10 @@ class PfsTuiApp(App):
     def _reply(self, message: QueueReply) -> None:
         if message.request.label:
             self.notify(message.request.label, markup=False)
+        status = getattr(message.result, "status", None)
+        if message.request.cmd == "edit" and status not in EDITABLE:  # it started while the editor was open
+            self.notify(f"{message.request.request.stage} was already {status}: the plan file holds the edit, "
+                        "which counts from its next attempt.", severity="warning", timeout=10, markup=False)
 
     @on(QueueFailed)
     def _failed(self, message: QueueFailed) -> None:

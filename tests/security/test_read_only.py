@@ -155,6 +155,7 @@ CHANGES = {
     requests.KillStage: {"stage": "bias"},
     requests.SkipStage: {"stage": "bias"},
     requests.RestartStage: {"stage": "bias"},
+    requests.EditStage: {"stage": "bias", "path": "PLAN", "fields": ["config"]},
     requests.SetParallel: {"parallel": 4},
     requests.Shutdown: {},
 }

@@ -20,14 +20,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.markup import escape
-from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Static, TextArea
+from textual.widgets import DataTable, Static
 
-from pfstui.queue.model import ACTIVE, RESTARTABLE, StageStatus
+from pfstui.queue.model import ACTIVE, EDITABLE, RESTARTABLE, StageStatus
 from pfstui.ui.link import contract
 from pfstui.ui.messages import OpenLog, QueueRequest
 from pfstui.ui.screens.confirm import ConfirmScreen, TextScreen
+from pfstui.ui.screens.stage_options import RestartChoice, RestartEditor, StageEditor
 
 if TYPE_CHECKING:
     from pfstui.queue.requests import NextRun, Request, Snapshot
@@ -38,7 +38,7 @@ STATUS_STYLE = {
     S.QUEUED: "dim", S.RUNNING: "bold cyan", S.PAUSED: "yellow", S.DONE: "green", S.FAILED: "bold red",
     S.KILLED: "red", S.DEPENDENCY_FAILED: "magenta", S.SKIPPED: "dim italic", S.LOST: "bold magenta",
 }
-EDITABLE = ("query", "config", "config_files", "processes", "extra_options", "begin", "end", "data_ids", "where")
+EDITABLE_FIELDS = ("query", "config", "config_files", "processes", "extra_options", "begin", "end", "data_ids", "where")
 
 
 def bar(done: int, failed: int, blocked: int, total: int | None, width: int = 8) -> Text:
@@ -94,53 +94,6 @@ def next_run_text(run: NextRun | None) -> str:
     return text
 
 
-class RestartEditor(ModalScreen[dict | None]):
-    """Edit a stage's options (YAML) before restarting it."""
-
-    DEFAULT_CSS = """
-    RestartEditor { align: center middle; }
-    RestartEditor > Vertical { width: 95%; height: 90%; border: thick $warning; background: $surface; padding: 0 1; }
-    RestartEditor TextArea { height: 1fr; }
-    RestartEditor #restart-error { color: $error; height: auto; }
-    RestartEditor #restart-buttons { height: 3; }
-    """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="restart.cancel"),
-                Binding("ctrl+s", "save", "Restart", id="restart.save")]
-
-    def __init__(self, stage_id: str, options: dict[str, Any]) -> None:
-        super().__init__()
-        self.stage_id = stage_id
-        self.options = options
-
-    def compose(self) -> ComposeResult:
-        text = yaml.safe_dump(self.options, sort_keys=False, default_flow_style=False) if self.options else "{}\n"
-        with Vertical():
-            yield Static(f"[b]Restart {self.stage_id}[/b] with these options (YAML; ctrl+s restarts, escape cancels)")
-            yield TextArea(text, id="restart-text")
-            yield Static("", id="restart-error")
-            with Vertical(id="restart-buttons"):
-                yield Button("Restart (ctrl+s)", id="restart-ok", variant="warning")
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.action_save()
-
-    def action_save(self) -> None:
-        raw = self.query_one(TextArea).text
-        try:
-            data = yaml.safe_load(raw) or {}
-        except yaml.YAMLError as exc:
-            self.query_one("#restart-error", Static).update(f"Not valid YAML: {exc}".splitlines()[0])
-            return
-        if not isinstance(data, dict):
-            self.query_one("#restart-error", Static).update("Write the options as 'field: value' lines.")
-            return
-        changed = {k: v for k, v in data.items() if self.options.get(k) != v}
-        self.dismiss(changed)
-
-
 def _bps_lines(attempt: Attempt) -> list[str]:
     """What a bps attempt adds to a stage's details: where it runs, its jobs, and the exact submit file."""
     bps = attempt.bps
@@ -169,6 +122,7 @@ class QueuePane(Widget):
         Binding("u", "resume", "Resume", id="queue.resume"),
         Binding("k", "kill", "Kill", id="queue.kill"),
         Binding("R", "restart", "Restart", id="queue.restart"),
+        Binding("e", "edit", "Edit stage", id="queue.edit", show=False),
         Binding("s", "skip", "Skip", id="queue.skip"),
         Binding("l", "open_log", "Log", id="queue.log"),
         Binding("x", "failures", "Failures", id="queue.failures"),
@@ -365,24 +319,68 @@ class QueuePane(Widget):
         if self._refuse_read_only("restart"):
             return
         st = self.selected()
-        if not st or st.status not in RESTARTABLE:
-            self.app.notify("Only a failed, killed, lost or dependency-failed stage can be restarted.", severity="warning")
+        if st and st.status in EDITABLE:
+            self.action_edit()  # nothing to restart yet: its options are edited in the plan file
             return
-        options = {k: v for k, v in self.plan_stage_options(st.id).items() if k in EDITABLE}
+        if not st or st.status not in RESTARTABLE:
+            self.app.notify("Only a failed, killed, lost or dependency-failed stage can be restarted (a queued "
+                            "one is edited with e).", severity="warning")
+            return
+        options = {k: v for k, v in self.plan_stage_options(st.id).items() if k in EDITABLE_FIELDS}
         options.update(st.extra.overrides)
 
-        def edited(changes: dict | None) -> None:
-            if changes is None:
+        def edited(choice: RestartChoice | None) -> None:
+            if choice is None:
                 return
-            body = "Restart as a new attempt (the old attempt's log is kept)"
-            body += (":\n\n" + yaml.safe_dump(changes, sort_keys=False)) if changes else " with the same options."
-            self.app.push_screen(
-                ConfirmScreen(f"Restart {st.id}?", body, ok_label="Restart", danger=False),
-                lambda ok: ok and self._send(contract().RestartStage(stage=st.id, overrides=changes or None),
-                                             f"Restarting {st.id}"),
-            )
+            runs = "every quantum again (full rerun)" if choice.full else "only the quanta that did not succeed"
+            body = f"Restart as a new attempt running {runs} (the old attempt's log is kept)"
+            changes = choice.changes
+            body += (":\n\n" + yaml.safe_dump(changes, sort_keys=False)) if changes else ", with the same options."
+            request = contract().RestartStage(stage=st.id, overrides=changes or None, full=choice.full)
+            self.app.push_screen(ConfirmScreen(f"Restart {st.id}?", body, ok_label="Restart", danger=False),
+                                 lambda ok: ok and self._send(request, f"Restarting {st.id}"))
 
         self.app.push_screen(RestartEditor(st.id, options), edited)
+
+    def action_edit(self) -> None:
+        """Edit a stage that has not started, in the plan file; the supervisor then reads the plan again."""
+        if self._refuse_read_only("edit stage"):
+            return
+        st = self.selected()
+        path = self.plan_path()
+        if not st or st.status not in EDITABLE:
+            self.app.notify("Only a queued stage can be edited (R restarts a failed one with new options).",
+                            severity="warning")
+            return
+        if not path:
+            self.app.notify("No plan is loaded: start pfstui with --plan PLAN to edit its stages.", severity="warning")
+            return
+        from pfstui.plan.edit import read_plan_file
+        from pfstui.plan.issues import PlanError
+        from pfstui.plan.stage_edit import stage_values
+        from pfstui.plan.variables import stage_env
+
+        env = stage_env()
+        try:
+            plan_file = read_plan_file(path, env=env)
+            written = stage_values(plan_file, st.id)
+        except PlanError as exc:
+            self.app.notify(f"{exc}", title="Cannot edit: fix the plan first", severity="error", timeout=10,
+                            markup=False)
+            return
+        # What runs: the file's values as written (else the plan's defaults), and over them what a restart editor
+        # set; the fields edited here go into the file and replace those.
+        model = self.plan_stage_options(st.id)
+        options = {k: written[k] if k in written else model[k] for k in EDITABLE_FIELDS if k in written or k in model}
+        options.update(st.extra.overrides)
+
+        def saved(result) -> None:
+            if result is not None:
+                self._send(contract().EditStage(stage=st.id, path=str(result.path), fields=list(result.fields),
+                                                repo=getattr(self.app, "repo", None)),
+                           f"Saved {st.id} in {Path(result.path).name}: its next attempt runs with it")
+
+        self.app.push_screen(StageEditor(st.id, options, plan_file, env=env), saved)
 
     def action_skip(self) -> None:
         if self._refuse_read_only("skip"):
