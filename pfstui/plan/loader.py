@@ -10,6 +10,7 @@ for a missing field); and the checks across stages run last so they can point at
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import stat
@@ -394,6 +395,18 @@ def parse_plan(
         raise PlanError(cross)
     plan._source = source
     return plan
+
+
+def options_error(exc: ValidationError, data: Mapping[str, Any]) -> PlanError:
+    """A stage's edited options (``queue restart --set``, the restart editor; ``data`` is the stage with them)
+    that its model refuses, in the plan's words (stage, field, problem, fix) on one line; no line number, as
+    they are not in the file.
+
+    Why: the supervisor sent pydantic's own multi-line report back to ``pfstui queue restart``."""
+    plan, where = {"stages": [dict(data)]}, _Located("restart options")
+    issues = [dataclasses.replace(_translate({**e, "loc": ("stages", 0, *e["loc"])}, plan, where), line=None)
+              for e in exc.errors()]
+    return PlanError(_merge_typos(issues))
 
 
 def read_plan_text(path: str | os.PathLike[str]) -> str:
