@@ -61,7 +61,16 @@ def screen_text(app: PfsTuiApp) -> str:
 
 
 def row_of(app: PfsTuiApp, stage: str) -> str:
-    return next(line for line in screen_text(app).splitlines() if line.strip().startswith(stage + " "))
+    return next((line for line in screen_text(app).splitlines() if line.strip().startswith(stage + " ")), "")
+
+
+def header_of(app: PfsTuiApp) -> str:
+    return screen_text(app).splitlines()[3]
+
+
+async def until(pilot, check, what: str) -> None:
+    """Until ``check()`` holds on screen (the app repaints when it gets to it)."""
+    await wait_until(pilot, check, timeout=10, what=what)
 
 
 def running_plan() -> list[Stage]:
@@ -84,25 +93,26 @@ async def test_a_waiting_stage_says_why_in_its_row_and_its_details(tmp_path: Pat
     app = queue_app(tmp_path)
     async with app.run_test(size=size) as pilot:
         pane = await show(pilot, snapshot(tmp_path, running_plan()))
-        assert "after bias" in row_of(app, "certify-bias")
+        await until(pilot, lambda: "after bias" in row_of(app, "certify-bias"), "certify-bias's reason")
         assert "parallel limit 1" in row_of(app, "dark")
         assert "after 2 stages" in row_of(app, "flat")
-        assert "parallel 1" in screen_text(app).splitlines()[3]
+        assert "parallel 1" in header_of(app)
         table = pane.query_one(DataTable)
         table.move_cursor(row=1)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, TextScreen), timeout=5, what="the details")
-        details = screen_text(app)
-        assert "waits for bias (running)" in details
+        await until(pilot, lambda: isinstance(app.screen, TextScreen) and "not running because" in screen_text(app),
+                    "the details")
+        assert "waits for bias (running)" in screen_text(app)
         await pilot.press("escape")
         table.move_cursor(row=2)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, TextScreen), timeout=5, what="the details")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen) and "not running because" in screen_text(app),
+                    "the details")
         assert "the parallel limit (1 at once) is reached: bias running" in screen_text(app)
         await pilot.press("escape")
         await show(pilot, snapshot(tmp_path, running_plan(), paused=True))
-        assert "queue PAUSED" in screen_text(app)
-        assert "queue paused" in row_of(app, "dark")
+        await until(pilot, lambda: "queue paused" in row_of(app, "dark"), "dark's new reason")
+        assert "queue PAUSED" in header_of(app)
 
 
 @sizes
@@ -111,12 +121,13 @@ async def test_the_header_says_finished_when_every_stage_is_done(tmp_path: Path,
     done = [Stage(id=f"s{n}", status="done", attempts=[attempt("succeeded", ended=1)]) for n in range(22)]
     async with app.run_test(size=size) as pilot:
         await show(pilot, snapshot(tmp_path, done))
-        header = screen_text(app).splitlines()[3]
-        assert "queue finished" in header and "22 done" in header and "running" not in header
+        await until(pilot, lambda: "22 done" in header_of(app), "the header")
+        assert "queue finished" in header_of(app) and "running" not in header_of(app)
         done[3].status = "failed"
         await show(pilot, snapshot(tmp_path, done))
-        header = screen_text(app).splitlines()[3]
-        assert "queue idle: nothing more can run" in header and "running" not in header.replace("can run", "")
+        await until(pilot, lambda: "1 failed" in header_of(app), "the new header")
+        assert "queue idle: nothing more can run" in header_of(app)
+        assert "running" not in header_of(app).replace("can run", "")
 
 
 @sizes
@@ -126,6 +137,7 @@ async def test_a_failed_stage_draws_only_its_done_quanta(tmp_path: Path, size) -
     full = Stage(id="bias", status="done", attempts=[attempt("succeeded", ended=1, counts=(40, 0, 0, 40))])
     async with app.run_test(size=size) as pilot:
         await show(pilot, snapshot(tmp_path, [full, failed]))
+        await until(pilot, lambda: "37/40" in row_of(app, "dark"), "dark's quanta")
         assert "███████░ 37/40 ✗1 ⊘2" in row_of(app, "dark")
         assert "████████ 40/40" in row_of(app, "bias")
 
@@ -138,6 +150,7 @@ async def test_a_paused_stage_time_stands_still(tmp_path: Path, size) -> None:
     paused.paused_seconds = 10
     async with app.run_test(size=size) as pilot:
         pane = await show(pilot, snapshot(tmp_path, [Stage(id="bias", status="paused", attempts=[paused])]))
+        await until(pilot, lambda: "paused" in row_of(app, "bias"), "bias's row")
         assert "0:50" in row_of(app, "bias")
         pane._refresh_times()  # the pane's once-a-second tick
         await pilot.pause()
@@ -186,7 +199,6 @@ async def test_only_what_changed_reaches_the_terminal(tmp_path: Path) -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         stages = running_plan() + [Stage(id=f"later-{n}", depends_on=["flat"]) for n in range(15)]
         pane = await show(pilot, snapshot(tmp_path, stages))
-        await pilot.pause(0.2)
         display = app._display
 
         def capture(screen, renderable) -> None:  # the terminal bytes of each update (headless writes none)
@@ -195,17 +207,23 @@ async def test_only_what_changed_reaches_the_terminal(tmp_path: Path) -> None:
             display(screen, renderable)
 
         app._display = capture
-        bias = pane.stages()[0]
-        bias.attempts[0].started_at = ago(125)  # a second later, as the clock would have it
+        pane.stages()[0].attempts[0].started_at = ago(125)  # as the clock would have it two minutes on
         pane._refresh_times()
-        await pilot.pause(0.2)
-        tick = "".join(written)
-        assert "2:05" in tick and "certify-bias" not in tick and "later-" not in tick, tick
-        assert tick.count("\x1b[") < 20 and len(tick.encode()) < 400, tick
+        await wait_until(pilot, lambda: any("2:0" in w for w in written), timeout=10, what="the new time")
+        for update in written:  # (the pane's own once-a-second tick may have sent one more of the same)
+            assert "bias" in update and "certify-bias" not in update and "later-" not in update, update
+            assert update.count("\x1b[") < 20 and len(update.encode()) < 400, update
+
+        stages[0].status = "done"  # nothing runs: no clock ticks while the next snapshot is compared
+        stages[0].attempts[0].ended_at = ago(1)
+        pane.update_snapshot(snapshot(tmp_path, stages))
+        await wait_until(pilot, lambda: any("done" in w for w in written), timeout=10, what="the done row")
+        await pilot.pause()
         written.clear()
-        pane.update_snapshot(snapshot(tmp_path, [st.model_copy(deep=True) for st in pane.stages()]))
+        pane.update_snapshot(snapshot(tmp_path, [st.model_copy(deep=True) for st in stages]))
         pane._refresh_times()
-        await pilot.pause(0.2)
+        for _ in range(5):
+            await pilot.pause()
         assert written == [], "a snapshot that changes nothing repaints nothing"
 
 
@@ -217,9 +235,8 @@ async def test_plus_raises_the_limit_in_the_supervisor(demo_repo: Path, tmp_path
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(QueuePane)
         await wait_until(pilot, lambda: len(pane.stages()) == 2, what="the plan's stages")
-        assert "parallel 1" in screen_text(app).splitlines()[3]
-        assert "queue paused" in row_of(app, "bias")
+        await until(pilot, lambda: "queue paused" in row_of(app, "bias"), "bias's reason")
+        assert "parallel 1" in header_of(app)
         await pilot.press("plus")
         await wait_until(pilot, lambda: pane.snapshot.state.parallel == 2, timeout=20, what="the new limit")
-        await pilot.pause()
-        assert "parallel 2" in screen_text(app).splitlines()[3]
+        await until(pilot, lambda: "parallel 2" in header_of(app), "the new limit in the header")
