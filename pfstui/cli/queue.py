@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
-import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from pfstui.cli.guard import say
 from pfstui.cli.readonly import changes
 from pfstui.errors import UserError
 from pfstui.queue import rules
-from pfstui.queue.model import BAD, RAN_BADLY, StageStatus
+from pfstui.queue.model import BAD, RAN_BADLY, StageStatus, Wait
 
 if TYPE_CHECKING:
     from pfstui.queue.requests import NextRun, Snapshot
@@ -103,6 +104,22 @@ def failure_lines(stage: Stage) -> list[str]:
     return out
 
 
+def event_time(stage: Stage) -> str:
+    """When the stage's last event happened (its attempt started, was paused, or ended), in local time;
+    blank for one that has none recorded (never run, skipped, dependency-failed).
+
+    Why: ``pfstui status`` printed the current time on every line, so a stage that ended at night read as
+    if it had ended as the command ran."""
+    a = stage.last_attempt
+    stamp = None
+    if a is not None and stage.status is not StageStatus.QUEUED:
+        stamp = a.ended_at or a.paused_at or a.started_at
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%m-%d %H:%M:%S") if stamp else " " * 14
+    except ValueError:
+        return " " * 14
+
+
 def _stage_line(stage: Stage) -> str:
     extra = ""
     a = stage.last_attempt
@@ -115,7 +132,7 @@ def _stage_line(stage: Stage) -> str:
         if a.signal:
             extra += f" {a.signal}"
     progress = describe_progress(stage)
-    return (f"{time.strftime('%H:%M:%S')} {stage.id:<24} {stage.status:<17}{extra}"
+    return (f"{event_time(stage)} {stage.id:<24} {stage.status:<17}{extra}"
             + (f"  [{progress}]" if progress else ""))
 
 
@@ -181,16 +198,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             "repo": state.repo,
             "plan": state.plan,
             "queue_paused": state.queue_paused,
+            "phase": rules.phase(state),
+            "parallel": state.parallel,
             "plan_error": snap.plan_error,
             "state_problem": snap.state_problem,
             "save_error": snap.save_error,
             "frozen": snap.frozen,
-            "stages": [_stage_json(st, snap.next_runs.get(st.id)) for st in state.stages],
+            "stages": [_stage_json(st, snap.next_runs.get(st.id), snap.waiting.get(st.id, [])) for st in state.stages],
         }
         json.dump(out, sys.stdout, indent=1)
         print()
         return 0
-    say(f"plan {state.plan}  repo {state.repo}  queue {'PAUSED' if state.queue_paused else 'running'}")
+    say(f"plan {state.plan}  repo {state.repo}  queue {PHASE_WORDS[rules.phase(state)]}  "
+        f"parallel {state.parallel}")
     for line in _problem_lines(snap):
         say(line)
     for st in state.stages:
@@ -198,10 +218,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         last = st.last_attempt
         if last is not None and last.detail and st.status not in RAN_BADLY:  # a done stage's warning
             say(f"    {last.detail}")
+        for wait in snap.waiting.get(st.id, []):
+            say(f"    waiting: {wait.text}")
         run = snap.next_runs.get(st.id)
         if run is not None:
             say(f"    next: {shell_join(run.argv) if run.error is None else f'(cannot build it: {run.error})'}")
     return 0
+
+
+#: How ``pfstui status`` names the queue's phase (:func:`pfstui.queue.rules.phase`).
+PHASE_WORDS = {"finished": "finished", "empty": "empty", "paused": "PAUSED", "idle": "idle (nothing more can run)",
+               "running": "running"}
 
 
 def _problem_lines(snap: Snapshot) -> list[str]:
@@ -220,7 +247,7 @@ def _problem_lines(snap: Snapshot) -> list[str]:
     return lines
 
 
-def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
+def _stage_json(st: Stage, run: NextRun | None, waits: list[Wait]) -> dict[str, Any]:
     a = st.last_attempt
     return {
         "id": st.id,
@@ -234,6 +261,8 @@ def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
         "quanta": a.quanta.progress.model_dump(mode="json") if a and a.quanta.progress else None,
         #: The exact argv of its next attempt (a queued or restartable stage), as the supervisor will run it.
         "next_argv": run.argv if run is not None and run.error is None else None,
+        #: Why it is not running (a stage that has not started), most pressing first.
+        "waiting": [{"kind": w.kind, "text": w.text, "stages": list(w.stages)} for w in waits],
     }
 
 
@@ -292,8 +321,24 @@ def _overrides(items: list[str]) -> dict[str, Any]:
             try:
                 out[key] = json.loads(value)
             except ValueError:
-                out[key] = value
+                out[key] = _not_json(item, key, value)
     return out
+
+
+def _not_json(item: str, key: str, value: str) -> str:
+    """A ``--set`` value that is not JSON is a string, unless it starts like a list or a mapping: then the
+    operator meant one, and is told how to write it (the supervisor would refuse the string with pydantic's
+    words about a list)."""
+    text = value.strip()
+    if text.startswith("["):
+        items = [i.strip().strip("'\"") for i in text.strip("[]").split(",") if i.strip()] or ["ITEM"]
+        raise QueueCliError(f"--set {item!r}: the value of {key} starts like a list but is not JSON",
+                            f"quote each item: --set {shlex.quote(f'{key}={json.dumps(items)}')}, or add them one "
+                            f"at a time: {' '.join(f'--set {shlex.quote(f"{key}+={i}")}' for i in items)}")
+    if text.startswith("{"):
+        raise QueueCliError(f"--set {item!r}: the value of {key} starts like a mapping but is not JSON",
+                            f'quote its keys and strings: --set \'{key}={{"name": "value"}}\'')
+    return value
 
 
 def add_subcommands(sub) -> None:

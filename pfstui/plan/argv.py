@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from pfstui.errors import UserError
 from pfstui.plan.model import (
     AnyStage,
@@ -341,4 +343,9 @@ def with_overrides(stage: AnyStage, overrides: Mapping[str, Any] | None) -> AnyS
         return stage
     data = stage.model_dump()
     data.update(overrides)
-    return type(stage).model_validate(data)
+    try:
+        return type(stage).model_validate(data)
+    except ValidationError as exc:
+        from pfstui.plan.loader import options_error  # the plan's words for a field's problem
+
+        raise options_error(exc, data) from None

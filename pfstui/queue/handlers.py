@@ -147,6 +147,7 @@ def _pause(sup: Supervisor, request: PauseStage, client: asyncio.StreamWriter) -
     runner.pause(handle)
     sup.bps_pools(stage.last_attempt, signal.SIGSTOP)
     stage.status = StageStatus.PAUSED
+    stage.last_attempt.pause()
     return _changed(sup, stage)
 
 
@@ -156,6 +157,7 @@ def _resume(sup: Supervisor, request: ResumeStage, client: asyncio.StreamWriter)
     sup.bps_pools(stage.last_attempt, signal.SIGCONT)
     runner.resume(handle)
     stage.status = StageStatus.RUNNING
+    stage.last_attempt.resume()
     return _changed(sup, stage)
 
 

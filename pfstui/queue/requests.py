@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pfstui.queue.model import MAX_PARALLEL, StageStatus
+from pfstui.queue.model import MAX_PARALLEL, StageStatus, Wait
 from pfstui.queue.state import QueueState, Stage
 
 __all__ = [
@@ -50,8 +50,9 @@ __all__ = [
     "Subscribe",
 ]
 
-#: Version 1 was the untyped protocol (``cmd`` + free ``args``, no version on requests).
-PROTOCOL = 2
+#: Version 1 was the untyped protocol (``cmd`` + free ``args``, no version on requests); version 2 had no
+#: waiting reasons in the snapshot.
+PROTOCOL = 3
 
 
 class _Message(BaseModel):
@@ -94,6 +95,9 @@ class Snapshot(_Message):
     state: QueueState
     #: Stage id -> its next run, for every queued or restartable stage.
     next_runs: dict[str, NextRun] = Field(default_factory=dict)
+    #: Stage id -> why it is not running, most pressing first, for every stage that has not started
+    #: (:func:`pfstui.queue.rules.waits`).
+    waiting: dict[str, list[Wait]] = Field(default_factory=dict)
 
     @property
     def stages(self) -> list[Stage]:

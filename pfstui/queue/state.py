@@ -166,6 +166,10 @@ class Attempt(_Record):
     quanta: Quanta = Field(default_factory=Quanta)
     started_at: str | None = None
     ended_at: str | None = None
+    #: When its stage was last paused (None while it runs), and the seconds of the pauses it was resumed from:
+    #: a paused stage's time does not count on.
+    paused_at: str | None = None
+    paused_seconds: float = 0.0
     detail: str = ""
     bps: BpsAttempt | None = None
 
@@ -206,6 +210,30 @@ class Attempt(_Record):
     def progress(self) -> Progress:
         """Its quanta progress (empty before the first count)."""
         return self.quanta.progress or Progress()
+
+    def pause(self) -> None:
+        self.paused_at = self.paused_at or now()
+
+    def resume(self) -> None:
+        if self.paused_at:
+            pause = datetime.now(UTC) - datetime.fromisoformat(self.paused_at)
+            self.paused_seconds += max(0.0, pause.total_seconds())
+            self.paused_at = None
+
+    def run_seconds(self, at: datetime | None = None) -> int | None:
+        """Whole seconds it has run until ``at`` (now), its pauses left out; None before it started.
+
+        Why here: the Queue pane, ``pfstui status`` and the supervisor must count the same time, and only the
+        attempt knows its pauses (a paused stage's clock stops, and stays stopped if it is killed paused)."""
+        if not self.started_at:
+            return None
+        try:
+            start = datetime.fromisoformat(self.started_at)
+            stop = self.paused_at or self.ended_at
+            end = datetime.fromisoformat(stop) if stop else (at or datetime.now(UTC))
+        except ValueError:
+            return None
+        return max(0, int((end - start).total_seconds() - self.paused_seconds))
 
 
 class Stage(_Record):

@@ -442,7 +442,7 @@ class Supervisor:
         return Snapshot(version=self.version, session=str(self.dir), supervisor_pid=os.getpid(),
                         plan_error=self.plan_error, state_problem=" · ".join(problems) or None,
                         save_error=self.save_error, frozen=self.frozen is not None, state=self.state,
-                        next_runs=self._next_runs())
+                        next_runs=self._next_runs(), waiting=rules.waits(self.state, self._parallel()))
 
     def _next_runs(self) -> dict[str, NextRun]:
         """The next run of every queued or restartable stage, decided as :meth:`_start` will decide it.

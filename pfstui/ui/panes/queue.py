@@ -8,73 +8,40 @@ supervisor decided it, so the pane never builds a command from the plan file its
 
 from __future__ import annotations
 
+import contextlib
 import shlex
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import CellDoesNotExist
 
-from pfstui.queue.model import ACTIVE, EDITABLE, RESTARTABLE, StageStatus
+from pfstui.queue.model import (
+    ACTIVE,
+    EDITABLE,
+    MAX_PARALLEL,
+    RESTARTABLE,
+    WAITS,
+    StageStatus,
+)
 from pfstui.ui.link import contract
 from pfstui.ui.messages import OpenLog, QueueRequest
+from pfstui.ui.render.queue_rows import COLUMNS, elapsed, header, row_cells
 from pfstui.ui.screens.confirm import ConfirmScreen, TextScreen
 from pfstui.ui.screens.stage_options import RestartChoice, RestartEditor, StageEditor
+from pfstui.ui.widgets.quiet import set_cell, set_rows
 
 if TYPE_CHECKING:
     from pfstui.queue.requests import NextRun, Request, Snapshot
     from pfstui.queue.state import Attempt, Stage
 
-S = StageStatus
-STATUS_STYLE = {
-    S.QUEUED: "dim", S.RUNNING: "bold cyan", S.PAUSED: "yellow", S.DONE: "green", S.FAILED: "bold red",
-    S.KILLED: "red", S.DEPENDENCY_FAILED: "magenta", S.SKIPPED: "dim italic", S.LOST: "bold magenta",
-}
 EDITABLE_FIELDS = ("query", "config", "config_files", "processes", "extra_options", "begin", "end", "data_ids", "where")
-
-
-def bar(done: int, failed: int, blocked: int, total: int | None, width: int = 8) -> Text:
-    """A progress bar: done green, failed red, blocked magenta, remaining dim; then the counts."""
-    text = Text()
-    if not total:
-        text.append("·" * width, "dim")
-        return text
-    cells = [("green", done), ("red", failed), ("magenta", blocked)]
-    used = 0
-    for style, n in cells:
-        k = min(width - used, round(width * n / total)) if n else 0
-        if n and k == 0 and used < width:
-            k = 1
-        text.append("█" * k, style)
-        used += k
-    text.append("░" * (width - used), "dim")
-    text.append(f" {done}/{total}")
-    if failed:
-        text.append(f" ✗{failed}", "red")
-    if blocked:
-        text.append(f" ⊘{blocked}", "magenta")
-    return text
-
-
-def elapsed(stage: Stage, now: datetime | None = None) -> str:
-    a = stage.last_attempt
-    if a is None or not a.started_at:
-        return ""
-    try:
-        start = datetime.fromisoformat(a.started_at)
-        end = datetime.fromisoformat(a.ended_at) if a.ended_at else (now or datetime.now(UTC))
-    except ValueError:
-        return ""
-    secs = max(0, int((end - start).total_seconds()))
-    return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600 else f"{secs // 60}:{secs % 60:02d}"
 
 
 def next_run_text(run: NextRun | None) -> str:
@@ -129,6 +96,8 @@ class QueuePane(Widget):
         Binding("j", "job_logs", "Job logs", id="queue.jobs", show=False),
         Binding("a", "add_stage", "Add stage", id="queue.add"),
         Binding("enter", "details", "Details", id="queue.details", show=False),
+        Binding("plus", "parallel(1)", "More at once", id="queue.parallel_more", show=False),
+        Binding("minus", "parallel(-1)", "Fewer at once", id="queue.parallel_less", show=False),
     ]
 
     def __init__(self, *, read_only: bool = False, plan_stage_options=None, **kwargs) -> None:
@@ -136,6 +105,7 @@ class QueuePane(Widget):
         self.read_only = read_only
         self.snapshot: Snapshot | None = None
         self._side_path: str | None = None
+        self._header = ""
         self.plan_stage_options = plan_stage_options or (lambda name: {})
 
     def compose(self) -> ComposeResult:
@@ -174,12 +144,8 @@ class QueuePane(Widget):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        # Fixed widths that fit 80 columns; the longest status word is "dependency-failed".
-        table.add_column("Stage", key="stage", width=21)
-        table.add_column("Status", key="status", width=17)
-        table.add_column("Quanta", key="quanta", width=20)
-        table.add_column("Time", key="time", width=7)
-        table.add_column("Try", key="attempt", width=3)
+        for title, key, width in COLUMNS:
+            table.add_column(title, key=key, width=width)
         table.focus()
         self.set_interval(1.0, self._refresh_times)
 
@@ -198,58 +164,33 @@ class QueuePane(Widget):
         return self.snapshot.stages if self.snapshot else []
 
     def update_snapshot(self, snapshot: Snapshot) -> None:
+        """Show a new snapshot, repainting only what changed: a cell whose text is the same, or a header
+        that says the same, is not sent to the terminal again (bench/wire.py)."""
         self.snapshot = snapshot
         table = self._table()
         if table is None:
             return
         keep = table.cursor_row
         stages = self.stages()
-        existing = {str(k.value) for k in table.rows}
-        ids = [s.id for s in stages]
-        if existing != set(ids) or len(existing) != len(ids):
-            table.clear()
-            for st in stages:
-                table.add_row(*self._cells(st), key=st.id)
-        else:
-            for st in stages:
-                for col, value in zip(("stage", "status", "quanta", "time", "attempt"), self._cells(st)):
-                    table.update_cell(st.id, col, value)
-        if stages and keep is not None:
+        rows = [(st.id, row_cells(st, snapshot.waiting.get(st.id, []))) for st in stages]
+        if set_rows(table, rows) and stages and keep is not None:
             table.move_cursor(row=min(keep, len(stages) - 1))
         self._side_log()
-        counts: dict[str, int] = {}
-        for st in stages:
-            counts[st.status] = counts.get(st.status, 0) + 1
-        summary = " · ".join(f"{n} {word}" for word, n in counts.items())
-        paused = "[yellow]queue PAUSED — r runs it[/]" if snapshot.state.queue_paused else "queue running"
-        problems = " ".join(f"[red]{escape(p)}[/]" for p in (snapshot.plan_error, snapshot.state_problem) if p)
-        self.query_one("#queue-status", Static).update(f"{paused} · {summary} {problems}".strip())
-
-    def _cells(self, st: Stage) -> tuple:
-        p = st.progress
-        if p.tasks:
-            done, failed, blocked, total = p.totals()
-            quanta = bar(done, failed, blocked, total)
-        else:
-            quanta = Text("")
-        a = st.last_attempt
-        word = str(st.status)
-        if st.status == StageStatus.RUNNING and a is not None and a.bps is not None:
-            step = a.quanta.bps.step if a.quanta.bps else None
-            word = f"running ({step or 'graph'})"
-        return (st.id, Text(word, STATUS_STYLE.get(st.status, "")), quanta, elapsed(st),
-                str(a.number) if a else "")
+        text = header(snapshot)
+        if text != self._header:
+            self._header = text
+            self.query_one("#queue-status", Static).update(text)
 
     def _refresh_times(self) -> None:
+        """Once a second: the running stages' times (a paused stage's stands still); a cell is repainted
+        only when its text changes."""
         table = self._table()
         if table is None:
             return
         for st in self.stages():
             if st.status in ACTIVE:
-                try:
-                    table.update_cell(st.id, "time", elapsed(st))
-                except Exception:  # noqa: BLE001 - the row may have just been rebuilt
-                    pass
+                with contextlib.suppress(CellDoesNotExist):  # a row not shown
+                    set_cell(table, st.id, "time", elapsed(st))
 
     # --- selection -------------------------------------------------------------------------------------
     def selected(self) -> Stage | None:
@@ -278,6 +219,18 @@ class QueuePane(Widget):
     def action_run(self) -> None:
         if not self._refuse_read_only("run the queue"):
             self._send(contract().Run(), "Queue running")
+
+    def action_parallel(self, step: int) -> None:
+        """``+``/``-``: one stage more or fewer at once (the supervisor keeps it in the queue's state)."""
+        if self._refuse_read_only("change the parallel limit") or self.snapshot is None:
+            return
+        limit = self.snapshot.state.parallel + step
+        if not 1 <= limit <= MAX_PARALLEL:
+            self.app.notify(f"The parallel limit stays {self.snapshot.state.parallel}: it goes from 1 to "
+                            f"{MAX_PARALLEL}.", severity="warning", markup=False)
+            return
+        self._send(contract().SetParallel(parallel=limit), f"Parallel limit {limit}: up to {limit} stage"
+                   f"{'s' if limit > 1 else ''} at once")
 
     def action_pause(self) -> None:
         if self._refuse_read_only("pause"):
@@ -435,6 +388,9 @@ class QueuePane(Widget):
         if not st:
             return
         lines = [f"status: {st.status}", f"depends on: {', '.join(st.depends_on) or '-'}"]
+        waits = self.snapshot.waiting.get(st.id, []) if self.snapshot else []
+        if st.status in WAITS:
+            lines += ["", "not running because:", *(f"  - {w.text}" for w in waits)]
         if st.status == StageStatus.QUEUED or st.status in RESTARTABLE:
             run = self.snapshot.next_runs.get(st.id) if self.snapshot else None
             lines += ["", "next run:", *("  " + line for line in next_run_text(run).splitlines())]
