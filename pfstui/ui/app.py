@@ -99,7 +99,7 @@ class PfsTuiApp(App):
                 tooltip="Show the Certify pane"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "toggle_help", "Keys", id="app.help", tooltip="Every key with its binding id"),
-        Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True, id="app.palette",
+        Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, id="app.palette",
                 tooltip="Every action by name"),
         # escape backs out: out of a text field to its pane's list (the panes' own escape, clearing a
         # filter, and the dialogs' come first)

@@ -193,7 +193,7 @@ async def test_queue_filter(tmp_path, size):
         await pilot.press("slash", *"bias")
         await pilot.pause()
         assert [str(k.value) for k in table.rows] == ["bias", "certify-bias", "clean-bias"]
-        assert "bias" in screen_text(app), "the filter line shows what filters the rows"
+        assert "/ filter bias" in screen_text(app), "the filter line says what filters the rows"
         await pilot.press("enter")
         assert app.focused is table
         await pilot.press("end")
@@ -203,7 +203,7 @@ async def test_queue_filter(tmp_path, size):
         pane.update_snapshot(snapshot)  # a new snapshot keeps the filter
         assert len(table.rows) == 7
         await pilot.press("escape")
-        assert table.row_count == 22 and not pane.query_one("#queue-filter").display
+        assert table.row_count == 22 and not pane.query_one("#queue-filter-row").display
 
 
 async def test_pressing_the_shown_pane_number_focuses_its_list(demo_repo: Path):

@@ -62,7 +62,7 @@ class CertifyPane(WorkerErrors, Widget):
         Binding("ctrl+y", "apply", "Apply", id="certify.apply", priority=True, tooltip="Apply the preview"),
         Binding("ctrl+z", "undo", "Undo selected", id="certify.undo", priority=True,
                 tooltip="Undo the selected journal entry"),
-        Binding("ctrl+r", "refresh_journal", "Refresh journal", id="certify.journal", show=False, priority=True,
+        Binding("ctrl+r", "refresh_journal", "Refresh", id="certify.journal", show=False, priority=True,
                 tooltip="Read the journal again"),
     ]
 

@@ -102,8 +102,7 @@ class CollectionsPane(WorkerErrors, Widget):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="collections-left"):
-            yield Input(placeholder="/ filter: glob u/me/*, regex step[34]$ or re:…, substring",
-                        id="collection-filter")
+            yield Input(placeholder="/ filter: glob u/me/*, regex b.*$", id="collection-filter")
             yield ListTree("collections", id="collection-tree")
             yield Static("Loading collections…", id="collections-status", classes="status-line")
         with VerticalScroll(id="collection-detail"):

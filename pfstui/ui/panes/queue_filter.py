@@ -37,12 +37,16 @@ class QueueFilter:
         if boxes:
             box = boxes.first()
         else:
-            from textual.widgets import Input
+            from textual.containers import Horizontal
+            from textual.widgets import Input, Label
 
-            box = Input(placeholder="filter stages by name or status (enter: back to the table, escape twice "
-                        "clears)", id=FILTER_ID, compact=True)
-            await self.query_one("#queue-main").mount(box, after="#queue-status")
-        box.display = True
+            box = Input(placeholder="stage name or status (enter: back to the table; escape twice clears)",
+                        id=FILTER_ID, compact=True)
+            row = Horizontal(Label("/ filter "), box, id=f"{FILTER_ID}-row")
+            row.styles.height = 1
+            row.styles.padding = (0, 1)
+            await self.query_one("#queue-main").mount(row, after="#queue-status")
+        box.parent.display = True
         box.focus()
 
     def _refilter(self, text: str) -> None:
@@ -62,12 +66,12 @@ class QueueFilter:
 
     def on_descendant_blur(self, event) -> None:
         if getattr(event.widget, "id", None) == FILTER_ID and not self.filter_text.strip():
-            event.widget.display = False
+            event.widget.parent.display = False
 
     def action_clear_filter(self) -> None:
         for box in self.query(f"#{FILTER_ID}"):
             box.value = ""
-            box.display = False
+            box.parent.display = False
         self._refilter("")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

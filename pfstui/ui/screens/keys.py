@@ -45,6 +45,8 @@ class KeysScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "close", "Close", id="keys.close"),
         Binding("up,k", "scroll_up", "Up", show=False, id="keys.up"),
         Binding("down,j", "scroll_down", "Down", show=False, id="keys.down"),
+        Binding("pageup,b", "page(-1)", "Page up", show=False, id="keys.page_up"),
+        Binding("pagedown,space", "page(1)", "Page down", show=False, id="keys.page_down"),
     ]
 
     def __init__(self, sections: list, keymap: dict[str, str]) -> None:
@@ -75,3 +77,7 @@ class KeysScreen(ModalScreen[None]):
 
     def action_scroll_down(self) -> None:
         self.query_one(VerticalScroll).scroll_down(animate=False)
+
+    def action_page(self, direction: int) -> None:
+        scroll = self.query_one(VerticalScroll)
+        (scroll.scroll_page_down if direction > 0 else scroll.scroll_page_up)(animate=False)
