@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -368,10 +369,11 @@ class PfsTuiApp(App):
 
     def _input_pane(self) -> Widget | None:
         """The pane whose text field has the keyboard (None: no field has it, or it is in a dialog)."""
-        from textual.widgets import Input
-
+        # No Input exists before Textual's input module is imported: the footer asks this on the first
+        # frame, and the Queue pane (first with a plan) has no Input to import it for.
+        inputs = sys.modules.get("textual.widgets._input")
         node = self.focused
-        if not isinstance(node, Input):
+        if inputs is None or not isinstance(node, inputs.Input):
             return None
         while node is not None and not hasattr(node, "focus_main"):
             node = node.parent

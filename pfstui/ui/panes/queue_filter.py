@@ -77,4 +77,4 @@ class QueueFilter:
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
             return bool(self.filter_text.strip())  # else escape goes on to the app
-        return True
+        return super().check_action(action, parameters)
