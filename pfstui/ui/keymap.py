@@ -138,8 +138,9 @@ def _widgets() -> dict[str, Any]:
     from pfstui.ui.screens.keys import KeysScreen
     from pfstui.ui.screens.log_prompt import LogPrompt
     from pfstui.ui.screens.record import RecordScreen
-    from pfstui.ui.widgets.lists import ListTable, ListTree
+    from pfstui.ui.widgets.lists import ListTree
     from pfstui.ui.widgets.log_view import LogView
+    from pfstui.ui.widgets.tables import ListTable
 
     return {"queue": QueuePane, "collections": CollectionsPane, "certify": CertifyPane, "logs": LogsPanel,
             "log_view": LogView, "table": ListTable, "tree": ListTree, "log_dialogs": (LogPrompt, RecordScreen),

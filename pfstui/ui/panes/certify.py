@@ -21,7 +21,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, S
 
 from pfstui.ui.messages import RegistryChanged
 from pfstui.ui.screens.confirm import ConfirmScreen
-from pfstui.ui.widgets.lists import ListTable
+from pfstui.ui.widgets.tables import ListTable
 from pfstui.ui.workers import WorkerErrors
 
 ACTIONS = [("Certify", "certify"), ("Decertify", "decertify"), ("Clean", "clean")]

@@ -29,7 +29,7 @@ from pfstui.ui.messages import OpenLog, QueueRequest
 from pfstui.ui.panes.queue_filter import QueueFilter
 from pfstui.ui.screens.confirm import ConfirmScreen, TextScreen
 from pfstui.ui.screens.stage_options import RestartChoice, RestartEditor, StageEditor
-from pfstui.ui.widgets.lists import ListTable
+from pfstui.ui.widgets.tables import ListTable
 
 if TYPE_CHECKING:
     from pfstui.queue.requests import NextRun, Request, Snapshot
