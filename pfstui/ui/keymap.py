@@ -131,20 +131,22 @@ def _widgets() -> dict[str, Any]:
     from pfstui.ui.panes.certify import CertifyPane
     from pfstui.ui.panes.collections import CollectionsPane
     from pfstui.ui.panes.logs import LogsPanel
-    from pfstui.ui.panes.queue import QueuePane, RestartEditor
+    from pfstui.ui.panes.queue import QueuePane
     from pfstui.ui.screens.add_stage import AddStageScreen
     from pfstui.ui.screens.confirm import ConfirmScreen, TextScreen
     from pfstui.ui.screens.job_logs import JobLogsScreen
     from pfstui.ui.screens.keys import KeysScreen
     from pfstui.ui.screens.log_prompt import LogPrompt
     from pfstui.ui.screens.record import RecordScreen
+    from pfstui.ui.screens.stage_options import RestartEditor, StageEditor
     from pfstui.ui.widgets.lists import ListTree
     from pfstui.ui.widgets.log_view import LogView
     from pfstui.ui.widgets.tables import ListTable
 
     return {"queue": QueuePane, "collections": CollectionsPane, "certify": CertifyPane, "logs": LogsPanel,
             "log_view": LogView, "table": ListTable, "tree": ListTree, "log_dialogs": (LogPrompt, RecordScreen),
-            "dialogs": (ConfirmScreen, TextScreen, RestartEditor, AddStageScreen, JobLogsScreen, KeysScreen)}
+            "dialogs": (ConfirmScreen, TextScreen, RestartEditor, StageEditor, AddStageScreen, JobLogsScreen,
+                        KeysScreen)}
 
 
 def sections(app_cls: type) -> list[Section]:
