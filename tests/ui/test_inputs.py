@@ -191,19 +191,20 @@ async def test_queue_filter(tmp_path, size):
         pane.update_snapshot(snapshot)
         table = pane.query_one(DataTable)
         await pilot.press("slash", *"bias")
-        await pilot.pause()
-        assert [str(k.value) for k in table.rows] == ["bias", "certify-bias", "clean-bias"]
+        await wait_for(pilot, lambda: [str(k.value) for k in table.rows] == ["bias", "certify-bias", "clean-bias"])
         assert "/ filter bias" in screen_text(app), "the filter line says what filters the rows"
         await pilot.press("enter")
         assert app.focused is table
         await pilot.press("end")
         assert pane.selected().id == "clean-bias"
         await pilot.press("slash", "ctrl+u", *"FAILED", "enter")
-        assert len(table.rows) == 7 and all(s.status == "failed" for s in pane.shown_stages())
+        await wait_for(pilot, lambda: len(table.rows) == 7)
+        assert all(s.status == "failed" for s in pane.shown_stages())
         pane.update_snapshot(snapshot)  # a new snapshot keeps the filter
         assert len(table.rows) == 7
         await pilot.press("escape")
-        assert table.row_count == 22 and not pane.query_one("#queue-filter-row").display
+        await wait_for(pilot, lambda: table.row_count == 22)
+        assert not pane.query_one("#queue-filter-row").display
 
 
 async def test_pressing_the_shown_pane_number_focuses_its_list(demo_repo: Path):
@@ -245,9 +246,8 @@ async def test_collections_regex_filter_and_a_bad_one(demo_repo: Path):
         await wait_for(pilot, lambda: sorted(str(n.label).split()[0] for n in tree.root.children)
                        == ["PFS/raw/all", "PFS/raw/sps"])
         await pilot.press("left_parenthesis")
-        await pilot.pause()
-        status = str(pane.query_one("#collections-status").render())
-        assert "not a valid regex 'raw/[as].*$('" in status and "escape special characters" in status
+        await wait_for(pilot, lambda: "not a valid regex 'raw/[as].*$('" in str(pane.query_one("#collections-status").render()))
+        assert "escape special characters" in str(pane.query_one("#collections-status").render())
         assert len(tree.root.children) == 2, "the last good filter's tree stays"
         await pilot.press("enter")
         assert app.focused is tree
