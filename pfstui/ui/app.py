@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,12 @@ def settle_gc() -> None:
 CSS = theme_css()
 
 
+def _actions_provider():
+    from pfstui.ui.palette import ActionsProvider
+
+    return ActionsProvider
+
+
 class PfsTuiApp(App):
     """Main application."""
 
@@ -85,13 +92,22 @@ class PfsTuiApp(App):
     #: Screen classes by width: at 80 columns one thing at a time, from 120 side by side.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
-        Binding("1", "show_pane('collections')", "Collections", id="pane.collections", show=False),
-        Binding("2", "show_pane('queue')", "Queue", id="pane.queue", show=False),
-        Binding("3", "show_pane('logs')", "Logs", id="pane.logs", show=False),
-        Binding("4", "show_pane('certify')", "Certify", id="pane.certify", show=False),
+        Binding("1", "show_pane('collections')", "Collections", id="pane.collections", show=False,
+                tooltip="Show the Collections pane"),
+        Binding("2", "show_pane('queue')", "Queue", id="pane.queue", show=False, tooltip="Show the Queue pane"),
+        Binding("3", "show_pane('logs')", "Logs", id="pane.logs", show=False, tooltip="Show the Logs pane"),
+        Binding("4", "show_pane('certify')", "Certify", id="pane.certify", show=False,
+                tooltip="Show the Certify pane"),
         Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("question_mark", "toggle_help", "Keys", id="app.help"),
+        Binding("question_mark", "toggle_help", "Keys", id="app.help", tooltip="Every key with its binding id"),
+        Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, id="app.palette",
+                tooltip="Every action by name"),
+        # escape backs out: out of a text field to its pane's list (the panes' own escape, clearing a
+        # filter, and the dialogs' come first)
+        Binding("escape", "leave_input", "Back to the pane", show=False, id="app.leave_input"),
     ]
+    #: pfstui's actions in the palette (imported when the palette first opens).
+    COMMANDS = App.COMMANDS | {_actions_provider}
 
     def __init__(self, *, repo: str | None, plan: str | None = None, read_only: bool = False, demo: bool = False,
                  session_dir: Path | None = None, connect: bool = True,
@@ -312,18 +328,10 @@ class PfsTuiApp(App):
 
     # --- keys, help, palette -------------------------------------------------------------------------------
     def binding_scopes(self) -> list[list[Binding]]:
-        """The bindings active together: the app's with each pane's (the Logs pane's with its log view's)."""
-        from pfstui.ui.panes.certify import CertifyPane
-        from pfstui.ui.panes.collections import CollectionsPane
-        from pfstui.ui.panes.logs import LogsPanel
-        from pfstui.ui.panes.queue import QueuePane
-        from pfstui.ui.widgets.log_view import LogView
+        """The bindings active together (see :func:`pfstui.ui.keymap.binding_scopes`)."""
+        from pfstui.ui.keymap import binding_scopes
 
-        def of(*classes: type) -> list[Binding]:
-            return [b for cls in classes for b in cls.BINDINGS if isinstance(b, Binding)]
-
-        return [of(type(self), QueuePane), of(type(self), CollectionsPane), of(type(self), CertifyPane),
-                of(type(self), LogsPanel, LogView)]
+        return binding_scopes(type(self))
 
     def known_binding_ids(self) -> set[str]:
         return {b.id for scope in self.binding_scopes() for b in scope if b.id}
@@ -342,27 +350,45 @@ class PfsTuiApp(App):
             self.set_keymap(check.usable)
 
     def action_toggle_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        """``?``: every key with its id, the shown pane's first (see :mod:`pfstui.ui.screens.keys`)."""
+        from pfstui.ui.keymap import sections
+        from pfstui.ui.screens.keys import KeysScreen
+
+        if isinstance(self.screen, KeysScreen):
+            self.screen.dismiss(None)
+            return
+        active = self.query_one(TabbedContent).active
+        ordered = sorted(sections(type(self)), key=lambda s: s.pane != active)
+        self.push_screen(KeysScreen(ordered, dict(self._keymap)))
 
     def get_system_commands(self, screen):
-        from textual.app import SystemCommand
+        # Textual's "Keys" shows its help panel, without the ids: `?` and the pfstui commands replace it.
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":
+                yield command
 
-        yield from super().get_system_commands(screen)
-        for pane, label in (("collections", "Collections"), ("queue", "Queue"), ("logs", "Logs"),
-                            ("certify", "Certify")):
-            yield SystemCommand(f"Show {label}", f"Switch to the {label} pane",
-                                lambda p=pane: self.action_show_pane(p))
-        # the actions of the pane that has the focus
+    def _input_pane(self) -> Widget | None:
+        """The pane whose text field has the keyboard (None: no field has it, or it is in a dialog)."""
+        # No Input exists before Textual's input module is imported: the footer asks this on the first
+        # frame, and the Queue pane (first with a plan) has no Input to import it for.
+        inputs = sys.modules.get("textual.widgets._input")
         node = self.focused
-        while node is not None and node is not self.screen:
-            for binding in getattr(type(node), "BINDINGS", []):
-                if isinstance(binding, Binding) and binding.description and binding.id:
-                    yield SystemCommand(f"{binding.description} ({binding.key})", f"{type(node).__name__}: {binding.id}",
-                                        lambda n=node, a=binding.action: self.run_action(a, n))
+        if inputs is None or not isinstance(node, inputs.Input):
+            return None
+        while node is not None and not hasattr(node, "focus_main"):
             node = node.parent
+        return node
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_input":
+            return self._input_pane() is not None  # else escape is no key of the app's
+        return True
+
+    def action_leave_input(self) -> None:
+        """Escape in a text field: back to its pane's list, so 1-4 and the pane's keys work again."""
+        pane = self._input_pane()
+        if pane is not None:
+            pane.focus_main()
 
     @on(QueueRequest)
     def _queue_request(self, message: QueueRequest) -> None:
@@ -430,10 +456,14 @@ class PfsTuiApp(App):
         self.call_after_refresh(view.focus)
 
     def action_show_pane(self, pane: str) -> None:
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == pane:  # no TabActivated follows: put the keyboard back in its list here
+            self._focus_active_pane()
+            return
         # Drop the focus first: TabbedContent re-activates the pane holding the focused widget, which
         # would bounce us back from a pane with nothing focusable in it (a placeholder).
         self.set_focus(None)
-        self.query_one(TabbedContent).active = pane
+        tabs.active = pane
 
     def _focus_active_pane(self) -> None:
         tabs = self.query_one(TabbedContent)

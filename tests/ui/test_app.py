@@ -130,7 +130,7 @@ async def test_read_only_refuses_every_queue_mutation(demo_repo: Path, tmp_path:
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(QueuePane)
         await wait_until(pilot, lambda: len(pane.stages()) == 2)
-        keys = {"r": "run the queue", "k": "kill", "R": "restart", "s": "skip", "p": "pause", "u": "resume",
+        keys = {"r": "run the queue", "ctrl+k": "kill", "R": "restart", "s": "skip", "p": "pause", "u": "resume",
                 "a": "add stage", "e": "edit stage", "plus": "change the parallel limit",
                 "minus": "change the parallel limit"}
         # every key of the pane that changes something, so a new one cannot slip through untested

@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, S
 
 from pfstui.ui.messages import RegistryChanged
 from pfstui.ui.screens.confirm import ConfirmScreen
+from pfstui.ui.widgets.tables import ListTable
 from pfstui.ui.workers import WorkerErrors
 
 ACTIONS = [("Certify", "certify"), ("Decertify", "decertify"), ("Clean", "clean")]
@@ -53,11 +54,16 @@ def split_data_ids(text: str) -> list[dict[str, str]]:
 
 
 class CertifyPane(WorkerErrors, Widget):
+    # priority: the pane's keys work with the cursor in a field (an Input takes ctrl+e as end-of-line),
+    # and the footer keeps showing them there.
     BINDINGS = [
-        Binding("ctrl+e", "preview", "Preview", id="certify.preview"),
-        Binding("ctrl+y", "apply", "Apply", id="certify.apply"),
-        Binding("ctrl+z", "undo", "Undo selected", id="certify.undo"),
-        Binding("ctrl+j", "refresh_journal", "Journal", id="certify.journal", show=False),
+        Binding("ctrl+e", "preview", "Preview", id="certify.preview", priority=True,
+                tooltip="Preview the exact effect of the form"),
+        Binding("ctrl+y", "apply", "Apply", id="certify.apply", priority=True, tooltip="Apply the preview"),
+        Binding("ctrl+z", "undo", "Undo selected", id="certify.undo", priority=True,
+                tooltip="Undo the selected journal entry"),
+        Binding("ctrl+r", "refresh_journal", "Refresh", id="certify.journal", show=False, priority=True,
+                tooltip="Read the journal again"),
     ]
 
     @dataclass
@@ -116,7 +122,7 @@ class CertifyPane(WorkerErrors, Widget):
             yield Static("Fill the form and preview: nothing is written before you confirm.", id="certify-preview")
         with Vertical(id="certify-journal"):
             yield Static("[b]Journal[/b] (newest first; ctrl+z undoes the selected entry)", classes="status-line")
-            yield DataTable(id="journal-table", cursor_type="row")
+            yield ListTable(id="journal-table", cursor_type="row")
 
     def on_mount(self) -> None:
         tables = self.query("#journal-table").results(DataTable)

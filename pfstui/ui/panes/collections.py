@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from rich.text import Text as Text_
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.markup import escape
 from textual.message import Message
@@ -16,30 +17,60 @@ from textual.widget import Widget
 from textual.widgets import Input, Static, Tree
 from textual.worker import get_current_worker
 
+from pfstui.errors import UserError
+from pfstui.ui.widgets.lists import ListTree
 from pfstui.ui.workers import WorkerErrors
 
 TIMESTAMP = re.compile(r"/(\d{8}T\d{6})Z?$")
 TYPE_STYLE = {"RUN": "green", "CHAINED": "cyan", "CALIBRATION": "magenta", "TAGGED": "yellow"}
 
 
+class PatternError(UserError, ValueError):
+    """A Collections filter that is meant as a regex but does not compile; str() says what to fix."""
+
+
+#: Characters only a regex uses: a pattern holding one of them (or ``.*``, ``.+``, ``.?``) is a regex.
+REGEX_ONLY = re.compile(r"[\^$()|+{}\\]|\.[*+?]")
+
+
 def matcher(pattern: str):
-    """A name filter from what the operator typed: a glob when it has glob characters, else a regex/substring."""
+    """A name filter from what the operator typed.  How a regex is told from a glob:
+
+    * ``re:PATTERN`` is a regex, always;
+    * a pattern with a character only regexes use (``^ $ ( ) | + { } \\``, or ``.*``, ``.+``, ``.?``) is a
+      regex: ``step[34]$``, ``^u/me/``, ``bias|dark``;
+    * else one with ``*``, ``?`` or ``[`` is a glob matched against the whole name, as ``butler
+      query-collections`` does: ``u/me/*``, ``PFS/raw/[as]*``;
+    * else a substring: ``calib``.
+
+    A regex is searched anywhere in the name (anchor it with ``^``/``$``).  A bad regex raises
+    :class:`PatternError` naming the fix.
+    """
     pattern = pattern.strip()
     if not pattern:
         return lambda name: True
-    if any(ch in pattern for ch in "*?["):
+    regex = pattern[3:] if pattern.startswith("re:") else pattern if REGEX_ONLY.search(pattern) else None
+    if regex is None and any(ch in pattern for ch in "*?["):
         return lambda name: fnmatch.fnmatchcase(name, pattern)
-    try:
-        rx = re.compile(pattern)
-    except re.error:
+    if regex is None:
         return lambda name: pattern in name
+    try:
+        rx = re.compile(regex)
+    except re.error as exc:
+        raise PatternError(f"not a valid regex {regex!r}: {exc}",
+                           "escape special characters with \\ (e.g. \\( or \\$), or write a glob: u/me/*") from None
     return lambda name: rx.search(name) is not None
 
 
 class CollectionsPane(WorkerErrors, Widget):
     """Browse collections; details load in a worker thread (the Butler is never called on the UI thread)."""
 
-    BINDINGS = [("slash", "focus_filter", "Filter"), ("r", "refresh", "Refresh")]
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", id="collections.filter",
+                tooltip="Filter collections: glob (u/me/*), regex (step[34]$, re:...) or substring"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="collections.filter_clear"),
+        Binding("ctrl+r", "refresh", "Refresh", id="collections.refresh", tooltip="Read the collections again"),
+    ]
 
     @dataclass
     class Loaded(Message):
@@ -71,8 +102,8 @@ class CollectionsPane(WorkerErrors, Widget):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="collections-left"):
-            yield Input(placeholder="/ filter: glob (u/me/*) or regex", id="collection-filter")
-            yield Tree("collections", id="collection-tree")
+            yield Input(placeholder="/ filter: glob u/me/*, regex b.*$", id="collection-filter")
+            yield ListTree("collections", id="collection-tree")
             yield Static("Loading collections…", id="collections-status", classes="status-line")
         with VerticalScroll(id="collection-detail"):
             yield Static("Select a collection to see its type, chain, dataset types and validity ranges.",
@@ -183,8 +214,16 @@ class CollectionsPane(WorkerErrors, Widget):
             self._wanted = event.node.data
             self.load_detail(event.node.data)
 
+    @on(Input.Submitted, "#collection-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.focus_main()
+
     def _rebuild(self, pattern: str) -> None:
-        keep = matcher(pattern)
+        try:
+            keep = matcher(pattern)
+        except PatternError as exc:
+            self.query_one("#collections-status", Static).update(Text_(str(exc), "red"))
+            return
         tree = self.query_one(Tree)
         tree.clear()
         by_name = {r.name: r for r in self._rows}
@@ -218,6 +257,15 @@ class CollectionsPane(WorkerErrors, Widget):
 
     def action_focus_filter(self) -> None:
         self.query_one("#collection-filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#collection-filter", Input).value = ""  # Input.Changed rebuilds the tree
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":  # escape in the tree; else it goes on to the app (leave an input)
+            box = next(self.query("#collection-filter").results(Input), None)
+            return box is not None and bool(box.value.strip()) and not box.has_focus
+        return True
 
     def action_refresh(self) -> None:
         self.refresh_all()

@@ -32,10 +32,12 @@ from pfstui.queue.model import (
 )
 from pfstui.ui.link import contract
 from pfstui.ui.messages import OpenLog, QueueRequest
+from pfstui.ui.panes.queue_filter import QueueFilter
 from pfstui.ui.render.queue_rows import COLUMNS, elapsed, header, row_cells
 from pfstui.ui.screens.confirm import ConfirmScreen, TextScreen
 from pfstui.ui.screens.stage_options import RestartChoice, RestartEditor, StageEditor
 from pfstui.ui.widgets.quiet import set_cell, set_rows
+from pfstui.ui.widgets.tables import ListTable
 
 if TYPE_CHECKING:
     from pfstui.queue.requests import NextRun, Request, Snapshot
@@ -70,7 +72,7 @@ def _bps_lines(attempt: Attempt) -> list[str]:
     jobs = ", ".join(f"{n} {word}" for word, n in sorted((state.jobs if state else {}).items())) or "none yet"
     lines = [f"  bps {bps.mode} in {bps.workdir}",
              f"  phase {(state.phase if state else None) or '-'}; jobs: {jobs}",
-             f"  job logs {Path(bps.submit_dir or '.') / 'logs'}  (j lists them)"]
+             f"  job logs {Path(bps.submit_dir or '.') / 'logs'}  (L lists them)"]
     if bps.submit_file:
         try:
             text = Path(bps.submit_file).read_text(encoding="utf-8")
@@ -80,24 +82,31 @@ def _bps_lines(attempt: Attempt) -> list[str]:
     return lines
 
 
-class QueuePane(Widget):
+class QueuePane(QueueFilter, Widget):
     """The queue: one row per stage."""
 
     BINDINGS = [
         Binding("r", "run", "Run queue", id="queue.run"),
-        Binding("p", "pause", "Pause", id="queue.pause"),
-        Binding("u", "resume", "Resume", id="queue.resume"),
-        Binding("k", "kill", "Kill", id="queue.kill"),
-        Binding("R", "restart", "Restart", id="queue.restart"),
-        Binding("e", "edit", "Edit stage", id="queue.edit", show=False),
-        Binding("s", "skip", "Skip", id="queue.skip"),
-        Binding("l", "open_log", "Log", id="queue.log"),
-        Binding("x", "failures", "Failures", id="queue.failures"),
-        Binding("j", "job_logs", "Job logs", id="queue.jobs", show=False),
-        Binding("a", "add_stage", "Add stage", id="queue.add"),
-        Binding("enter", "details", "Details", id="queue.details", show=False),
-        Binding("plus", "parallel(1)", "More at once", id="queue.parallel_more", show=False),
-        Binding("minus", "parallel(-1)", "Fewer at once", id="queue.parallel_less", show=False),
+        Binding("p", "pause", "Pause", id="queue.pause", tooltip="Pause the selected running stage, else the queue"),
+        Binding("u", "resume", "Resume", id="queue.resume",
+                tooltip="Resume the selected paused stage, else the queue"),
+        # ctrl+k as in k9s: k moves up in every list and log
+        Binding("ctrl+k", "kill", "Kill", id="queue.kill", tooltip="Kill the selected stage"),
+        Binding("R", "restart", "Restart", id="queue.restart", tooltip="Restart the selected stage (edit options)"),
+        Binding("e", "edit", "Edit stage", id="queue.edit", show=False, tooltip="Edit a queued stage's options"),
+        Binding("s", "skip", "Skip", id="queue.skip", tooltip="Skip the selected stage"),
+        Binding("l", "open_log", "Log", id="queue.log", tooltip="Open the selected stage's log"),
+        Binding("x", "failures", "Failures", id="queue.failures", tooltip="Failed quanta of the selected stage"),
+        Binding("L", "job_logs", "Job logs", id="queue.jobs", show=False, tooltip="Open a bps stage's job log"),
+        Binding("a", "add_stage", "Add stage", id="queue.add", tooltip="Add a stage from the plan's template"),
+        Binding("slash", "filter", "Filter", id="queue.filter", show=False, tooltip="Filter stages by name or status"),
+        Binding("escape", "clear_filter", "Clear filter", id="queue.filter_clear", show=False),
+        Binding("enter", "details", "Details", id="queue.details", show=False,
+                tooltip="Details and next command of the selected stage"),
+        Binding("plus", "parallel(1)", "More at once", id="queue.parallel_more", show=False,
+                tooltip="Let one more stage run at once"),
+        Binding("minus", "parallel(-1)", "Fewer at once", id="queue.parallel_less", show=False,
+                tooltip="Let one fewer stage run at once"),
     ]
 
     def __init__(self, *, read_only: bool = False, plan_stage_options=None, **kwargs) -> None:
@@ -111,7 +120,7 @@ class QueuePane(Widget):
     def compose(self) -> ComposeResult:
         with Vertical(id="queue-main"):
             yield Static("Connecting to the supervisor…", id="queue-status", classes="status-line")
-            yield DataTable(id="queue-table", cursor_type="row", zebra_stripes=False)
+            yield ListTable(id="queue-table", cursor_type="row", zebra_stripes=False)
         # Beside the queue on a wide terminal: the log of the highlighted stage (hidden at 80 columns).
         with Vertical(id="queue-side"):
             yield Static("Highlight a stage to follow its log here.", id="queue-side-title", classes="status-line")
@@ -171,10 +180,10 @@ class QueuePane(Widget):
         if table is None:
             return
         keep = table.cursor_row
-        stages = self.stages()
-        rows = [(st.id, row_cells(st, snapshot.waiting.get(st.id, []))) for st in stages]
-        if set_rows(table, rows) and stages and keep is not None:
-            table.move_cursor(row=min(keep, len(stages) - 1))
+        shown = self.shown_stages()
+        rows = [(st.id, row_cells(st, snapshot.waiting.get(st.id, []))) for st in shown]
+        if set_rows(table, rows) and shown and keep is not None:
+            table.move_cursor(row=min(keep, len(shown) - 1))
         self._side_log()
         text = header(snapshot)
         if text != self._header:
@@ -196,7 +205,7 @@ class QueuePane(Widget):
     def selected(self) -> Stage | None:
         table = self._table()
         stages = self.stages()
-        if table is None or not stages or table.cursor_row is None or table.cursor_row >= len(stages):
+        if table is None or not stages or table.cursor_row is None or table.cursor_row >= table.row_count:
             return None
         key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         return next((s for s in stages if s.id == key), None)
