@@ -97,6 +97,8 @@ class Preview:
     undoable: bool = False
     create_collection: str | None = None
     plan: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Who asks for it, journaled with the entry: ``{"stage": NAME, "attempt": N}`` when a plan stage runs it.
+    origin: dict[str, Any] = field(default_factory=dict)
 
     @property
     def blocked(self) -> bool:

@@ -61,8 +61,8 @@ def test_the_first_child_alone_is_part_of_the_product(gw: ButlerGateway):
 def test_the_whole_product_takes_every_camera_from_the_run_that_made_it(gw: ButlerGateway, journal: Journal):
     preview = preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-01-01T00:00:00", whole_product=True)
     assert preview.summary == f"certify 4 bias from {CHAIN} (2 RUNs) into PFS/calib for [2025-01-01T00:00:00, ∞)"
-    assert preview.notes == [f"input {CHAIN} is CHAINED: the newest bias of each data ID across its 2 RUNs: "
-                             f"1 from {RERUN}, 3 from {FIRST}"]
+    assert preview.notes == [(f"input {CHAIN} is CHAINED: the newest bias of each data ID across its 2 RUNs: "
+                              f"1 from {RERUN}, 3 from {FIRST}")]
     lines = preview.lines()
     for camera, run in (("r spectrograph=1", RERUN), ("b spectrograph=1", FIRST), ("r spectrograph=2", FIRST)):
         assert any(f"arm={camera}" in line and line.endswith(f"run {run})") for line in lines), (camera, lines)
