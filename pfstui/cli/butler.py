@@ -33,7 +33,7 @@ from pfstui.butler.undo import find_entry, preview_undo, undone_by
 from pfstui.butler.values import data_id_text, same_repo
 from pfstui.cli.argtypes import count
 from pfstui.cli.butler_flags import add_dates, add_id, add_write_flags, origin
-from pfstui.cli.guard import run_guarded, say
+from pfstui.cli.guard import CliError, run_guarded, say
 from pfstui.cli.readonly import HELP as READ_ONLY_HELP
 from pfstui.cli.readonly import accept_everywhere, changes
 from pfstui.infra.journal import default_journal
@@ -68,6 +68,12 @@ def _confirm(preview: Preview) -> bool:
 
 def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -> int:
     """Print the preview, then refuse, stop (dry run), confirm, or apply and report the journal entry."""
+    preview.origin = origin(args)
+    if getattr(args, "json", False):
+        if not args.dry_run:
+            raise CliError("--json prints the preview only", "add --dry-run (and leave --json out to apply)")
+        print(_json_line(preview.to_json()))
+        return EXIT_REFUSED if preview.blocked else 0
     for line in preview.lines():
         say(line)
     if preview.blocked:
@@ -84,7 +90,6 @@ def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -
     if not args.yes and not _confirm(preview):
         print("Cancelled; nothing written.")
         return EXIT_REFUSED
-    preview.origin = origin(args)
     result = apply(gw, preview, journal=default_journal())
     say(result.summary[:1].upper() + result.summary[1:] + ".")
     if result.entry is not None:
@@ -227,7 +232,8 @@ def _journal_repo(args: argparse.Namespace) -> str | None:
 def _json_line(obj: Any) -> str:
     """JSON for a terminal: JSON escapes C0 controls itself; DEL and the C1 controls (``\x9b`` is a CSI on some
     terminals) are escaped here too, which keeps the line valid JSON (they can only be inside strings)."""
-    return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
+    text = json.dumps(obj, ensure_ascii=False, default=str)
+    return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _journal_line(e, undone: dict[str, str], status: str = "") -> str:

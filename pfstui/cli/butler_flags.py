@@ -19,6 +19,7 @@ def add_write_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", "-n", action="store_true", help="print what would change and write nothing")
     p.add_argument("--yes", "-y", action="store_true",
                    help="apply without asking (needed when stdin is not a terminal)")
+    p.add_argument("--json", action="store_true", help="with --dry-run: print the preview as one JSON object")
     p.add_argument("--stage", metavar="NAME", type=_stage_name,
                    help="the plan stage running this command (recorded in the journal entry)")
     p.add_argument("--attempt", metavar="N", type=_attempt, help="the attempt of that stage (journaled with it)")
