@@ -76,6 +76,9 @@ def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -
         return EXIT_REFUSED if preview.blocked else 0
     for line in preview.lines():
         say(line)
+    # A stage's stdout and stderr are one log file: the preview goes before a refusal's line, and is there to
+    # read while a long apply runs.
+    sys.stdout.flush()
     if preview.blocked:
         if args.dry_run:
             say(f"pfstui: would be refused: {preview.blocker_text()}", file=sys.stderr)

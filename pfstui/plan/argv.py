@@ -324,10 +324,9 @@ def describe(stage: AnyStage, plan: Plan | None = None) -> str:
             text += f", {plural(len(stage.data_ids), 'data ID')}"
         return text
     if isinstance(stage, CertifyCandidatesStage):
-        return (
-            f"certify detectorMap_candidate from {coll(stage.collection)} as detectorMap_calib into "
-            f"{stage.target}, {_window(stage.begin, stage.end)}"
-        )
+        source = coll(stage.collection) + (f" (RUN {coll(stage.run)})" if stage.run else "")
+        return f"certify detectorMap_candidate from {source} as detectorMap_calib into {stage.target}, " \
+            f"{_window(stage.begin, stage.end)}"
     if isinstance(stage, DefineProfilesStage):
         return f"define fiber-profiles run {stage.profiles_run} ({stage.instrument}): {plural(len(stage.groups), 'group')}"
     if isinstance(stage, CleanStage):

@@ -205,6 +205,12 @@ def test_a_certify_candidates_stage_names_its_run_relative_to_the_rerun(plan: Pl
     stage = plan.stage("candidates").model_copy(update={"run": "detectorMap/20250101T000000Z"})
     got = build_argv(plan, stage, attempt_dir=A, first_run=True, tools=TOOLS)
     assert got[got.index("--run") + 1] == "u/me/detectorMap/20250101T000000Z"
+    assert describe(stage, plan).startswith("certify detectorMap_candidate from u/me/detectorMap (RUN "
+                                            "u/me/detectorMap/20250101T000000Z) as detectorMap_calib")
+    written = PLAN.replace("    collection: detectorMap\n", "    collection: detectorMap\n    run: detectorMap/r2\n")
+    assert parse_plan(written, env=ENV).stage("candidates").run == "detectorMap/r2"
+    with pytest.raises(Exception, match="run 'u/me/detectorMap/r2' already starts with the rerun"):
+        parse_plan(written.replace("run: detectorMap/r2", "run: u/me/detectorMap/r2"), env=ENV)
 
 
 def test_unknown_stage_name(plan: Plan) -> None:
