@@ -14,7 +14,8 @@ Which program runs what:
 stage kind                command
 ========================  ==================================================================
 pipetask                  ``pipetask --long-log --log-level L --log-file A/<stage>.log.json run ...``
-certify                   ``pfstui certify REPO IN OUT TYPE [...] [--id K=V ...]... --whole-product|--search-all-inputs``
+certify                   ``pfstui certify REPO IN OUT TYPE [...] [--id K=V ...]... --whole-product``
+                          (``--search-all-inputs`` instead when the stage asks for it)
 certify-candidates        ``pfstui certify-detectormaps REPO COLL TARGET --instrument I [--run RUN] [...]``
 define-profiles           ``pfstui define-profiles REPO INSTRUMENT NAME --bright L [--dark L]... [--update]``
 clean                     ``pfstui clean REPO GLOB TYPE... [--where EXPR]``
