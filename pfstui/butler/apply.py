@@ -96,6 +96,7 @@ def _check_fresh(gw: ButlerGateway, preview: Preview) -> Preview:
                                 "preview again and re-check")
     if fresh.blocked:
         raise ConflictError(f"{preview.action} refused, nothing written: {fresh.blocker_text()}")
+    fresh.origin = dict(preview.origin)
     return fresh
 
 
@@ -123,9 +124,10 @@ def apply(gw: ButlerGateway, preview: Preview, *, journal: Journal | None = None
 
 def _entry(gw: ButlerGateway, preview: Preview, summary: str, effect: dict, inverse: dict | None,
            **extra: Any) -> dict[str, Any]:
+    origin = {"origin": dict(preview.origin)} if preview.origin else {}
     return {"kind": "butler", "action": preview.action, "repository": gw.repo,
             "args": preview.args, "summary": summary, "effect": effect, "undoable": inverse is not None,
-            "inverse": inverse, "fingerprint": preview.fingerprint, **extra}
+            "inverse": inverse, "fingerprint": preview.fingerprint, **origin, **extra}
 
 
 def _apply_associations(gw: ButlerGateway, preview: Preview, journal: Journal) -> AppliedAction:

@@ -97,6 +97,8 @@ class Preview:
     undoable: bool = False
     create_collection: str | None = None
     plan: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Who asks for it, journaled with the entry: ``{"stage": NAME, "attempt": N}`` when a plan stage runs it.
+    origin: dict[str, Any] = field(default_factory=dict)
 
     @property
     def blocked(self) -> bool:
@@ -137,6 +139,21 @@ class Preview:
                          f"{c.existing.range_text()}); decertify the overlapping range first or choose other dates")
         parts.extend(self.blockers)
         return "; ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        """The preview as data (``--dry-run --json``): the text of :meth:`lines` and what it says, for a program
+        that shows it before asking (an approval) or checks it."""
+        return {
+            "action": self.action, "repository": self.repo, "summary": self.summary, "lines": self.lines(),
+            "blocked": self.blocked, "blocker": self.blocker_text(), "nothing_to_do": self.is_noop,
+            "undoable": self.undoable, "args": self.args, "origin": self.origin,
+            "added": [a.to_json() for a in self.added_associations],
+            "removed": [a.to_json() for a in self.removed_associations],
+            "conflicts": [{"wanted": c.wanted.to_json(), "existing": c.existing.to_json()} for c in self.conflicts],
+            "deleted": [{"run": r.run, "dataset_type": r.dataset_type, "count": r.count, "bytes": r.bytes}
+                        for r in self.removals],
+            "steps": list(self.steps),
+        }
 
     def lines(self) -> list[str]:
         """The preview as text, as the CLI prints it and the UI shows it."""

@@ -55,6 +55,17 @@ def resolve_session(plan: str | None, repo: str | None) -> Path:
     raise QueueCliError("no session yet: start one with `pfstui run PLAN` (or name it with --plan PLAN)")
 
 
+def last_session_repo() -> str | None:
+    """The repository of the session used last (what ``pfstui status`` shows without --plan), or None."""
+    pointer = current_pointer()
+    try:
+        state = json.loads((Path(pointer.read_text().strip()) / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    repo = state.get("repo") if isinstance(state, dict) else None
+    return str(repo) if isinstance(repo, str) and repo else None
+
+
 def _client(session: Path, autostart: bool = True, read_only: bool = False):
     from pfstui.queue.protocol import SupervisorClient
 

@@ -194,7 +194,7 @@ class PipetaskStage(_StageBase):
 
 
 class CertifyStage(_StageBase):
-    """Certify a product into a CALIBRATION collection (``butler certify-calibrations`` or ``pfstui certify``)."""
+    """Certify a product into a CALIBRATION collection (``pfstui certify``: preview, apply, journal, undo)."""
 
     kind: Literal["certify"]
     #: The pipetask output holding the product; relative to the rerun (leading '/' = absolute).
@@ -223,6 +223,9 @@ class CertifyCandidatesStage(_StageBase):
     begin: TaiDate | None = None
     end: TaiDate | None = None
     instrument: InstrumentName = "PFS"
+    #: The one RUN of ``collection`` to take the candidates from, when several RUNs hold the same camera
+    #: (certifyDetectorMaps.py refuses those); relative to the rerun.
+    run: Collection | None = None
 
     @field_validator("end")
     @classmethod
@@ -316,7 +319,7 @@ KIND_MODELS: dict[str, type[_StageBase]] = {
 RELATIVE_FIELDS: dict[str, tuple[str, ...]] = {
     "pipetask": ("output", "skip_existing_in"),
     "certify": ("input",),
-    "certify-candidates": ("collection",),
+    "certify-candidates": ("collection", "run"),
     "clean": ("glob",),
 }
 
@@ -450,7 +453,7 @@ def cross_issues(plan: Plan) -> list[tuple[tuple[Any, ...], str, str | None]]:
     for i, stage in enumerate(plan.stages):
         for field in RELATIVE_FIELDS.get(stage.kind, ()):
             value = getattr(stage, field)
-            for j, name in enumerate(value if isinstance(value, list) else [value]):
+            for j, name in enumerate(value if isinstance(value, list) else [value] if value is not None else []):
                 if name.startswith(prefix) or name == plan.rerun:
                     path = ("stages", i, field, j) if isinstance(value, list) else ("stages", i, field)
                     rel = name[len(prefix):] or "<name>"

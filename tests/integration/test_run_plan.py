@@ -53,3 +53,10 @@ def test_pfstui_run_demo_template(demo_repo: Path, tool_env: dict[str, str], tmp
         # the clean stages removed the intermediates and kept the products
         assert not butler.query_datasets("biasProc", collections="u/ci/bias", explain=False)
         assert len(butler.query_datasets("bias", collections="u/ci/bias", explain=False)) == 4
+    # every Butler stage ran pfstui's own action: one journal entry each, naming its stage and attempt
+    from pfstui.infra.journal import Journal
+
+    entries = [e for e in Journal(tmp_path / "state" / "journal.jsonl").entries()[0] if e.get("kind") == "butler"]
+    butler_stages = sorted(name for name in stages if name not in expected)
+    assert sorted(e["origin"]["stage"] for e in entries) == butler_stages and len(butler_stages) == 15
+    assert {e["origin"]["attempt"] for e in entries} == {1}

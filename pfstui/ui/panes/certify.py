@@ -47,6 +47,36 @@ LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class JournalRow:
+    """One journal entry as the pane lists it: whether and by which entry it was undone, where, by whom."""
+
+    entry: object
+    undone_by: str | None
+
+    def cells(self) -> tuple[str, ...]:
+        e = self.entry
+        undo = "undone" if self.undone_by else "yes" if e.get("undoable") else "no"
+        what = str(e.get("summary", ""))
+        origin = e.get("origin") or {}
+        if origin.get("stage"):
+            what += f" (stage {origin['stage']}#{origin.get('attempt', '?')})"
+        if self.undone_by:
+            what += f" — undone by {self.undone_by}"
+        repo = str(e.get("repository") or "")
+        return (e.ts[:19].replace("T", " "), str(e.get("action")), undo, repo.rstrip("/").rsplit("/", 1)[-1], what)
+
+
+def journal_rows(entries: list, repo: str | None) -> list[JournalRow]:
+    """The rows of ``entries`` (oldest first) on ``repo`` (None: every repository), each marked if undone."""
+    from pfstui.butler.undo import undone_by
+    from pfstui.butler.values import same_repo
+
+    undone = undone_by(entries)
+    return [JournalRow(e, undone.get(e.id)) for e in entries
+            if repo is None or same_repo(str(e.get("repository") or ""), repo)]
+
+
 def split_data_ids(text: str) -> list[dict[str, str]]:
     from pfstui.butler.values import parse_data_id
 
@@ -54,6 +84,11 @@ def split_data_ids(text: str) -> list[dict[str, str]]:
 
 
 class CertifyPane(WorkerErrors, Widget):
+    DEFAULT_CSS = """
+    CertifyPane #journal-head { height: 1; }
+    CertifyPane #journal-head Static { width: 1fr; }
+    CertifyPane #journal-all { height: 1; width: auto; border: none; padding: 0 1; }
+    """
     # priority: the pane's keys work with the cursor in a field (an Input takes ctrl+e as end-of-line),
     # and the footer keeps showing them there.
     BINDINGS = [
@@ -98,6 +133,7 @@ class CertifyPane(WorkerErrors, Widget):
         self.preview = None
         self._preview_form: dict | None = None
         self.journal_entries: list = []
+        self._undone: dict[str, str] = {}  #: entry id -> the id of the undo that undid it
 
     # --- layout ----------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -121,7 +157,9 @@ class CertifyPane(WorkerErrors, Widget):
                 yield Button("Apply… (ctrl+y)", id="b-apply", variant="warning", disabled=True)
             yield Static("Fill the form and preview: nothing is written before you confirm.", id="certify-preview")
         with Vertical(id="certify-journal"):
-            yield Static("[b]Journal[/b] (newest first; ctrl+z undoes the selected entry)", classes="status-line")
+            with Horizontal(id="journal-head"):
+                yield Static("[b]Journal[/b] (newest first; ctrl+z undoes)", classes="status-line")
+                yield Checkbox("All repositories", id="journal-all")
             yield ListTable(id="journal-table", cursor_type="row")
 
     def on_mount(self) -> None:
@@ -131,7 +169,8 @@ class CertifyPane(WorkerErrors, Widget):
             return
         table.add_column("When", key="ts", width=19)
         table.add_column("Action", key="action", width=10)
-        table.add_column("Undo", key="undo", width=4)
+        table.add_column("Undo", key="undo", width=6)
+        table.add_column("Repository", key="repository", width=12)
         table.add_column("What", key="summary")
         self._show_fields("certify")
         self.set_timer(0.3, self.load_names)  # after the first frame (the Butler import is heavy)
@@ -328,6 +367,10 @@ class CertifyPane(WorkerErrors, Widget):
     def action_refresh_journal(self) -> None:
         self.load_journal()
 
+    @on(Checkbox.Changed, "#journal-all")
+    def _journal_scope(self, event: Checkbox.Changed) -> None:
+        self.load_journal()
+
     @work(thread=True, exclusive=True, group="certify-journal", exit_on_error=False,
           description="Cannot read the journal")
     def load_journal(self) -> None:
@@ -341,18 +384,24 @@ class CertifyPane(WorkerErrors, Widget):
         outcomes = reconcile(journal, self.gateway(), orphans) if orphans else []
         warnings = [o.message() for o in outcomes if o.state == "uncertain"]
         entries = [e for e in journal.read() if e.get("kind") == "butler"]
-        self.post_message(self.JournalLoaded(entries[::-1][:500], warnings))
+        rows = journal_rows(entries, None if self._every_repository() else self.gateway().repo)
+        self.post_message(self.JournalLoaded(rows[::-1][:500], warnings))
+
+    def _every_repository(self) -> bool:
+        boxes = self.query("#journal-all").results(Checkbox)
+        box = next(boxes, None)
+        return box is not None and box.value
 
     @on(JournalLoaded)
     def _journal(self, message: JournalLoaded) -> None:
         for text in message.warnings or ():
             self.app.notify(text, title="Journal", severity="warning", markup=False, timeout=30)
-        self.journal_entries = message.entries
+        self.journal_entries = [row.entry for row in message.entries]
+        self._undone = {row.entry.id: row.undone_by for row in message.entries if row.undone_by}
         table = self.query_one("#journal-table", DataTable)
         table.clear()
-        for e in message.entries:
-            table.add_row(e.ts[:19].replace("T", " "), str(e.get("action")), "yes" if e.get("undoable") else "no",
-                          str(e.get("summary", "")), key=e.id)
+        for row in message.entries:
+            table.add_row(*row.cells(), key=row.entry.id)
 
     def action_undo(self) -> None:
         if self.read_only:
@@ -365,6 +414,10 @@ class CertifyPane(WorkerErrors, Widget):
         entry = self.journal_entries[table.cursor_row]
         if not entry.get("undoable"):
             self.app.notify(f"{entry.get('action')} cannot be undone (files were deleted).", severity="warning")
+            return
+        if entry.id in self._undone:
+            self.app.notify(f"Already undone by entry {self._undone[entry.id]}: undo that entry to redo it.",
+                            severity="warning", markup=False)
             return
         self.undo_preview(entry.id)
 
