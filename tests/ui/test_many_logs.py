@@ -2,11 +2,14 @@
 
 Before, each open log ran its watcher as a Textual thread worker from the event loop's default executor
 (6 threads on 2 cores): with four or five logs open the certify preview stayed at "Computing the preview..."
-and a Collections refresh showed nothing new.  Now one thread follows every log.
+and a Collections refresh showed nothing new.  Now one thread follows every log, and repository work runs on
+the app's own Butler lane: even with the shared default executor full (of anything: log searches, requests
+to a stopped supervisor), the preview and the refresh finish.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -36,6 +39,12 @@ def grow(paths: list[Path], stop: threading.Event) -> None:
         time.sleep(0.05)
 
 
+def fill_default_executor(loop: asyncio.AbstractEventLoop, gate: threading.Event) -> None:
+    """Hold every thread of the loop's default executor (at most 32) until ``gate`` is set."""
+    for _ in range(40):
+        loop.run_in_executor(None, gate.wait)
+
+
 async def test_eight_following_logs_leave_the_butler_work_room(demo_repo: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
     certify_a_bias(demo_repo)
@@ -46,9 +55,11 @@ async def test_eight_following_logs_leave_the_butler_work_room(demo_repo: Path, 
     stop = threading.Event()
     writer = threading.Thread(target=grow, args=(paths, stop), daemon=True)
     writer.start()
+    gate = threading.Event()
     app = PfsTuiApp(repo=str(demo_repo), connect=False)
     try:
         async with app.run_test(size=(160, 48)) as pilot:
+            fill_default_executor(asyncio.get_running_loop(), gate)
             for path in paths:
                 await app.open_log(path.stem, str(path))
             assert len(app.query_one(LogsPanel).query("LogView")) == LOGS
@@ -73,6 +84,9 @@ async def test_eight_following_logs_leave_the_butler_work_room(demo_repo: Path, 
             collections.action_refresh()
             await wait_until(pilot, lambda: any(r.name == "u/new/while-following" for r in collections._rows),
                              timeout=60)
+            assert app.butler_lane.threads == 2
+            assert sum(t.name.startswith("pfstui-butler") for t in threading.enumerate()) <= 2
     finally:
+        gate.set()
         stop.set()
         writer.join()
