@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from pfstui.ui.app import PfsTuiApp
 from pfstui.ui.panes.certify import CertifyPane
 from pfstui.ui.panes.collections import CollectionsPane
@@ -90,3 +92,26 @@ async def test_eight_following_logs_leave_the_butler_work_room(demo_repo: Path, 
         gate.set()
         stop.set()
         writer.join()
+
+
+@pytest.mark.integration
+async def test_the_supervisor_link_and_requests_need_no_shared_thread(demo_repo: Path, tmp_path: Path, state_env):
+    from pfstui.ui.link import contract
+    from pfstui.ui.messages import QueueRequest
+    from pfstui.ui.panes.queue import QueuePane
+
+    from .test_app import write_plan
+
+    plan = write_plan(tmp_path, demo_repo)
+    gate = threading.Event()
+    fill_default_executor(asyncio.get_running_loop(), gate)  # before the app starts its link
+    app = PfsTuiApp(repo=str(demo_repo), plan=str(plan))
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(QueuePane)
+            await wait_until(pilot, lambda: len(pane.stages()) == 2, timeout=60, what="the queue from the link")
+            app.post_message(QueueRequest(contract().Status(), "status answered"))
+            await wait_until(pilot, lambda: any(n.message == "status answered" for n in app._notifications),
+                             timeout=30, what="the reply to a request")
+    finally:
+        gate.set()
