@@ -34,9 +34,8 @@ from pfstui.butler.errors import (
     GatewayError,
     NotFoundError,
     ReadOnlyError,
-    RepoError,
     butler_errors,
-    butler_message,
+    open_error,
 )
 from pfstui.butler.values import (
     ASSOCIATION_FIELDS,
@@ -81,10 +80,16 @@ class ButlerGateway:
             dafb = daf_butler()
             try:
                 self._butler = dafb.Butler.from_config(self.repo, writeable=not self.read_only)
-            except Exception as exc:  # noqa: BLE001 - FileNotFoundError, ValueError, sqlite errors, ...
-                raise RepoError(f"cannot open Butler repository {self.repo!r}: {butler_message(exc)}; "
-                                "check the path (a folder holding butler.yaml)") from None
+            except Exception as exc:  # noqa: BLE001 - FileNotFoundError, ValueError, sqlite and driver errors, ...
+                raise open_error(self.repo, self.registry_url(), exc) from None
         return self._butler
+
+    def registry_url(self) -> str | None:
+        """The registry's database URL from the repository's configuration (None when it cannot be read)."""
+        try:
+            return str(daf_butler().ButlerConfig(self.repo)["registry", "db"])
+        except Exception:  # noqa: BLE001 - a missing or broken butler.yaml: the open error says so
+            return None
 
     @property
     def butler(self):
