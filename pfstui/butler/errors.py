@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -171,12 +172,17 @@ def postgres_server(url: str) -> str:
     return f"{user}{where}{port}/{parsed.database or ''}"
 
 
+_MISSING_DRIVER = re.compile(r"(?:No module named '|import of )(psycopg2?)\b")
+
+
 def _postgres_problem(exc: BaseException) -> tuple[str, str] | None:
     """(what went wrong, the fix) when ``exc`` is the PostgreSQL driver or server refusing, else None."""
     for cur in _causes(exc):
-        if isinstance(cur, ModuleNotFoundError) and cur.name in ("psycopg2", "psycopg"):
-            return f"the {cur.name} driver is not installed", POSTGRES_DRIVER_FIX
         text = butler_message(cur)
+        # The Butler imports its PostgreSQL module by name and keeps only the text of the ImportError.
+        missing = _MISSING_DRIVER.search(text)
+        if missing:
+            return f"the {missing.group(1)} driver is not installed", POSTGRES_DRIVER_FIX
         if "Only the psycopg2 driver" in text:
             return "the driver in use is not psycopg2", POSTGRES_DRIVER_FIX
         if "btree_gist" in text:

@@ -23,6 +23,7 @@ decertify, clean, remove, the PFS actions) are previewed by the action modules a
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -79,7 +80,8 @@ class ButlerGateway:
         if self._butler is None:
             dafb = daf_butler()
             try:
-                self._butler = dafb.Butler.from_config(self.repo, writeable=not self.read_only)
+                with _quiet("lsst.daf.butler.direct_butler"):
+                    self._butler = dafb.Butler.from_config(self.repo, writeable=not self.read_only)
             except Exception as exc:  # noqa: BLE001 - FileNotFoundError, ValueError, sqlite and driver errors, ...
                 raise open_error(self.repo, self.registry_url(), exc) from None
         return self._butler
@@ -417,6 +419,19 @@ class ButlerGateway:
                     d = {"visit": d.pop("id", None), **d}
                     out.append({k: plain_value(v) for k, v in d.items()})
                 return out
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silence a logger for a moment: the Butler logs "Failed to instantiate Butler" before raising, and that
+    second line on stderr (or under the app's screen) says less than the error pfstui makes of the exception."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _is_glob(pattern: str) -> bool:
