@@ -57,12 +57,57 @@ def unavailable() -> str | None:
     return None
 
 
+class ServerUnavailable(RuntimeError):
+    """No PostgreSQL server can be started here; the message says why."""
+
+
 class PgServer:
     """One running cluster; ``url(db)`` is a Butler registry URL for a database on it."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
         self.bin = server_bin()
+
+    @classmethod
+    def start(cls) -> PgServer:
+        """A private cluster (initdb, trust auth on its own socket only), running; :class:`ServerUnavailable` when
+        this machine cannot have one (the session fixture then skips, or fails in CI)."""
+        reason = unavailable()
+        if reason:
+            raise ServerUnavailable(reason)
+        server = cls(Path(tempfile.mkdtemp(prefix="pfstui-pg-", dir="/tmp")))
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(SERVER_USER)
+            os.chown(server.base, entry.pw_uid, entry.pw_gid)
+        options = (f"-c listen_addresses='' -c unix_socket_directories='{server.base}' -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        try:
+            server._ctl("initdb", "-D", str(server.data), "-A", "trust", "-U", SERVER_USER, "-E", "UTF8", "--no-sync")
+            server._ctl("pg_ctl", "-D", str(server.data), "-l", str(server.base / "server.log"), "-w", "-t", "60",
+                        "-o", options, "start")
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    @property
+    def data(self) -> Path:
+        return self.base / "data"
+
+    def _ctl(self, tool: str, *args: str, check: bool = True) -> None:
+        argv = [str(self.bin / tool), *args]
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            entry = pwd.getpwnam(SERVER_USER)
+            argv = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", "--", *argv]
+        proc = subprocess.run(argv, check=False, capture_output=True, text=True, cwd=self.base, timeout=120)
+        if check and proc.returncode != 0:
+            raise ServerUnavailable(f"{tool} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+
+    def stop(self) -> None:
+        """Stop the server (immediately: its data is thrown away) and delete its folder."""
+        if (self.data / "postmaster.pid").exists():
+            self._ctl("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop", check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
 
     def url(self, database: str) -> str:
         return f"postgresql://{SERVER_USER}@/{database}?host={self.base}"
@@ -77,40 +122,14 @@ class PgServer:
         return self.url(name)
 
 
-def _as_server_user(argv: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return argv
-    entry = pwd.getpwnam(SERVER_USER)
-    return ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", "--", *argv]
-
-
 @contextlib.contextmanager
 def running_server() -> Iterator[PgServer]:
-    """Start a private cluster (initdb, trust auth on its own socket only), yield it, then stop and delete it."""
-    reason = unavailable()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"the PostgreSQL tests must run in CI: {reason}")
-        pytest.skip(reason)
-    base = Path(tempfile.mkdtemp(prefix="pfstui-pg-", dir="/tmp"))
-    if os.geteuid() == 0:
-        entry = pwd.getpwnam(SERVER_USER)
-        os.chown(base, entry.pw_uid, entry.pw_gid)
-    server = PgServer(base)
-    data = base / "data"
-    options = (f"-c listen_addresses='' -c unix_socket_directories='{base}' -c fsync=off -c synchronous_commit=off "
-               "-c full_page_writes=off -c max_connections=200")
+    """A private server for the time of a ``with`` block (bench/gateway.py)."""
+    server = PgServer.start()
     try:
-        subprocess.run(_as_server_user([str(server.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", SERVER_USER,
-                                        "-E", "UTF8", "--no-sync"]), check=True, capture_output=True, cwd=base)
-        subprocess.run(_as_server_user([str(server.bin / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"),
-                                        "-w", "-t", "60", "-o", options, "start"]), check=True, capture_output=True,
-                       cwd=base)
         yield server
     finally:
-        subprocess.run(_as_server_user([str(server.bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       check=False, capture_output=True, cwd=base)
-        shutil.rmtree(base, ignore_errors=True)
+        server.stop()
 
 
 def execute(url: str, *statements: str) -> None:
