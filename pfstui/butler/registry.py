@@ -1,9 +1,10 @@
-"""The raw registry reads that previews and apply share, on a Butler borrowed from the gateway.
+"""The raw registry reads that previews and apply share, on a Butler borrowed from the gateway, and the one lock
+apply takes in the registry itself (:func:`serialise_writes`).
 
 Why here and not in the gateway: the gateway answers the browser's questions, page by page, each call taking its
 lock; previews and apply must instead read several things inside *one* gateway session (and apply inside one
 registry transaction), so these functions take the Butler that :meth:`ButlerGateway.session` or
-:meth:`ButlerGateway.writer` lent them and never open or lock anything themselves.
+:meth:`ButlerGateway.writer` lent them and never open anything themselves.
 """
 
 from __future__ import annotations

@@ -204,8 +204,8 @@ def test_postgresql_failures_name_the_server_and_the_fix(pg_demo_template: Path,
     url = registry_url(repo)
     gone = url.replace(url.split("host=")[1], "/nonexistent/socket")
     config.write_text(config.read_text().replace(url, gone))
-    cli = subprocess.run([sys.executable, "-m", "pfstui", "calibs", str(repo), "PFS/calib"], capture_output=True,
-                         text=True, timeout=120)
+    cli = subprocess.run([sys.executable, "-m", "pfstui", "calibs", str(repo), "PFS/calib"], check=False,
+                         capture_output=True, text=True, timeout=120)
     assert cli.returncode == 2 and cli.stderr.count("\n") == 1, cli.stderr
     server = f"postgres@/nonexistent/socket/{database_of(url)}"
     assert f"its registry on the PostgreSQL server {server}: connection to server" in cli.stderr
@@ -215,7 +215,8 @@ def test_postgresql_failures_name_the_server_and_the_fix(pg_demo_template: Path,
     code = ("import sys; sys.modules['psycopg2'] = None\n"
             "from pfstui.butler.gateway import ButlerGateway\n"
             "try:\n    ButlerGateway(sys.argv[1]).butler\nexcept Exception as exc:\n    print(type(exc).__name__, exc)")
-    out = subprocess.run([sys.executable, "-c", code, str(repo)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code, str(repo)], check=False, capture_output=True, text=True,
+                         timeout=120)
     assert out.stdout == (f"RepoError cannot open Butler repository {repo}: its registry on the PostgreSQL server "
                           f"postgres@{url.split('host=')[1]}/{database_of(url)}: the psycopg2 driver is not installed; "
                           "install pfstui's PostgreSQL extra, which brings psycopg2 and pins SQLAlchemy below 2.1 as "

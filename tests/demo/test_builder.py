@@ -120,8 +120,8 @@ def schemas(url: str) -> dict[str, str | None]:
 
 
 def demo_cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pfstui", "demo", "--build-only", *argv], capture_output=True,
-                          text=True, timeout=180)
+    return subprocess.run([sys.executable, "-m", "pfstui", "demo", "--build-only", *argv], check=False,
+                          capture_output=True, text=True, timeout=180)
 
 
 def test_cli_builds_the_demo_on_postgresql_and_never_touches_another_registry(pg_server, tmp_path: Path):
@@ -172,8 +172,8 @@ def test_foreign_schema_is_refused(pg_server, tmp_path: Path):
 
 
 @pytest.mark.parametrize("url, needle", [
-    ("postgresql://op:secret@db.example/pfs", "holds a password, which would be written into butler.yaml; put it "
-                                              "in ~/.lsst/db-auth.yaml"),
+    ("postgresql://op:secret@db.example/pfs", ("holds a password, which would be written into butler.yaml; put it "
+                                               "in ~/.lsst/db-auth.yaml")),
     ("sqlite:////tmp/x.sqlite3", "is not a PostgreSQL URL; leave --registry out for SQLite"),
     ("postgresql://op@db.example", "names no database; add /DATABASE"),
     ("not a url", "is not a database URL; write it like postgresql://USER@HOST:5432/DATABASE"),
