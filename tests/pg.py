@@ -49,6 +49,12 @@ def unavailable() -> str | None:
     """Why no server can be started here (None: it can)."""
     if server_bin() is None:
         return "the postgresql server package is not installed (apt-get install postgresql; .ci/run does)"
+    import importlib.util
+
+    import sqlalchemy
+
+    if importlib.util.find_spec("psycopg2") is None or not sqlalchemy.__version__.startswith("2.0."):
+        return "the postgres extra is not installed (psycopg2, SQLAlchemy 2.0): pip install '.[test]' brings it"
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(SERVER_USER)
