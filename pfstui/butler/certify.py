@@ -77,7 +77,8 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
                     refs[str(ref.id)] = ref
         ordered = sorted(refs.values(), key=lambda r: (tuple(plain_data_id(r.dataId).items()), str(r.id)))
         data_id_list = [plain_data_id(r.dataId) for r in ordered]
-        current = calibration_rows(butler, dt, target, data_ids=data_id_list) if target_type else []
+        # Only the ranges this certify would meet: another operator's elsewhere in time must not make it stale.
+        current = calibration_rows(butler, dt, target, data_ids=data_id_list, window=window) if target_type else []
         by_did: dict[tuple, list[Association]] = {}
         for a in current:
             by_did.setdefault(a.data_id_key(), []).append(a)

@@ -60,11 +60,15 @@ class Conflict:
     wanted: Association
     existing: Association
 
+    def holder(self) -> str:
+        """Who holds the range in the way: the dataset and its RUN, so the operator knows what to decertify."""
+        if self.wanted.dataset_id == self.existing.dataset_id:
+            return "the same dataset"
+        return f"dataset …{self.existing.dataset_id[-8:]} (run {self.existing.run})"
+
     def text(self) -> str:
-        same = self.wanted.dataset_id == self.existing.dataset_id
-        who = "the same dataset" if same else f"dataset …{self.existing.dataset_id[-8:]} (run {self.existing.run})"
         return (f"CONFLICT    {self.wanted.dataset_type} {self.wanted.camera()}: {self.wanted.range_text()} overlaps "
-                f"{self.existing.range_text()} held by {who}")
+                f"{self.existing.range_text()} held by {self.holder()}")
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,9 @@ class Preview:
         if self.conflicts:
             n = len(self.conflicts)
             c = self.conflicts[0]
-            parts.append(f"{n} conflict{'s' if n != 1 else ''} ({c.wanted.camera()}: {c.wanted.range_text()} overlaps "
-                         f"{c.existing.range_text()}); decertify the overlapping range first or choose other dates")
+            parts.append(f"{n} conflict{'s' if n != 1 else ''} ({c.wanted.dataset_type} {c.wanted.camera()}: "
+                         f"{c.wanted.range_text()} overlaps {c.existing.range_text()} held by {c.holder()}); "
+                         "decertify the overlapping range first or choose other dates")
         parts.extend(self.blockers)
         return "; ".join(parts)
 

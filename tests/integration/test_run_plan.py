@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import REGISTRIES
+
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("demo_repo", REGISTRIES, indirect=True)
 def test_pfstui_run_demo_template(demo_repo: Path, tool_env: dict[str, str], tmp_path: Path):
     env = dict(tool_env, PFSTUI_STATE_DIR=str(tmp_path / "state"), PFSTUI_SUPERVISOR_IDLE="5")
     pfstui = [sys.executable, "-m", "pfstui"]

@@ -13,6 +13,7 @@ from pfstui.ui.link import contract
 from pfstui.ui.messages import QueueRequest
 from pfstui.ui.panes.collections import CollectionsPane
 from pfstui.ui.panes.queue import QueuePane
+from tests.pg import REGISTRIES
 from tests.ui import wait_until
 
 
@@ -32,6 +33,7 @@ def certify_a_bias(repo: Path) -> None:
         butler.registry.certify("PFS/calib", refs, Timespan(Time("2025-01-01T00:00:00", scale="tai"), None))
 
 
+@pytest.mark.parametrize("demo_repo", REGISTRIES, indirect=True)
 async def test_collections_show_validity_ranges(demo_repo: Path):
     certify_a_bias(demo_repo)
     app = PfsTuiApp(repo=str(demo_repo), connect=False)

@@ -13,6 +13,8 @@ from pfstui.ui.app import PfsTuiApp
 from pfstui.ui.panes.certify import CertifyPane
 from pfstui.ui.screens.confirm import ConfirmScreen
 
+from tests.pg import REGISTRIES
+
 from . import wait_until
 from .test_app import certify_a_bias
 
@@ -48,6 +50,7 @@ def journal_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
 
 
+@pytest.mark.parametrize("demo_repo", REGISTRIES, indirect=True)
 async def test_validation_conflict_apply_and_undo(demo_repo: Path, journal_dir):
     certify_a_bias(demo_repo)
     run = second_bias_run(demo_repo)
