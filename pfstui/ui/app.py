@@ -4,6 +4,10 @@ The app is a view: the queue lives in the session supervisor (a separate process
 the repository behind the Butler gateway (used only from worker threads: its import takes over a second
 and never sits on the first frame's path), logs are read straight from the stage log files.
 
+Threads (none of them from Textual's shared default pool, which nothing may fill): one follows every open log
+(:class:`~pfstui.ui.widgets.log_watcher.LogWatchHub`), one holds the supervisor link, one sends requests to
+the supervisor in order, two do repository work (:attr:`PfsTuiApp.butler_lane`); see :mod:`pfstui.ui.workers`.
+
 Start-up time (bench/ui.py, against a bare Textual app): the panes not shown first are imported, built
 and mounted after the first frame (``_mount_deferred``).  Their modules are imported inside functions,
 and the messages of panes that may not be loaded yet (``OpenLog`` from the queue, ``RegistryChanged``
@@ -18,6 +22,7 @@ import contextlib
 import gc
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +44,7 @@ from pfstui.ui.messages import (
     QueueRequest,
     QueueUpdated,
 )
+from pfstui.ui.workers import Lane
 
 if TYPE_CHECKING:
     from pfstui.queue.requests import Snapshot
@@ -134,6 +140,11 @@ class PfsTuiApp(App):
 
         self.settings, self.settings_problem = load_settings()
         self._statuses: dict[str, StageStatus] = {}
+        #: Repository work of every pane (threads made on first use, dropped on exit).
+        self.butler_lane = Lane("pfstui-butler", 2)
+        #: Requests to the supervisor, one at a time and in the order asked (a stopped supervisor holds one
+        #: thread, not the shared pool).
+        self.request_lane = Lane("pfstui-request", 1)
         if os.environ.get("SSH_CONNECTION"):
             self.animation_level = "none"
 
@@ -275,25 +286,34 @@ class PfsTuiApp(App):
         return ButlerGateway(self.repo, read_only=self.read_only)
 
     # --- supervisor link -----------------------------------------------------------------------------------
-    @work(thread=True, group="link", exit_on_error=False)
     def start_link(self) -> None:
+        """The link lives on a thread of its own for the app's life (a daemon: it never holds the exit)."""
+        assert self.session_dir is not None
+        self.link = SupervisorLink(self.session_dir, self.post_message, read_only=self.read_only)
+        threading.Thread(target=self._run_link, args=(self.link,), name="pfstui-supervisor-link",
+                         daemon=True).start()
+
+    def _run_link(self, link: SupervisorLink) -> None:
         from pfstui.queue.protocol import SupervisorClient, SupervisorError
 
-        assert self.session_dir is not None
         try:
-            with SupervisorClient(self.session_dir, read_only=self.read_only) as client:
+            with SupervisorClient(link.session_dir, read_only=self.read_only) as client:
                 if not self.read_only:
                     client.request(contract().LoadPlan(path=self.plan, repo=self.repo))
         except (SupervisorError, OSError) as exc:
             self.post_message(LinkStatus(False, f"supervisor: {exc}"))
         except Exception as exc:  # noqa: BLE001 - a bad plan file: shown, not raised
             self.post_message(LinkStatus(False, str(exc)))
-        self.link = SupervisorLink(self.session_dir, self.post_message, read_only=self.read_only)
-        self.link.run()
+        try:
+            link.run()
+        except Exception as exc:  # noqa: BLE001 - one line in the header, never a traceback on screen
+            self.post_message(LinkStatus(False, f"supervisor link ended: unexpected {type(exc).__name__}: {exc}"))
 
     def on_unmount(self) -> None:
         if self.link is not None:
             self.link.stop.set()
+        self.butler_lane.shutdown()
+        self.request_lane.shutdown()
         if getattr(self, "_gc_frozen", False):
             gc.unfreeze()
             self._gc_frozen = False
@@ -394,11 +414,11 @@ class PfsTuiApp(App):
     def _queue_request(self, message: QueueRequest) -> None:
         self.send_request(message)
 
-    @work(thread=True, group="requests", exit_on_error=False)
-    def send_request(self, request: QueueRequest) -> None:
+    @work(group="requests", exit_on_error=False)
+    async def send_request(self, request: QueueRequest) -> None:
         try:
             link = self.link or SupervisorLink(self.session_dir, self.post_message, read_only=self.read_only)
-            result = link.request(request)
+            result = await self.request_lane.call(link.request, request)
         except Exception as exc:  # noqa: BLE001 - refused requests come back as one line
             self.post_message(QueueFailed(request, str(exc)))
             return

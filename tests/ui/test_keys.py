@@ -54,8 +54,8 @@ def test_one_meaning_per_key_across_panes():
     for _section, b in pane_bindings():
         for key in _normalize_key_list(b.key).split(","):
             meanings.setdefault(key, set()).add(b.description)
-    # escape backs out (of a field, then of a filter); enter opens what is selected
-    layered = {"escape": {"Back to the pane", "Clear filter"}, "enter": {"Details", "Record"}}
+    # escape backs out (of a field, of a running repository read, then of a filter); enter opens what is selected
+    layered = {"escape": {"Back to the pane", "Cancel", "Clear filter"}, "enter": {"Details", "Record"}}
     for key, found in meanings.items():
         assert found == layered[key] if key in layered else len(found) == 1, (key, found)
     # y/n are yes/no (confirmations, the Queue's approvals), e edits a stage, +/- the parallel limit: Queue only

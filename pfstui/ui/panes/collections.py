@@ -15,13 +15,14 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Static, Tree
-from textual.worker import get_current_worker
 
 from pfstui.errors import UserError
 from pfstui.ui.widgets.lists import ListTree
-from pfstui.ui.workers import WorkerErrors
+from pfstui.ui.workers import RepositoryWork
 
 TIMESTAMP = re.compile(r"/(\d{8}T\d{6})Z?$")
+#: Said after the counts when Escape stopped a refresh (the list shown is the one read before).
+CANCELLED = " [dim]· refresh cancelled (r reads again)[/]"
 TYPE_STYLE = {"RUN": "green", "CHAINED": "cyan", "CALIBRATION": "magenta", "TAGGED": "yellow"}
 
 
@@ -62,15 +63,19 @@ def matcher(pattern: str):
     return lambda name: rx.search(name) is not None
 
 
-class CollectionsPane(WorkerErrors, Widget):
-    """Browse collections; details load in a worker thread (the Butler is never called on the UI thread)."""
+class CollectionsPane(RepositoryWork, Widget):
+    """Browse collections; reads run on the app's Butler lane (the Butler is never called on the UI thread)."""
 
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="collections.filter",
                 tooltip="Filter collections: glob (u/me/*), regex (step[34]$, re:...) or substring"),
+        # escape: cancel a running read first; with nothing running it passes on to clear the filter
+        Binding("escape", "cancel_work", "Cancel", id="collections.cancel", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="collections.filter_clear"),
         Binding("ctrl+r", "refresh", "Refresh", id="collections.refresh", tooltip="Read the collections again"),
     ]
+    WORKING = {"collections": "reading the collections", "collection-detail": "reading the collection"}
+    CANCELLABLE = frozenset(WORKING)
 
     @dataclass
     class Loaded(Message):
@@ -99,6 +104,8 @@ class CollectionsPane(WorkerErrors, Widget):
         #: Plain text of what the detail view shows (for tests and copy).
         self.detail_plain = ""
         self._wanted: str | None = None
+        #: What the status line says when nothing is taking long (counts, or the last failure).
+        self._status = "Loading collections…"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="collections-left"):
@@ -124,29 +131,43 @@ class CollectionsPane(WorkerErrors, Widget):
             self._gateway = self._gateway_factory()
         return self._gateway
 
-    @work(thread=True, exclusive=True, group="collections", exit_on_error=False, description="Cannot list collections")
-    def load(self) -> None:
-        rows = self.gateway().collections()
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.Loaded(rows))
+    @work(exclusive=True, group="collections", exit_on_error=False, description="Cannot list collections")
+    async def load(self, refresh: bool = False) -> None:
+        self.post_message(self.Loaded(await self.in_butler(self._read_collections, refresh)))
+        if refresh and self._wanted:
+            self.load_detail(self._wanted)  # after the registry's caches were re-read
 
-    @work(thread=True, exclusive=True, group="collection-detail", exit_on_error=False,
-          description="Cannot read that collection")
-    def load_detail(self, name: str) -> None:
-        detail = self.gateway().collection_detail(name)
+    def _read_collections(self, refresh: bool) -> list:
+        if refresh:
+            self.gateway().invalidate()
+        return self.gateway().collections()
+
+    @work(exclusive=True, group="collection-detail", exit_on_error=False, description="Cannot read that collection")
+    async def load_detail(self, name: str) -> None:
+        detail = await self.in_butler(lambda: self.gateway().collection_detail(name))
         self.post_message(self.DetailLoaded(detail))
         if detail.row.type == "CALIBRATION":
-            assocs: list = []
-            more = False
-            for page in self.gateway().associations(name, page_size=500):
-                assocs.extend(page)
-                if len(assocs) >= 2000:  # enough for a screen; never load everything
-                    more = True
-                    break
+            assocs, more = await self.in_butler(self._read_ranges, name)
             self.post_message(self.RangesLoaded(name, assocs, more))
+
+    def _read_ranges(self, name: str) -> tuple[list, bool]:
+        """The first validity ranges of ``name``: enough for a screen, never everything."""
+        assocs: list = []
+        for page in self.gateway().associations(name, page_size=500):
+            assocs.extend(page)
+            if len(assocs) >= 2000:
+                return assocs, True
+        return assocs, False
 
     def worker_failed(self, worker, text: str) -> None:
         self.post_message(self.Failed(text))
+
+    def show_working(self, line: str | None) -> None:
+        self.query_one("#collections-status", Static).update(f"[b]{escape(line)}[/]" if line else self._status)
+
+    def work_cancelled(self, groups: set[str]) -> None:
+        if "collections" in groups:
+            self._set_status(self._status.removesuffix(CANCELLED) + CANCELLED)
 
     # --- handlers --------------------------------------------------------------------------------------
     @on(Loaded)
@@ -156,7 +177,13 @@ class CollectionsPane(WorkerErrors, Widget):
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:
-        self.query_one("#collections-status", Static).update(f"[red]{escape(message.text)}[/]")
+        self._set_status(f"[red]{escape(message.text)}[/]")
+
+    def _set_status(self, markup: str) -> None:
+        """The status line's own text (shown unless the working line is)."""
+        self._status = markup
+        if not self.working:
+            self.query_one("#collections-status", Static).update(markup)
 
     @on(DetailLoaded)
     def _detail(self, message: DetailLoaded) -> None:
@@ -234,9 +261,8 @@ class CollectionsPane(WorkerErrors, Widget):
         roots = [r for r in shown if pattern.strip() or r.name not in nested]
         for row in sorted(roots, key=lambda r: r.name):
             self._add(tree.root, row, by_name, depth=0)
-        self.query_one("#collections-status", Static).update(
-            f"{len(shown)} of {len(self._rows)} collections" + (f" match {pattern!r}" if pattern.strip() else "")
-        )
+        self._set_status(escape(f"{len(shown)} of {len(self._rows)} collections"
+                                + (f" match {pattern!r}" if pattern.strip() else "")))
 
     def _add(self, parent, row, by_name, depth: int) -> None:
         label = f"{escape(row.name)} [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"
@@ -271,11 +297,5 @@ class CollectionsPane(WorkerErrors, Widget):
         self.refresh_all()
 
     def refresh_all(self) -> None:
-        """Reload after a change to the registry (ours or anyone's)."""
-        if self._gateway is not None:
-            invalidate = getattr(self._gateway, "invalidate", None)
-            if invalidate is not None:
-                invalidate()
-        self.load()
-        if self._wanted:
-            self.load_detail(self._wanted)
+        """Reload after a change to the registry (ours or anyone's): the caches are re-read on the lane too."""
+        self.load(refresh=True)
