@@ -214,7 +214,7 @@ def _skip(sup: Supervisor, request: SkipStage, client: asyncio.StreamWriter) -> 
 def _approve(sup: Supervisor, request: ApproveStage, client: asyncio.StreamWriter) -> StageChanged:
     """Approve exactly what the operator was shown: the preview's argv and digest are what the attempt runs."""
     try:
-        stage = rules.approve(sup.state, request.stage)
+        stage = rules.approve(sup.state, request.stage, request.seen_argv, request.seen_digest)
     finally:
         sup.dirty = True  # a failed preview was dropped to be computed again
     preview = stage.extra.preview

@@ -221,6 +221,10 @@ class ApproveStage(_ChangeStage):
     cmd = "approve"
     #: Which client asked (journaled with the approval).
     via: Literal["app", "cli"] = "cli"
+    #: The preview the operator was shown (its argv and digest): refused if the stage's preview is another one
+    #: by the time the request arrives (the plan was edited, the preview computed again).
+    seen_argv: list[str]
+    seen_digest: str | None = None
 
 
 class RejectStage(_ChangeStage):

@@ -116,8 +116,9 @@ def gate(state: QueueState) -> list[str]:
     return stopped
 
 
-def approve(state: QueueState, name: str) -> Stage:
-    """Check that ``name`` may be approved now (waiting, its preview ready); the caller records the approval."""
+def approve(state: QueueState, name: str, seen_argv: list[str], seen_digest: str | None) -> Stage:
+    """Check that ``name`` may be approved now (waiting, its preview ready and the one the operator saw); the
+    caller records the approval."""
     stage = _stage(state, name)
     if stage.status != StageStatus.WAITING:
         raise QueueError(f"stage {name!r} is {stage.status}; only a stage waiting for approval can be approved")
@@ -130,6 +131,9 @@ def approve(state: QueueState, name: str) -> Stage:
         first = preview.text.strip().splitlines()[-1:] or ["no reason given"]
         raise QueueError(f"the preview of {name!r} failed ({first[0][:200]}); it is being computed again",
                          "approve once the new preview is shown, or reject the stage (it is then skipped)")
+    if (preview.argv, preview.digest) != (seen_argv, seen_digest):
+        raise QueueError(f"the preview of {name!r} changed after it was shown (the plan or the registry changed)",
+                         "read the new preview, then approve again")
     return stage
 
 
