@@ -20,11 +20,11 @@ from pfstui.butler.values import Association, CollectionRow
 from pfstui.infra.journal import JournalEntry
 
 __all__ = [
+    "AppliedAction",
     "Change",
     "Conflict",
-    "Removal",
     "Preview",
-    "AppliedAction",
+    "Removal",
     "fingerprint",
     "human_bytes",
     "range_text",
@@ -147,7 +147,20 @@ class Preview:
 
     def to_json(self) -> dict[str, Any]:
         """The preview as data (``--dry-run --json``): the text of :meth:`lines` and what it says, for a program
-        that shows it before asking (an approval) or checks it."""
+        that shows it before asking (an approval) or checks it; ``digest`` is :meth:`digest`."""
+        return {"digest": self.digest(), **self._effect()}
+
+    def digest(self) -> str:
+        """A hash of what this change would do (not of who asks: ``origin`` is left out).
+
+        Why: an approval gate shows an operator the preview of a stage and records its digest; the stage then
+        runs with ``--approved DIGEST`` and refuses to write unless its own preview, computed again when it
+        runs, has the same digest.  So what the operator approved is exactly what is written."""
+        effect = {k: v for k, v in self._effect().items() if k != "origin"}
+        blob = json.dumps(effect, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def _effect(self) -> dict[str, Any]:
         return {
             "action": self.action, "repository": self.repo, "summary": self.summary, "lines": self.lines(),
             "blocked": self.blocked, "blocker": self.blocker_text(), "nothing_to_do": self.is_noop,

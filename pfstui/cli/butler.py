@@ -20,7 +20,7 @@ from typing import Any
 
 from pfstui.butler.apply import apply
 from pfstui.butler.certify import preview_certify, preview_decertify
-from pfstui.butler.errors import ConflictError, GatewayError
+from pfstui.butler.errors import ConflictError, GatewayError, StalePreviewError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.preview import Preview
 from pfstui.butler.reconcile import Outcome, reconcile_all
@@ -38,7 +38,7 @@ from pfstui.cli.readonly import HELP as READ_ONLY_HELP
 from pfstui.cli.readonly import accept_everywhere, changes
 from pfstui.infra.journal import default_journal
 
-__all__ = ["add_subcommands", "ConfirmationError", "main", "open_gateway", "run_preview"]
+__all__ = ["ConfirmationError", "add_subcommands", "main", "open_gateway", "run_preview"]
 
 
 class ConfirmationError(GatewayError):
@@ -79,6 +79,7 @@ def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -
     # A stage's stdout and stderr are one log file: the preview goes before a refusal's line, and is there to
     # read while a long apply runs.
     sys.stdout.flush()
+    _check_approved(preview, args)
     if preview.blocked:
         if args.dry_run:
             say(f"pfstui: would be refused: {preview.blocker_text()}", file=sys.stderr)
@@ -100,6 +101,15 @@ def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -
         print(f"Journal entry {result.entry.id}{hint}")
     return 0
 
+
+
+def _check_approved(preview: Preview, args: argparse.Namespace) -> None:
+    """An approved stage writes only the change its operator saw (see :meth:`Preview.digest`)."""
+    wanted = getattr(args, "approved", None)
+    if wanted and preview.digest() != wanted:
+        raise StalePreviewError(f"{preview.action} refused, nothing written: what it would change now is not what "
+                            "was approved (the registry changed since the preview)",
+                            "restart the stage: it waits for a new approval of a fresh preview")
 
 
 # --- commands ------------------------------------------------------------------------------------------------

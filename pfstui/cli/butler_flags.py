@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_write_flags", "add_dates", "add_id", "origin"]
+__all__ = ["add_dates", "add_id", "add_write_flags", "origin"]
 
 
 def add_write_flags(p: argparse.ArgumentParser) -> None:
@@ -23,6 +23,9 @@ def add_write_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", metavar="NAME", type=_stage_name,
                    help="the plan stage running this command (recorded in the journal entry)")
     p.add_argument("--attempt", metavar="N", type=_attempt, help="the attempt of that stage (journaled with it)")
+    p.add_argument("--approved", metavar="DIGEST", type=_digest,
+                   help="write only if the change is exactly the one an operator approved (the digest that "
+                        "--dry-run --json printed); refused otherwise, with nothing written")
 
 
 def origin(args: argparse.Namespace) -> dict:
@@ -44,6 +47,13 @@ def _attempt(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 100_000:
         raise argparse.ArgumentTypeError(f"{text!r} is not an attempt number; write a number from 1 to 100,000")
     return int(text)
+
+
+def _digest(text: str) -> str:
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a preview digest; copy the 64 hex digits that "
+                                         "--dry-run --json printed as its digest")
+    return text
 
 
 def add_dates(p: argparse.ArgumentParser) -> None:

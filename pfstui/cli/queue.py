@@ -168,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     say(f"Running {plan_path} on {repo} (session {session})", flush=True)
     if args.no_wait:
         return 0
-    seen: dict[str, tuple] = {}
+    seen: dict[object, object] = {}
 
     def show(snap: Snapshot) -> bool:
         for st in snap.stages:
@@ -179,6 +179,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if st.status in RAN_BADLY:
                     for line in failure_lines(st):
                         say(line, flush=True)
+            preview = st.extra.preview
+            if st.status == StageStatus.WAITING and preview and seen.get((st.id, "preview")) != preview.state:
+                seen[(st.id, "preview")] = preview.state
+                say(f"    waits for approval; its preview is {preview.state}"
+                    + (f": read it with `pfstui status`, then `pfstui queue approve|reject {st.id}`"
+                       if preview.state != "computing" else ""), flush=True)
         return rules.is_finished(snap.state)
 
     finished = show(client.request(Subscribe()))
@@ -231,6 +237,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             say(f"    {last.detail}")
         for wait in snap.waiting.get(st.id, []):
             say(f"    waiting: {wait.text}")
+        if st.status == StageStatus.WAITING and st.extra.preview is not None:
+            p = st.extra.preview
+            say(f"    preview of attempt {p.attempt} ({p.state}, {p.at}):")
+            for line in (p.text or "…").splitlines():
+                say(f"      {line}")
         run = snap.next_runs.get(st.id)
         if run is not None:
             say(f"    next: {shell_join(run.argv) if run.error is None else f'(cannot build it: {run.error})'}")
@@ -239,7 +250,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 #: How ``pfstui status`` names the queue's phase (:func:`pfstui.queue.rules.phase`).
 PHASE_WORDS = {"finished": "finished", "empty": "empty", "paused": "PAUSED", "idle": "idle (nothing more can run)",
-               "running": "running"}
+               "running": "running", "waiting": "waiting for an approval"}
 
 
 def _problem_lines(snap: Snapshot) -> list[str]:
@@ -274,6 +285,8 @@ def _stage_json(st: Stage, run: NextRun | None, waits: list[Wait]) -> dict[str, 
         "next_argv": run.argv if run is not None and run.error is None else None,
         #: Why it is not running (a stage that has not started), most pressing first.
         "waiting": [{"kind": w.kind, "text": w.text, "stages": list(w.stages)} for w in waits],
+        #: A stage waiting for approval: what its next attempt would change (``state``: computing, ready, failed).
+        "preview": st.extra.preview.model_dump(mode="json") if st.extra.preview else None,
     }
 
 
@@ -283,6 +296,10 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
     if args.full and args.action != "restart":
         raise QueueCliError(f"--full is an option of `pfstui queue restart`, not of `queue {args.action}`")
+    if args.yes and args.action != "approve":
+        raise QueueCliError(f"--yes is an option of `pfstui queue approve`, not of `queue {args.action}`")
+    if args.action == "approve":
+        return _approve(args)
     if args.action in ("pause", "resume") and not args.stage:
         request = requests.PauseQueue() if args.action == "pause" else requests.ResumeQueue()
     elif args.action == "parallel":
@@ -304,7 +321,40 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 #: `pfstui queue ACTION STAGE` -> the request it sends.
 STAGE_ACTIONS = {"pause": "PauseStage", "resume": "ResumeStage", "kill": "KillStage", "skip": "SkipStage",
-                 "restart": "RestartStage"}
+                 "restart": "RestartStage", "reject": "RejectStage"}
+
+
+def _approve(args: argparse.Namespace) -> int:
+    """``pfstui queue approve STAGE``: print what the stage would change, ask (unless ``--yes``), then approve
+    exactly that preview (the supervisor refuses if it changed meanwhile)."""
+    from pfstui.queue.requests import ApproveStage, Status
+
+    if not args.stage:
+        raise QueueCliError("`pfstui queue approve` needs a STAGE name")
+    client = _client(resolve_session(args.plan, args.repo))
+    stage = client.request(Status()).state.stage(args.stage)
+    preview = stage.extra.preview if stage is not None else None
+    if stage is None or stage.status != "waiting" or preview is None or preview.state != "ready":
+        # the supervisor's refusal says why (no such stage, not waiting, preview not ready or failed)
+        print(json.dumps(client.request(ApproveStage(stage=args.stage, seen_argv=[])).model_dump(mode="json")))
+        return 0
+    print(f"Stage {stage.id}, attempt {preview.attempt} (preview of {preview.at}):\n{preview.text}", flush=True)
+    if not args.yes and not _ask(f"Approve {stage.id}? [y/N] "):
+        print("Not approved; the stage still waits.")
+        return 3
+    request = ApproveStage(stage=stage.id, seen_argv=preview.argv, seen_digest=preview.digest)
+    print(json.dumps(client.request(request).model_dump(mode="json")))
+    return 0
+
+
+def _ask(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise QueueCliError("stdin is not a terminal, so pfstui cannot ask before approving",
+                            "read the preview above, then pass --yes to approve it")
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
 
 
 def _set_parallel(text: str | None):
@@ -381,12 +431,16 @@ def add_subcommands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("queue", help="pause|resume (the queue or a stage), kill|restart|skip STAGE, parallel N")
-    p.add_argument("action", choices=["pause", "resume", "kill", "restart", "skip", "parallel"])
+    p = sub.add_parser("queue", help="pause|resume (the queue or a stage), kill|restart|skip|approve|reject STAGE, "
+                                     "parallel N")
+    p.add_argument("action", choices=["pause", "resume", "kill", "restart", "skip", "approve", "reject",
+                                      "parallel"])
     p.add_argument("stage", nargs="?", help="the stage (or, for parallel, how many stages may run at once)")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="restart with an edited option")
     p.add_argument("--full", action="store_true",
                    help="restart every quantum again (by default a restart runs only the quanta not done)")
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="approve without asking (the preview is printed all the same)")
     p.add_argument("--plan")
     p.add_argument("--repo")
     p.set_defaults(func=cmd_queue)

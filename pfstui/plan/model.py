@@ -11,7 +11,7 @@ File shape (schema version 1)::
     repository: /data/pfs/datastore        # Butler repo; a relative path is relative to this file
     instrument: lsst.obs.pfs.PrimeFocusSpectrograph
     rerun: u/me                            # prefix of every collection this plan writes
-    defaults: {processes: 16, fail_fast: true, log_level: pfs=INFO}
+    defaults: {processes: 16, fail_fast: true, log_level: pfs=INFO, approvals: true}
     stages:
       - name: bias
         kind: pipetask
@@ -121,11 +121,19 @@ class Defaults(_Model):
     fail_fast: StrictBool = True
     #: ``pipetask --log-level``; ``pfs=INFO`` shows the drp_stella task messages hidden by default.
     log_level: LogLevel = "pfs=INFO"
+    #: ``false``: no stage waits for an operator's approval, whatever its ``approve`` says (an unattended
+    #: night).  Why a plan-wide switch: the gates are set per stage by the template, and turning each off by
+    #: hand before a night is how one gets forgotten.
+    approvals: StrictBool = True
 
 
 class _StageBase(_Model):
     name: StageName
     after: list[StageName] = Field(default_factory=list)
+    #: The queue stops before this stage (status ``waiting``) until an operator has seen its effect (the
+    #: preview of a registry change) and approved it.  The pfs template sets it on every stage that
+    #: certifies into a shared collection.
+    approve: StrictBool = False
 
     @field_validator("after")
     @classmethod
@@ -368,6 +376,11 @@ class Plan(_Model):
             if stage.name == name:
                 return stage
         raise KeyError(f"no stage '{name}' in the plan (stages: {', '.join(s.name for s in self.stages)})")
+
+    def gated(self, name: str) -> bool:
+        """The stage waits for an operator's approval before it runs (its ``approve``, unless the plan's
+        ``defaults.approvals`` turned every gate off)."""
+        return self.defaults.approvals and self.stage(name).approve
 
     @property
     def stage_names(self) -> list[str]:

@@ -9,6 +9,7 @@ supervisor's event loop, one at a time, so two clients never race.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import signal
 import time
@@ -22,6 +23,7 @@ from pfstui.queue import rules
 from pfstui.queue.model import StageStatus
 from pfstui.queue.requests import (
     PROTOCOL,
+    ApproveStage,
     EditStage,
     Hello,
     HelloReply,
@@ -31,6 +33,7 @@ from pfstui.queue.requests import (
     PauseQueue,
     PauseStage,
     QueueFlag,
+    RejectStage,
     Request,
     Requeued,
     RestartStage,
@@ -46,7 +49,7 @@ from pfstui.queue.requests import (
     Stopping,
     Subscribe,
 )
-from pfstui.queue.state import Stage, StageExtra
+from pfstui.queue.state import Approval, Stage, StageExtra
 
 if TYPE_CHECKING:
     from pfstui.queue.supervisor import Supervisor
@@ -203,5 +206,34 @@ def _edit(sup: Supervisor, request: EditStage, client: asyncio.StreamWriter) -> 
 @_handles(SkipStage)
 def _skip(sup: Supervisor, request: SkipStage, client: asyncio.StreamWriter) -> StageChanged:
     rules.skip(sup.state, request.stage)
+    sup.dirty = True
+    return StageChanged(stage=request.stage, status=StageStatus.SKIPPED)
+
+
+@_handles(ApproveStage)
+def _approve(sup: Supervisor, request: ApproveStage, client: asyncio.StreamWriter) -> StageChanged:
+    """Approve exactly what the operator was shown: the preview's argv and digest are what the attempt runs."""
+    try:
+        stage = rules.approve(sup.state, request.stage, request.seen_argv, request.seen_digest)
+    finally:
+        sup.dirty = True  # a failed preview was dropped to be computed again
+    preview = stage.extra.preview
+    assert preview is not None
+    number = stage.next_attempt_number()
+    stage.extra.approval = Approval(attempt=number, argv=preview.argv, digest=preview.digest,
+                                    by=f"{getpass.getuser()} ({request.via})")
+    stage.status = StageStatus.QUEUED
+    sup.journal_event("approve", stage, number, via=request.via, preview=preview.digest, argv=preview.argv)
+    return _changed(sup, stage)
+
+
+@_handles(RejectStage)
+def _reject(sup: Supervisor, request: RejectStage, client: asyncio.StreamWriter) -> StageChanged:
+    rules.reject(sup.state, request.stage)
+    stage = sup.state.stage(request.stage)
+    assert stage is not None
+    preview = stage.extra.preview
+    sup.journal_event("reject", stage, stage.next_attempt_number(), via=request.via,
+                      preview=preview.digest if preview else None)
     sup.dirty = True
     return StageChanged(stage=request.stage, status=StageStatus.SKIPPED)

@@ -13,9 +13,11 @@ submission (see :func:`prepare`).  ``pfstui.plan`` knows nothing of bps: the dis
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +45,11 @@ from pfstui.plan.loader import load_plan
 from pfstui.plan.model import AnyStage, PipetaskStage, Plan
 from pfstui.plan.variables import stage_env
 from pfstui.process import runner
+from pfstui.process.capture import capture
 from pfstui.process.intent import LaunchFiles
 from pfstui.queue.model import AttemptStatus
 from pfstui.queue.requests import NextRun
-from pfstui.queue.state import Attempt, BpsAttempt, now
+from pfstui.queue.state import PREVIEW_LIMIT, Attempt, BpsAttempt, GatePreview, now
 
 __all__ = ["LaunchSpec", "attempt_dir", "environment", "files_of", "intent", "make_folder", "next_run", "plan_show",
            "prepare", "stage_argv", "start"]
@@ -233,3 +236,88 @@ def plan_show(
             config = submit_config(plan, stage, workdir=workdir.absolute())
             lines.extend(_comment_block(f"{workdir / SUBMIT_FILE}:\n" + submit_yaml(config)))
     return "\n".join(lines) + "\n"
+
+
+# --- approval gates ------------------------------------------------------------------------------------------
+#: How long a gated stage's preview (its own argv with ``--dry-run --json``) may take before it counts as failed.
+PREVIEW_TIMEOUT = 600.0
+_APPROVED = "--approved"
+
+
+def previews_itself(stage: AnyStage) -> bool:
+    """The stage runs one of pfstui's own Butler actions, which preview with ``--dry-run --json``; any other
+    stage (pipetask, bps) is previewed by its command line alone."""
+    return stage.kind != "pipetask"
+
+
+def preview_argv(argv: list[str]) -> list[str]:
+    return [*argv, "--dry-run", "--json"]
+
+
+def with_approval(argv: list[str], digest: str | None) -> list[str]:
+    """The approved attempt's argv: it writes only if its own preview has the approved ``digest``."""
+    return [*argv, _APPROVED, digest] if digest else argv
+
+
+def without_approval(argv: list[str]) -> list[str]:
+    """``argv`` as it was previewed (what :func:`with_approval` added taken off)."""
+    return argv[:-2] if len(argv) >= 2 and argv[-2] == _APPROVED else argv
+
+
+def preview_outcome(returncode: int | None, stdout: str, stderr: str, timed_out: bool) -> tuple[str, str, str | None]:
+    """(state, text, digest) of a gated stage's preview from what its ``--dry-run --json`` run printed.
+
+    A preview that would be refused counts as failed: approving it could only fail the stage."""
+    if timed_out:
+        return "failed", f"the preview took over {PREVIEW_TIMEOUT:.0f} s and was stopped", None
+    try:
+        data = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else None
+    except (ValueError, IndexError):
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
+        why = (stderr.strip() or stdout.strip() or f"exit status {returncode}").splitlines()[-1]
+        return "failed", f"the preview failed: {why}", None
+    text = "\n".join(str(line) for line in data["lines"])
+    if data.get("blocked"):
+        return "failed", f"{text}\nwould be refused: {data.get('blocker') or 'see above'}", None
+    return "ready", text, str(data.get("digest") or "") or None
+
+
+class Previews:
+    """The previews of gated stages being computed, one task per stage (a newer one cancels the older).
+
+    Why tasks: a preview opens the Butler in a subprocess and may take seconds; the supervisor goes on ticking
+    and answering clients meanwhile.  ``done(stage_id, asked, result)`` is called on the event loop with the
+    preview that was asked for and the finished one."""
+
+    def __init__(self, done: Callable[[str, GatePreview, GatePreview], None]) -> None:
+        self._done = done
+        self._tasks: dict[str, asyncio.Task] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._tasks)
+
+    def __contains__(self, stage_id: str) -> bool:
+        return stage_id in self._tasks
+
+    def start(self, stage_id: str, preview: GatePreview, cwd: str) -> None:
+        self.cancel(stage_id)
+        self._tasks[stage_id] = asyncio.ensure_future(self._compute(stage_id, preview, cwd))
+
+    def cancel(self, stage_id: str | None = None) -> None:
+        """Stop the preview of ``stage_id`` (every preview: None)."""
+        for sid in [stage_id] if stage_id is not None else list(self._tasks):
+            task = self._tasks.pop(sid, None)
+            if task is not None:
+                task.cancel()
+
+    async def _compute(self, stage_id: str, preview: GatePreview, cwd: str) -> None:
+        try:
+            got = await capture(preview_argv(preview.argv), env=environment(False), cwd=cwd,
+                                timeout=PREVIEW_TIMEOUT)
+        finally:
+            if self._tasks.get(stage_id) is asyncio.current_task():
+                del self._tasks[stage_id]
+        state, text, digest = preview_outcome(got.returncode, got.stdout, got.stderr, got.timed_out)
+        self._done(stage_id, preview, preview.model_copy(update={
+            "state": state, "text": text[:PREVIEW_LIMIT], "digest": digest, "at": now("seconds")}))

@@ -50,6 +50,7 @@ class StageStatus(StrEnum):
     DEPENDENCY_FAILED = "dependency-failed"  # a stage it depends on ended badly: never run
     SKIPPED = "skipped"  # marked by the operator, so that its dependants may go on
     LOST = "lost"  # its process vanished (or its pid was reused) without a recorded exit status
+    WAITING = "waiting"  # its dependencies are done; it waits for an operator's approval (``approve: true``)
 
 
 class AttemptStatus(StrEnum):
@@ -74,18 +75,18 @@ BAD = frozenset({S.FAILED, S.KILLED, S.LOST, S.DEPENDENCY_FAILED})
 FINISHED = OK | BAD
 RESTARTABLE = BAD
 #: Its next attempt has not started: its options may still be edited in the plan file.
-EDITABLE = frozenset({S.QUEUED})
-SKIPPABLE = frozenset({S.QUEUED}) | BAD
+EDITABLE = frozenset({S.QUEUED, S.WAITING})
+#: Skipping a waiting stage is rejecting it.
+SKIPPABLE = frozenset({S.QUEUED, S.WAITING}) | BAD
 #: Its own attempt ended badly (a dependency-failed stage never ran): its failures and log are worth showing.
 RAN_BADLY = frozenset({S.FAILED, S.KILLED, S.LOST})
 #: An attempt of it has just ended, one way or the other (what the app announces).
 ENDED = RAN_BADLY | {S.DONE}
-#: It has not started and the queue says why (:func:`pfstui.queue.rules.waits`); approval gates add their
-#: ``waiting`` status here.
-WAITS = frozenset({S.QUEUED})
+#: It has not started and the queue says why (:func:`pfstui.queue.rules.waits`).
+WAITS = frozenset({S.QUEUED, S.WAITING})
 del S
 
-#: Why a stage waits: a stage it depends on is not done, an approval is awaited (the gates to come), the queue
+#: Why a stage waits: a stage it depends on is not done, an operator's approval is awaited, the queue
 #: is paused, the parallel limit is reached, or nothing: it starts at the supervisor's next tick.
 WaitKind = Literal["dependency", "approval", "paused", "parallel", "starting"]
 

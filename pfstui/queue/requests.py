@@ -12,7 +12,7 @@ a one-line message (see :mod:`pfstui.queue.protocol`).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,6 +23,7 @@ __all__ = [
     "MAX_PARALLEL",
     "PROTOCOL",
     "REQUESTS",
+    "ApproveStage",
     "EditStage",
     "Hello",
     "HelloReply",
@@ -34,6 +35,7 @@ __all__ = [
     "PauseStage",
     "PlanLoaded",
     "QueueFlag",
+    "RejectStage",
     "Request",
     "Requeued",
     "RestartStage",
@@ -51,8 +53,8 @@ __all__ = [
 ]
 
 #: Version 1 was the untyped protocol (``cmd`` + free ``args``, no version on requests); version 2 had no
-#: waiting reasons in the snapshot.
-PROTOCOL = 3
+#: waiting reasons in the snapshot; version 3 no approval gates (the ``waiting`` status, approve/reject).
+PROTOCOL = 4
 
 
 class _Message(BaseModel):
@@ -212,6 +214,26 @@ class SkipStage(_ChangeStage):
     cmd = "skip"
 
 
+class ApproveStage(_ChangeStage):
+    """An operator's yes to a stage waiting for approval: its next attempt runs, and writes only the change its
+    preview showed (the digest travels in its argv as ``--approved``)."""
+
+    cmd = "approve"
+    #: Which client asked (journaled with the approval).
+    via: Literal["app", "cli"] = "cli"
+    #: The preview the operator was shown (its argv and digest): refused if the stage's preview is another one
+    #: by the time the request arrives (the plan was edited, the preview computed again).
+    seen_argv: list[str]
+    seen_digest: str | None = None
+
+
+class RejectStage(_ChangeStage):
+    """An operator's no to a stage waiting for approval: it is skipped (journaled)."""
+
+    cmd = "reject"
+    via: Literal["app", "cli"] = "cli"
+
+
 class RestartStage(Request[Requeued]):
     """A new attempt of a stage that ended badly (and of its dependants it held), with edited options.
 
@@ -258,5 +280,5 @@ class Shutdown(Request[Stopping]):
 REQUESTS: dict[str, type[Request]] = {
     cls.cmd: cls
     for cls in (Hello, Status, Subscribe, LoadPlan, Run, PauseQueue, ResumeQueue, PauseStage, ResumeStage,
-                KillStage, RestartStage, SkipStage, EditStage, SetParallel, Shutdown)
+                KillStage, RestartStage, SkipStage, EditStage, ApproveStage, RejectStage, SetParallel, Shutdown)
 }

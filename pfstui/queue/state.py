@@ -113,6 +113,36 @@ class Quanta(_Record):
     bps: BpsJobs | None = None
 
 
+# --- approval gates -----------------------------------------------------------------------------------------
+class GatePreview(_Record):
+    """What a gated stage's next attempt would change, computed by running its own argv with ``--dry-run``
+    once its dependencies are done (see :mod:`pfstui.queue.gates`)."""
+
+    #: The attempt it previews and the argv previewed (the attempt's argv, without the approval's digest).
+    attempt: int = Field(ge=1)
+    argv: list[str]
+    state: Literal["computing", "ready", "failed"] = "computing"
+    #: The preview as the operator reads it (or why it failed), at most :data:`PREVIEW_LIMIT` characters.
+    text: str = ""
+    #: The digest of the preview's JSON: the attempt refuses to change anything else.
+    digest: str | None = None
+    at: str = Field(default_factory=lambda: now("seconds"))
+
+
+class Approval(_Record):
+    """An operator's yes to one attempt of a gated stage, for exactly the argv and preview they saw."""
+
+    attempt: int = Field(ge=1)
+    argv: list[str]
+    digest: str | None = None
+    by: str
+    at: str = Field(default_factory=lambda: now("seconds"))
+
+
+#: The most characters of a preview kept in the state and sent in snapshots.
+PREVIEW_LIMIT = 32_000
+
+
 # --- the document --------------------------------------------------------------------------------------------
 class StageExtra(_Record):
     """What the queue keeps about a stage besides its status (the plan holds the rest)."""
@@ -126,6 +156,10 @@ class StageExtra(_Record):
     kill_requested: bool = False
     #: When whatever survives the SIGTERM of a kill gets SIGKILL (seconds since the epoch).
     kill_escalate_at: float | None = None
+    #: The plan says it waits for an operator's approval (``approve: true``); set each time the plan is read.
+    gate: bool = False
+    preview: GatePreview | None = None
+    approval: Approval | None = None
 
 
 class BpsAttempt(_Record):

@@ -24,6 +24,8 @@ def test_pfstui_run_demo_template(demo_repo: Path, tool_env: dict[str, str], tmp
     out = subprocess.run(pfstui + ["plan", "new", "--template", "demo", "--repo", str(demo_repo), "--rerun", "u/ci",
                                    "-o", str(plan)], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+    # an unattended night: no stage waits for an approval (tests/integration/test_gates.py approves one)
+    plan.write_text(plan.read_text().replace("  approvals: true ", "  approvals: false", 1))
     run = subprocess.run(pfstui + ["run", str(plan)], env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "Finished: 22 done, 0 skipped, 0 not done" in run.stdout

@@ -42,7 +42,7 @@ def test_every_request_has_one_handler():
     assert set(HANDLERS) == set(REQUESTS.values())
     assert {cls.cmd for cls in REQUESTS.values()} == {
         "hello", "status", "subscribe", "load_plan", "run", "pause_queue", "resume_queue", "pause", "resume", "kill",
-        "restart", "skip", "edit", "set_parallel", "shutdown"}
+        "restart", "skip", "edit", "approve", "reject", "set_parallel", "shutdown"}
     # a frozen session (unreadable state file) still answers these, and refuses every other request
     assert {cls.cmd for cls in REQUESTS.values() if not cls.changes_state} == {"hello", "status", "subscribe",
                                                                                 "shutdown"}

@@ -134,10 +134,11 @@ async def test_read_only_refuses_every_queue_mutation(demo_repo: Path, tmp_path:
         await wait_until(pilot, lambda: len(pane.stages()) == 2)
         keys = {"r": "run the queue", "ctrl+k": "kill", "R": "restart", "s": "skip", "p": "pause", "u": "resume",
                 "a": "add stage", "e": "edit stage", "plus": "change the parallel limit",
-                "minus": "change the parallel limit"}
+                "minus": "change the parallel limit", "y": "approve", "n": "reject"}
         # every key of the pane that changes something, so a new one cannot slip through untested
         mutating = {"queue.run", "queue.pause", "queue.resume", "queue.kill", "queue.restart", "queue.skip",
-                    "queue.add", "queue.edit", "queue.parallel_more", "queue.parallel_less"}
+                    "queue.add", "queue.edit", "queue.parallel_more", "queue.parallel_less", "queue.approve",
+                    "queue.reject"}
         assert {b.key for b in QueuePane.BINDINGS if b.id in mutating} == set(keys)
         for key, what in keys.items():
             await pilot.press(key)

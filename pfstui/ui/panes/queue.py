@@ -103,6 +103,10 @@ class QueuePane(QueueFilter, Widget):
         Binding("escape", "clear_filter", "Clear filter", id="queue.filter_clear", show=False),
         Binding("enter", "details", "Details", id="queue.details", show=False,
                 tooltip="Details and next command of the selected stage"),
+        Binding("y", "approve", "Approve", id="queue.approve", show=False,
+                tooltip="Approve the selected waiting stage (its preview is shown first)"),
+        Binding("n", "reject", "Reject", id="queue.reject", show=False,
+                tooltip="Reject the selected waiting stage (it is skipped)"),
         Binding("plus", "parallel(1)", "More at once", id="queue.parallel_more", show=False,
                 tooltip="Let one more stage run at once"),
         Binding("minus", "parallel(-1)", "Fewer at once", id="queue.parallel_less", show=False,
@@ -356,6 +360,48 @@ class QueuePane(QueueFilter, Widget):
             lambda ok: ok and self._send(contract().SkipStage(stage=st.id), f"Skipped {st.id}"),
         )
 
+    def action_approve(self) -> None:
+        """Show the waiting stage's preview and approve exactly it (the supervisor refuses one that changed)."""
+        if self._refuse_read_only("approve"):
+            return
+        st = self._waiting("approve")
+        preview = st.extra.preview if st else None
+        if st is None or preview is None:
+            return
+        if preview.state == "computing":
+            self.app.notify(f"{st.id}: its preview is still being computed; approve once it is shown (enter).",
+                            severity="warning", markup=False)
+            return
+        if preview.state == "failed":  # refused with the reason; the supervisor computes the preview again
+            self._send(contract().ApproveStage(stage=st.id, via="app", seen_argv=preview.argv), "")
+            return
+        request = contract().ApproveStage(stage=st.id, via="app", seen_argv=preview.argv, seen_digest=preview.digest)
+        self.app.push_screen(
+            ConfirmScreen(f"Approve {st.id} (attempt {preview.attempt})?", preview.text, ok_label="Approve",
+                          danger=True),
+            lambda ok: ok and self._send(request, f"Approved {st.id}: it runs exactly this"),
+        )
+
+    def action_reject(self) -> None:
+        if self._refuse_read_only("reject"):
+            return
+        st = self._waiting("reject")
+        if st is None:
+            return
+        self.app.push_screen(
+            ConfirmScreen(f"Reject {st.id}?", "It is skipped (nothing of it runs); stages that depend on it may then "
+                          "run. The journal records the rejection.", ok_label="Reject", danger=False),
+            lambda ok: ok and self._send(contract().RejectStage(stage=st.id, via="app"), f"Rejected {st.id}"),
+        )
+
+    def _waiting(self, what: str) -> Stage | None:
+        st = self.selected()
+        if st is not None and st.status != StageStatus.WAITING:
+            self.app.notify(f"{st.id} is {st.status}: only a stage waiting for approval can be {what}d.",
+                            severity="warning", markup=False)
+            return None
+        return st
+
     def plan_path(self) -> str | None:
         """The plan file this queue runs: the one pfstui was started with, else the supervisor's."""
         return getattr(self.app, "plan", None) or (self.snapshot.state.plan if self.snapshot else None)
@@ -400,7 +446,11 @@ class QueuePane(QueueFilter, Widget):
         waits = self.snapshot.waiting.get(st.id, []) if self.snapshot else []
         if st.status in WAITS:
             lines += ["", "not running because:", *(f"  - {w.text}" for w in waits)]
-        if st.status == StageStatus.QUEUED or st.status in RESTARTABLE:
+        preview = st.extra.preview
+        if st.status == StageStatus.WAITING and preview is not None:
+            lines += ["", f"preview of attempt {preview.attempt} ({preview.state}, {preview.at}):",
+                      *("  " + line for line in (preview.text or "…").splitlines())]
+        if st.status in (StageStatus.QUEUED, StageStatus.WAITING) or st.status in RESTARTABLE:
             run = self.snapshot.next_runs.get(st.id) if self.snapshot else None
             lines += ["", "next run:", *("  " + line for line in next_run_text(run).splitlines())]
         for a in st.attempts:

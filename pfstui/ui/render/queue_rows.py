@@ -27,6 +27,7 @@ S = StageStatus
 STATUS_STYLE = {
     S.QUEUED: "dim", S.RUNNING: "bold cyan", S.PAUSED: "yellow", S.DONE: "green", S.FAILED: "bold red",
     S.KILLED: "red", S.DEPENDENCY_FAILED: "magenta", S.SKIPPED: "dim italic", S.LOST: "bold magenta",
+    S.WAITING: "bold yellow",
 }
 #: (title, key, width): fixed widths that fit 80 columns; the longest status word is "dependency-failed".
 COLUMNS = (("Stage", "stage", 21), ("Status", "status", 17), ("Quanta", "quanta", 20), ("Time", "time", 7),
@@ -83,7 +84,7 @@ def row_cells(stage: Stage, waits: list[Wait], now: datetime | None = None) -> t
 #: What the header says for each of the queue's phases (:func:`pfstui.queue.rules.phase`).
 PHASES = {"finished": "[green]queue finished[/]", "empty": "queue empty",
           "paused": "[yellow]queue PAUSED — r runs it[/]", "idle": "[yellow]queue idle: nothing more can run[/]",
-          "running": "queue running"}
+          "running": "queue running", "waiting": "[bold yellow]queue waits for an approval[/]"}
 
 
 def header(snapshot: Snapshot) -> str:
@@ -94,5 +95,9 @@ def header(snapshot: Snapshot) -> str:
         counts[st.status] = counts.get(st.status, 0) + 1
     parts = [PHASES[rules.phase(snapshot.state)], f"parallel {snapshot.state.parallel}",
              *(f"{n} {word}" for word, n in counts.items())]
+    waiting = [st.id for st in snapshot.stages if st.status == StageStatus.WAITING]
+    if waiting:  # what waits, and how to let it go on
+        parts.append(f"[bold yellow]{escape(waiting[0])}{f' +{len(waiting) - 1}' if len(waiting) > 1 else ''} "
+                     "waits for approval: y approves, n rejects[/]")
     problems = " ".join(f"[red]{escape(p)}[/]" for p in (snapshot.plan_error, snapshot.state_problem) if p)
     return f"{' · '.join(parts)} {problems}".strip()
