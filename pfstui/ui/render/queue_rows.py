@@ -93,11 +93,12 @@ def header(snapshot: Snapshot) -> str:
     counts: dict[str, int] = {}
     for st in snapshot.stages:
         counts[st.status] = counts.get(st.status, 0) + 1
-    parts = [PHASES[rules.phase(snapshot.state)], f"parallel {snapshot.state.parallel}",
-             *(f"{n} {word}" for word, n in counts.items())]
+    phase = rules.phase(snapshot.state)
     waiting = [st.id for st in snapshot.stages if st.status == StageStatus.WAITING]
-    if waiting:  # what waits, and how to let it go on
-        parts.append(f"[bold yellow]{escape(waiting[0])}{f' +{len(waiting) - 1}' if len(waiting) > 1 else ''} "
-                     "waits for approval: y approves, n rejects[/]")
+    gate = (f"[bold yellow]{escape(waiting[0])}{f' +{len(waiting) - 1}' if len(waiting) > 1 else ''} waits: "
+            "y approves, n rejects[/]") if waiting else ""
+    # what waits for the operator comes first (it replaces "queue waits for an approval"): a short line is cut
+    head = [gate] if phase == "waiting" else [PHASES[phase], gate] if gate else [PHASES[phase]]
+    parts = [*head, f"parallel {snapshot.state.parallel}", *(f"{n} {word}" for word, n in counts.items())]
     problems = " ".join(f"[red]{escape(p)}[/]" for p in (snapshot.plan_error, snapshot.state_problem) if p)
     return f"{' · '.join(parts)} {problems}".strip()
