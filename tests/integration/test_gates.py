@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from pfstui.infra.journal import Journal
-from tests.integration.test_certify_stage import PFSTUI, attempt_of, calibration_state, env, pfstui  # noqa: F401
+from tests.integration.test_certify_stage import (  # noqa: F401
+    PFSTUI,
+    attempt_of,
+    calibration_state,
+    env,
+    pfstui,
+)
 from tests.queue.test_supervisor import CERTIFY_BIAS, bias_stage, write_plan
 
 pytestmark = pytest.mark.integration
