@@ -10,11 +10,16 @@
    (as in some sandboxes) pfstui's sources would be compiled on every start while Textual's come
    precompiled, so both commands get a private PYTHONPYCACHEPREFIX (filled by the warm-up runs) instead;
    ``--cold-bytecode`` keeps the environment as it is.
-2. The log figures (last line of a 2 GB log vs 1 KB, peak memory, following 8 growing logs: terminal bytes
+2. Repository work while logs are followed (bench/latency.py): certify-preview and Collections-refresh latency
+   with 8 logs growing at 10,000 lines/s each, against the same with no log open (goal <= 1.5x).
+3. Bytes to the terminal (bench/wire.py): the Queue at 100x30 with one running stage (goal <= 1 KB/s).
+4. The log figures (last line of a 2 GB log vs 1 KB, peak memory, following 8 growing logs: terminal bytes
    vs tail -f, CPU, line-to-screen delay, keypress-to-repaint) come from bench/logview.py, run from here
    with the same arguments (see `python bench/logview.py --help`).
+Each of 2-4 runs as its own process, one after the other, in this one run.
 
-Usage: python bench/ui.py [--repeat N] [--cold-bytecode] [--skip-logs] [-- LOGVIEW ARGS...]
+Usage: python bench/ui.py [--repeat N] [--cold-bytecode] [--skip-latency] [--skip-wire] [--skip-logs]
+                          [-- LOGVIEW ARGS...]
 """
 
 from __future__ import annotations
@@ -75,7 +80,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--cold-bytecode", action="store_true",
                         help="keep PYTHONDONTWRITEBYTECODE as set (pfstui compiled from source at every start)")
-    parser.add_argument("--skip-logs", action="store_true", help="only the first-frame figure")
+    parser.add_argument("--skip-latency", action="store_true", help="leave out bench/latency.py")
+    parser.add_argument("--skip-wire", action="store_true", help="leave out bench/wire.py")
+    parser.add_argument("--skip-logs", action="store_true", help="leave out bench/logview.py")
     parser.add_argument("logview_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if not shutil.which("tmux"):
@@ -114,11 +121,13 @@ def main() -> int:
     print(f"first frame, pfstui on the demo repo: {_spread(apps)} = {app / base:.2f} x the bare app "
           f"(goal <= 1.3x: {'met' if app / base <= 1.3 else 'MISSED'})")
     print(f"  its first pane's content on screen: {_spread(panes)} = {pane / base:.2f} x the bare app's first frame")
-    if args.skip_logs:
-        return 0
-    extra = [a for a in args.logview_args if a != "--"]
-    print("\n--- bench/logview.py " + " ".join(extra), flush=True)
-    return subprocess.call([sys.executable, str(HERE / "logview.py"), *extra])
+    status = 0
+    for name, skip, extra in (("latency.py", args.skip_latency, []), ("wire.py", args.skip_wire, []),
+                              ("logview.py", args.skip_logs, [a for a in args.logview_args if a != "--"])):
+        if not skip:
+            print(f"\n--- bench/{name} " + " ".join(extra), flush=True)
+            status = subprocess.call([sys.executable, str(HERE / name), *extra]) or status
+    return status
 
 
 if __name__ == "__main__":
