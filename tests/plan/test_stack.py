@@ -147,3 +147,11 @@ def test_a_stack_stage_does_not_get_pfstuis_venv_on_its_path(monkeypatch) -> Non
     argv = build_argv(plan, "bias", attempt_dir="/a", first_run=True, tools=TOOLS)
     assert launch.environment(False, argv)["PATH"] == "/usr/bin:/bin"
     assert launch.environment(False, ["/v/bin/pipetask"])["PATH"].startswith(str(Path(sys.executable).parent))
+
+
+def test_the_queue_details_show_the_environment_above_the_command() -> None:
+    from pfstui.queue.requests import NextRun
+    from pfstui.ui.panes.queue import next_run_text
+
+    text = next_run_text(NextRun(argv=["/v/bin/pipetask", "run"], head=2, env="env: stack (setup: true)"))
+    assert text.splitlines() == ["env: stack (setup: true)", "/v/bin/pipetask run"]
