@@ -245,6 +245,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         run = snap.next_runs.get(st.id)
         if run is not None:
             say(f"    next: {shell_join(run.argv) if run.error is None else f'(cannot build it: {run.error})'}")
+            if run.env is not None and run.error is None:
+                say(f"    {run.env}")
     return 0
 
 

@@ -28,6 +28,13 @@ journal entry names the stage and attempt: each such argv ends ``--stage NAME --
 attempt from the attempt folder's name, ``attempt-N``; ``plan show`` has no attempt).  The same argv plus
 ``--dry-run`` previews exactly what the stage will change and writes nothing (``--dry-run`` wins over
 ``--yes``).
+
+Where the programs come from: the plan's ``stack`` (see :class:`pfstui.plan.model.Stack`).  With a
+``setup``, a pipetask or bps stage runs the fixed script :data:`STACK_SCRIPT`: ``bash -c STACK_SCRIPT
+pfstui-stack SETUP PROGRAM ARG...``; the script runs the setup text and then ``exec``-s the program with its
+arguments, each still one word (a query holding ``; rm -rf x`` or ``$(...)`` arrives verbatim).  With
+``tools``, the program is the path the plan names.  With neither, the ``pipetask`` next to pfstui's
+Python (then on ``PATH``).  pfstui's own actions always run in pfstui's Python.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +61,7 @@ from pfstui.plan.model import (
     DefineProfilesStage,
     PipetaskStage,
     Plan,
+    Stack,
 )
 
 __all__ = [
@@ -63,12 +71,15 @@ __all__ = [
     "attempt_number",
     "build_argv",
     "describe",
+    "env_line",
     "head_length",
     "log_file",
     "plural",
     "shell_format",
     "shell_join",
     "shell_quote",
+    "stack_prefix",
+    "stack_setup",
     "summary_file",
     "with_overrides",
 ]
@@ -89,6 +100,30 @@ _TOOL_HINTS = {
 }
 
 
+#: The fixed script a stack stage runs (never built from the plan's text): the setup text is its first
+#: argument, the program and its arguments the rest.  Why the variables and ``set --``: a sourced setup
+#: script (loadLSST.bash, conda's activation) sees the positional parameters and may set variables of its own.
+STACK_SCRIPT = ('__pfstui_setup=$1; shift; __pfstui_argv=("$@"); set --; '
+                'eval "$__pfstui_setup" || { __pfstui_rc=$?; '
+                'echo "pfstui: the stack setup failed (exit status $__pfstui_rc): $__pfstui_setup" >&2; '
+                'exit "$__pfstui_rc"; }; '
+                'exec "${__pfstui_argv[@]}"')
+#: ``$0`` of the script: bash names it in its own messages (``pfstui-stack: line 1: exec: pipetask: not found``).
+STACK_NAME = "pfstui-stack"
+
+
+def stack_prefix(setup: str) -> list[str]:
+    """The argv items before the program of a stage that runs in the stack set up by ``setup``."""
+    return [shutil.which("bash") or "/bin/bash", "-c", STACK_SCRIPT, STACK_NAME, setup]
+
+
+def stack_setup(argv: Sequence[str]) -> str | None:
+    """The setup text of an argv that runs in a stack (see :func:`stack_prefix`), or None."""
+    if len(argv) >= 5 and argv[1] == "-c" and argv[2] == STACK_SCRIPT and argv[3] == STACK_NAME:
+        return argv[4]
+    return None
+
+
 @dataclass(frozen=True)
 class Tools:
     """Where the programs are: each is an argv prefix, or None when it was not found.
@@ -104,6 +139,8 @@ class Tools:
     #: Where the programs were looked for (for error messages).
     searched: str = ""
     bps: tuple[str, ...] | None = None
+    #: The plan's stack (:meth:`for_plan`): where pipetask, butler and bps come from instead of the above.
+    stack: Stack | None = None
 
     @classmethod
     def discover(cls, *, python: str | None = None, path: str | None = None) -> Tools:
@@ -121,13 +158,49 @@ class Tools:
         return cls(pipetask=find("pipetask"), butler=find("butler"), pfstui=pfstui, searched=f"{bindir} and PATH",
                    bps=find("bps"))
 
+    def for_plan(self, plan: Plan) -> Tools:
+        """These tools with the plan's ``stack`` (or none) in force."""
+        return self if self.stack == plan.stack else replace(self, stack=plan.stack)
+
     def command(self, name: str) -> list[str]:
         """The argv prefix for ``name`` ('pipetask', 'butler', 'bps' or 'pfstui'); ToolNotFoundError if missing."""
+        if self.stack is not None and name != "pfstui":
+            return self._stack_command(self.stack, name)
         prefix = getattr(self, name)
         if prefix is None:
             where = f" (looked in {self.searched})" if self.searched else ""
             raise ToolNotFoundError(f"{name} not found{where}; {_TOOL_HINTS.get(name, 'install it')}")
         return list(prefix)
+
+
+    @staticmethod
+    def _stack_command(stack: Stack, name: str) -> list[str]:
+        path = stack.tool(name)
+        if stack.setup is not None:
+            return [*stack_prefix(stack.setup), path or name]
+        if path is None:
+            raise ToolNotFoundError(f"stack.tools names no {name} and the plan's stack has no setup",
+                                    f"add stack.tools.{name}: /path/to/{name}, or a stack.setup")
+        return [path]
+
+    def environment_line(self, stage: AnyStage) -> str:
+        """Which environment ``stage`` runs in, in a few words (``plan show`` and the Queue's details)."""
+        if not isinstance(stage, PipetaskStage):
+            return f"pfstui's own Python ({self.pfstui[0]})"
+        name = "bps" if stage.backend == "bps" else "pipetask"
+        stack = self.stack
+        if stack is None:
+            found = getattr(self, name)
+            return f"pfstui's venv ({found[0] if found else f'no {name} found in {self.searched}'})"
+        path = stack.tool(name)
+        if stack.setup is None:
+            return f"stack tools ({name}: {path})"
+        return f"stack (setup: {' '.join(stack.setup.split())})" + (f", {name}: {path}" if path else "")
+
+
+def env_line(plan: Plan, stage: AnyStage, tools: Tools | None = None) -> str:
+    """``env: ...``: which environment a stage of ``plan`` runs in (see :meth:`Tools.environment_line`)."""
+    return "env: " + (tools or Tools.discover()).for_plan(plan).environment_line(stage)
 
 
 def log_file(attempt_dir: Path | str, stage_name: str) -> Path:
@@ -201,7 +274,7 @@ def build_argv(
     pipetask stage's own: a restart names its output chain there, so only the quanta not done run again.
     """
     stage = _resolve_stage(plan, stage)
-    tools = tools or Tools.discover()
+    tools = (tools or Tools.discover()).for_plan(plan)
     repo = plan.repository
     if isinstance(stage, PipetaskStage) and stage.backend == "bps":
         # Which backend runs a stage is decided above the plan (pfstui.queue.launch.stage_argv).

@@ -29,6 +29,8 @@ from pfstui.plan.model import (
     Defaults,
     Plan,
     ProfilesGroup,
+    Stack,
+    StackTools,
     cross_issues,
 )
 from pfstui.plan.variables import BadVariable, UnsetVariable, expand_vars, stage_env
@@ -225,6 +227,8 @@ def _allowed_fields(data: Any, path: tuple[Any, ...]) -> list[str]:
         return list(_TOP_FIELDS)
     if parent == ("defaults",):
         return list(Defaults.model_fields)
+    if parent in (("stack",), ("stack", "tools")):
+        return list((Stack if parent == ("stack",) else StackTools).model_fields)
     if len(parent) >= 2 and parent[0] == "stages" and isinstance(parent[1], int):
         try:
             kind = data["stages"][parent[1]]["kind"]

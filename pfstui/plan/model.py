@@ -12,6 +12,7 @@ File shape (schema version 1)::
     instrument: lsst.obs.pfs.PrimeFocusSpectrograph
     rerun: u/me                            # prefix of every collection this plan writes
     defaults: {processes: 16, fail_fast: true, log_level: pfs=INFO, approvals: true}
+    stack: {setup: "source /opt/lsst/loadLSST.bash && setup drp_stella"}   # where stages get pipetask
     stages:
       - name: bias
         kind: pipetask
@@ -48,6 +49,7 @@ This module holds the models (what a plan says) and the checks across stages.  T
 from __future__ import annotations
 
 import difflib
+import os
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -101,6 +103,8 @@ __all__ = [
     "PipetaskStage",
     "Plan",
     "ProfilesGroup",
+    "Stack",
+    "StackTools",
     "Stage",
     "cross_issues",
 ]
@@ -125,6 +129,54 @@ class Defaults(_Model):
     #: night).  Why a plan-wide switch: the gates are set per stage by the template, and turning each off by
     #: hand before a night is how one gets forgotten.
     approvals: StrictBool = True
+
+
+def _tool_path(value: Any) -> Any:
+    if isinstance(value, str) and value.strip():
+        if not os.path.isabs(value):
+            raise FieldProblem(f"{value!r} is not an absolute path", "write the program's full path, e.g. "
+                               "/opt/lsst/stack/bin/pipetask")
+        if not (os.path.isfile(value) and os.access(value, os.X_OK)):
+            raise FieldProblem(f"{value} is not an executable file here", "correct the path, or remove it to run "
+                               "the program of the stack's setup")
+    return value
+
+
+ToolPath = Annotated[NonEmptyStr, BeforeValidator(_tool_path)]
+
+
+class StackTools(_Model):
+    """Explicit programs for the stages (each an absolute path); a program not named comes from the setup."""
+
+    pipetask: ToolPath | None = None
+    butler: ToolPath | None = None
+    bps: ToolPath | None = None
+
+
+class Stack(_Model):
+    """Where the stages get ``pipetask``, ``butler`` and ``bps``: the LSST stack, not pfstui's own venv.
+
+    Why: production runs the stack set up with eups (``setup drp_stella``), whose pipetask has obs_pfs and
+    drp_stella; pfstui's venv has neither.  ``setup`` is shell text run by a fixed ``bash -c`` script before
+    the stage's program, which gets its arguments as separate words (never spliced into shell text: see
+    :func:`pfstui.plan.argv.stack_prefix`); ``tools`` names programs by path.  pfstui's own actions
+    (certify, clean, ...) keep running in pfstui's Python: its Butler reads never need the stack's classes.
+    """
+
+    setup: NonEmptyStr | None = None
+    tools: StackTools = Field(default_factory=StackTools)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Stack:
+        if self.setup is None and not self.tools.model_dump(exclude_none=True):
+            raise FieldProblem("names neither a setup nor tools",
+                               'add setup: "source /opt/lsst/loadLSST.bash && setup drp_stella", or '
+                               "tools: {pipetask: /path/to/pipetask}, or remove stack to use pfstui's venv")
+        return self
+
+    def tool(self, name: str) -> str | None:
+        """The path the plan names for ``name`` ('pipetask', 'butler', 'bps'), if any."""
+        return getattr(self.tools, name, None)
 
 
 class _StageBase(_Model):
@@ -343,6 +395,8 @@ class Plan(_Model):
     #: BPS sites by name (``site.<name>`` of the submit file: ``class`` plus that class's options), for
     #: ``backend: bps`` stages.  ``local`` is built in unless defined here.
     bps_sites: dict[NonEmptyStr, dict[str, Any]] = Field(default_factory=dict)
+    #: Where pipetask and bps stages get their programs (None: pfstui's own venv; see :class:`Stack`).
+    stack: Stack | None = None
     stages: Annotated[list[Stage], Field(min_length=1)]
 
     _source: str | None = PrivateAttr(default=None)

@@ -14,6 +14,7 @@ submission (see :func:`prepare`).  ``pfstui.plan`` knows nothing of bps: the dis
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import json
 import os
@@ -37,9 +38,11 @@ from pfstui.plan.argv import (
     Tools,
     build_argv,
     describe,
+    env_line,
     head_length,
     plural,
     shell_format,
+    stack_setup,
 )
 from pfstui.plan.loader import load_plan
 from pfstui.plan.model import AnyStage, PipetaskStage, Plan
@@ -69,6 +72,7 @@ def stage_argv(plan: Plan, stage: AnyStage, *, attempt_dir: Path | str, first_ru
     """The argv of a new run of ``stage`` with its files in ``attempt_dir`` (a bps stage: ``bps submit`` of the
     submit file written there; see :func:`pfstui.plan.argv.build_argv` for ``first_run`` and
     ``skip_existing_in``)."""
+    tools = tools.for_plan(plan)
     if is_bps(stage):
         # The submit file (written by start() with pfstui.bps.submit.write_submit) carries everything else.
         return submit_argv(tools.command("bps"), Path(attempt_dir) / SUBMIT_FILE)
@@ -81,9 +85,16 @@ def display_head(argv: list[str], stage: AnyStage, tools: Tools) -> int:
     return len(argv) if is_bps(stage) else head_length(argv, stage, tools)
 
 
-def environment(bps: bool) -> dict[str, str]:
-    """The environment an attempt (and a bps attempt's ``pipetask report``) runs in."""
+def environment(bps: bool, argv: list[str] | None = None) -> dict[str, str]:
+    """The environment an attempt (and a bps attempt's ``pipetask report``) runs in.
+
+    An attempt that runs in the plan's stack (``argv`` starts with :func:`pfstui.plan.argv.stack_prefix`)
+    gets ours unchanged: pfstui's venv is not put on its ``PATH`` and the stack's setup sets what bps needs
+    (``CTRL_MPEXEC_DIR``...).  Any other gets pfstui's ``bin`` first on ``PATH``."""
+    if argv is not None and stack_setup(argv) is not None:
+        return dict(os.environ)
     return bps_env(stage_env()) if bps else stage_env()
+
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,8 @@ class LaunchSpec:
     head: int
     bps: BpsAttempt | None = None
     submit: dict[str, Any] | None = None
+    #: ``env: ...``: which environment it runs in (:func:`pfstui.plan.argv.env_line`).
+    env: str | None = None
 
     def submit_text(self) -> str | None:
         """The submit file as :func:`start` will write it (for showing before it runs)."""
@@ -120,6 +133,13 @@ def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Attempt]
     full rerun) runs every quantum again in a new RUN.  ``previous`` are the stage's earlier attempts, oldest
     first.
     """
+    spec = _prepare(plan, pstage, adir=adir, previous=previous, overrides=overrides, first_run=first_run,
+                    tools=tools.for_plan(plan), full=full)
+    return dataclasses.replace(spec, env=env_line(plan, pstage, tools))
+
+
+def _prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Attempt], overrides: Mapping[str, Any],
+             first_run: bool, tools: Tools, full: bool) -> LaunchSpec:
     if not is_bps(pstage):
         skip = [plan.collection(pstage.output)] if previous and not full and isinstance(pstage, PipetaskStage) else []
         argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=first_run, tools=tools, skip_existing_in=skip)
@@ -147,7 +167,7 @@ def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Attempt]
 def next_run(spec: LaunchSpec) -> NextRun:
     """What the snapshot says the attempt of ``spec`` runs."""
     return NextRun(argv=spec.argv, head=spec.head, submit_file=spec.bps.submit_file if spec.bps else None,
-                   submit_text=spec.submit_text())
+                   submit_text=spec.submit_text(), env=spec.env)
 
 
 def make_folder(adir: Path, stage_id: str) -> None:
@@ -189,7 +209,7 @@ def start(attempt: Attempt, *, resume: bool = False) -> runner.ProcessHandle:
     an earlier launch of it may have got anywhere, and the handle returned is of its one process."""
     files = files_of(attempt)
     cwd = attempt.bps.workdir if attempt.bps is not None else attempt.cwd  # bps runs in its submission's folder
-    return runner.launch(attempt.argv, cwd=cwd or ".", env=environment(attempt.bps is not None),
+    return runner.launch(attempt.argv, cwd=cwd or ".", env=environment(attempt.bps is not None, attempt.argv),
                          log_path=files.log, status_path=files.status, started_path=files.started,
                          token=files.token, resume=resume)
 
@@ -219,7 +239,7 @@ def plan_show(
     its command as a comment block.  PlanError on a bad plan.
     """
     plan = load_plan(path, env=env)
-    tools = tools or Tools.discover()
+    tools = (tools or Tools.discover()).for_plan(plan)
     stages = plan.ordered_stages()
     lines = [
         _comment(f"Plan {path}: {plural(len(stages), 'stage')}, repository {plan.repository}, rerun {plan.rerun}"),
@@ -230,6 +250,7 @@ def plan_show(
         after = f" after {', '.join(stage.after)}" if stage.after else ""
         lines.append("")
         lines.append(_comment(f"{stage.name} ({stage.kind}, {number}/{len(stages)}{after}): {describe(stage, plan)}"))
+        lines.append(_comment(env_line(plan, stage, tools)))
         lines.append(shell_format(argv, head=display_head(argv, stage, tools)))
         if is_bps(stage):
             workdir = Path(attempt_dir)

@@ -78,6 +78,8 @@ class NextRun(_Message):
     #: A bps attempt's submit file, and (a new submission) its text as it will be written.
     submit_file: str | None = None
     submit_text: str | None = None
+    #: ``env: ...``: which environment it runs in (the plan's stack, or pfstui's venv).
+    env: str | None = None
     #: Why the command cannot be built now (a plan mid-edit, a missing tool); ``argv`` is then empty.
     error: str | None = None
 

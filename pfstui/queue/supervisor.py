@@ -299,7 +299,7 @@ class Supervisor:
             if isinstance(tracker, BpsTracker):
                 if st is not None and st.finished:
                     self.bps_pools(attempt, signal.SIGKILL if stage.extra.kill_requested else None)
-                if not tracker.settled(st, self._tools(), lambda: launch.environment(attempt.bps is not None),
+                if not tracker.settled(st, self._tools(), lambda: launch.environment(True, attempt.argv),
                                        stage.extra.kill_requested,
                                        journal=lambda argv: self.journal_event("report", stage, attempt.number,
                                                                                argv=argv)):
@@ -369,7 +369,7 @@ class Supervisor:
     def _tools(self):
         if self._tools_found is None:
             self._tools_found = Tools.discover()
-        return self._tools_found
+        return self._tools_found if self.plan is None else self._tools_found.for_plan(self.plan)  # its stack
 
     def _start(self, stage: Stage) -> None:
         """Start the next attempt of ``stage``, saved before it is launched (see :mod:`pfstui.queue.starts`)."""

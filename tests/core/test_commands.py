@@ -298,7 +298,7 @@ def commands_of(text: str) -> list[tuple[str, list[str]]]:
     name = None
     lines = iter(text.splitlines())
     for line in lines:
-        if line.startswith("# ") and "(" in line and not line.startswith("# Plan") and not line.startswith("# (c"):
+        if line.startswith("# ") and "(" in line and not line.startswith("# Plan") and not line.startswith(("# (c", "# env:")):
             name = line[2:].split(" ")[0]
         elif line and not line.startswith("#"):
             cmd = line

@@ -23,7 +23,7 @@ def test_a_local_stage_runs_its_plan_argv(tmp_path: Path):
                           tools=TOOLS)
     assert spec.argv[:2] == ["/v/bin/pipetask", "--long-log"] and "--register-dataset-types" in spec.argv
     assert spec.cwd == spec.attempt_dir == tmp_path and spec.bps is None and spec.submit_text() is None
-    assert launch.next_run(spec) == NextRun(argv=spec.argv, head=7)
+    assert launch.next_run(spec) == NextRun(argv=spec.argv, head=7, env="env: pfstui's venv (/v/bin/pipetask)")
 
 
 def test_a_first_bps_attempt_is_a_new_submission(tmp_path: Path):

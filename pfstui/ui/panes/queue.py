@@ -58,6 +58,8 @@ def next_run_text(run: NextRun | None) -> str:
     )
 
     text = shell_format(run.argv, head=run.head)
+    if run.env is not None:
+        text = f"{run.env}\n{text}"
     if run.submit_text is not None:
         text += f"\n\n{run.submit_file}:\n{run.submit_text}"
     return text
