@@ -92,6 +92,8 @@ async def test_a_rebound_dialog_key_works(tmp_path: Path, monkeypatch):
     (tmp_path / "config.yaml").write_text("keymap:\n  queue.skip: S\n  confirm.yes: Y\n  list.top: t\n")
     app, snapshot = recorded_queue(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
+        sent = []
+        app.send_request = sent.append  # no supervisor: the request is what the key did
         await pilot.pause()
         assert not [n for n in app._notifications if "keymap" in n.message]
         pane = app.query_one("QueuePane")
@@ -104,6 +106,8 @@ async def test_a_rebound_dialog_key_works(tmp_path: Path, monkeypatch):
         assert type(app.screen).__name__ == "ConfirmScreen"
         await pilot.press("Y")
         assert type(app.screen).__name__ != "ConfirmScreen"
+        await wait_until(pilot, lambda: sent, timeout=5, what="the skip")
+        assert sent[-1].request.cmd == "skip" and sent[-1].request.stage == "bias"
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
