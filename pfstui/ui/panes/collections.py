@@ -6,7 +6,6 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from rich.text import Text as Text_
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -16,10 +15,10 @@ from textual.widget import Widget
 from textual.widgets import Input, Static, Tree
 from textual.worker import get_current_worker
 
+from pfstui.ui.render.collection_detail import TYPE_STYLE, Ranges, detail_view
 from pfstui.ui.workers import WorkerErrors
 
 TIMESTAMP = re.compile(r"/(\d{8}T\d{6})Z?$")
-TYPE_STYLE = {"RUN": "green", "CHAINED": "cyan", "CALIBRATION": "magenta", "TAGGED": "yellow"}
 
 
 def matcher(pattern: str):
@@ -64,7 +63,8 @@ class CollectionsPane(WorkerErrors, Widget):
         self._gateway_factory = gateway_factory
         self._gateway = None
         self._rows: list = []
-        self._detail_text = Text_("")
+        self._shown = None  # the CollectionDetail shown, and its validity ranges once loaded
+        self._ranges_shown = None
         #: Plain text of what the detail view shows (for tests and copy).
         self.detail_plain = ""
         self._wanted: str | None = None
@@ -128,49 +128,30 @@ class CollectionsPane(WorkerErrors, Widget):
 
     @on(DetailLoaded)
     def _detail(self, message: DetailLoaded) -> None:
-        d = message.detail
-        if d.row.name != self._wanted:
+        if message.detail.row.name != self._wanted:
             return  # a slower answer for a collection the operator has already moved past
-        row = d.row
-        lines = [f"[b]{escape(row.name)}[/b]  [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"]
-        if row.doc:
-            lines.append(escape(row.doc))
-        if row.children:
-            lines.append("\n[b]Children[/b] (search order)")
-            lines += [f"  {i + 1}. {escape(c)}" for i, c in enumerate(row.children)]
-        if row.parents:
-            lines.append("\n[b]Parents[/b]")
-            lines += [f"  {escape(p)}" for p in sorted(row.parents)]
-        if d.dataset_types:
-            lines.append("\n[b]Dataset types[/b]")
-            width = max(len(name) for name, _ in d.dataset_types)
-            lines += [f"  {escape(name):<{width}} {count:>6}" for name, count in d.dataset_types]
-        from rich.text import Text
-
-        self._detail_text = Text.from_markup("\n".join(lines))
-        self.detail_plain = self._detail_text.plain
-        self.query_one("#collection-detail-body", Static).update(self._detail_text)
+        self._shown, self._ranges_shown = message.detail, None
+        self._show_detail()
 
     @on(RangesLoaded)
     def _ranges(self, message: RangesLoaded) -> None:
-        if message.collection != self._wanted:
+        if message.collection != self._wanted or self._shown is None:
             return
-        from rich.console import Group
-        from rich.table import Table
+        self._ranges_shown = Ranges(message.assocs, message.more)
+        self._show_detail()
 
-        from pfstui.ui.render.timeline import camera_key, timeline
+    def _show_detail(self) -> None:
+        """Render the shown collection at the detail view's width (again after a resize)."""
+        if self._shown is None:
+            return
+        scroll = self.query_one("#collection-detail", VerticalScroll)
+        width = scroll.scrollable_content_region.width or 80
+        renderable, self.detail_plain = detail_view(self._shown, self._ranges_shown, max(20, width - 1))
+        self.query_one("#collection-detail-body", Static).update(renderable)
 
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        for col in ("type", "camera", "begin (TAI)", "end (TAI)", "run"):
-            table.add_column(col, overflow="fold", no_wrap=col in ("camera", "begin (TAI)", "end (TAI)"))
-        for a in message.assocs:
-            table.add_row(a.dataset_type, camera_key(a.data_id), a.begin or "−∞", a.end or "+∞", a.run)
-        body = self.query_one("#collection-detail-body", Static)
-        head = Text_(f"\nValidity ranges ({len(message.assocs)}{'+, first shown' if message.more else ''})", "bold")
-        rows = timeline(message.assocs, width=40)
-        body.update(Group(self._detail_text, head, *rows, Text_(""), table))
-        self.detail_plain = "\n".join([self._detail_text.plain, head.plain, *(r.plain for r in rows)] + [
-            f"{a.dataset_type} {camera_key(a.data_id)} {a.begin or '−∞'} {a.end or '+∞'} {a.run}" for a in message.assocs])
+    def on_resize(self) -> None:
+        if self._shown is not None:
+            self.call_after_refresh(self._show_detail)
 
     @on(Input.Changed, "#collection-filter")
     def _filter(self, event: Input.Changed) -> None:
