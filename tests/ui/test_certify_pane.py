@@ -38,6 +38,8 @@ def associations(repo: Path) -> list[tuple]:
 
 
 async def fill(pilot, pane: CertifyPane, **values: str) -> None:
+    # The target is prefilled from the repository once it is read (its <instrument>/calib).
+    await wait_until(pilot, lambda: pane.query_one("#f-target").value, what="the target prefilled")
     for name, value in values.items():
         pane.query_one(f"#f-{name}").value = value
     await pilot.pause()

@@ -38,6 +38,9 @@ STATUS_STYLE = {
     S.QUEUED: "dim", S.RUNNING: "bold cyan", S.PAUSED: "yellow", S.DONE: "green", S.FAILED: "bold red",
     S.KILLED: "red", S.DEPENDENCY_FAILED: "magenta", S.SKIPPED: "dim italic", S.LOST: "bold magenta",
 }
+#: The table's columns; on a narrow pane the Stage column gives room first, then Quanta (column, down to).
+COLUMNS = {"stage": "Stage", "status": "Status", "quanta": "Quanta", "time": "Time", "attempt": "Try"}
+SHRINK = (("stage", 12), ("quanta", 8))
 EDITABLE = ("query", "config", "config_files", "processes", "extra_options", "begin", "end", "data_ids", "where")
 
 
@@ -115,7 +118,8 @@ class RestartEditor(ModalScreen[dict | None]):
     def compose(self) -> ComposeResult:
         text = yaml.safe_dump(self.options, sort_keys=False, default_flow_style=False) if self.options else "{}\n"
         with Vertical():
-            yield Static(f"[b]Restart {self.stage_id}[/b] with these options (YAML; ctrl+s restarts, escape cancels)")
+            yield Static(Text.assemble((f"Restart {self.stage_id}", "bold"),
+                                       " with these options (YAML; ctrl+s restarts, escape cancels)"))
             yield TextArea(text, id="restart-text")
             yield Static("", id="restart-error")
             with Vertical(id="restart-buttons"):
@@ -132,7 +136,7 @@ class RestartEditor(ModalScreen[dict | None]):
         try:
             data = yaml.safe_load(raw) or {}
         except yaml.YAMLError as exc:
-            self.query_one("#restart-error", Static).update(f"Not valid YAML: {exc}".splitlines()[0])
+            self.query_one("#restart-error", Static).update(Text(f"Not valid YAML: {exc}".splitlines()[0]))
             return
         if not isinstance(data, dict):
             self.query_one("#restart-error", Static).update("Write the options as 'field: value' lines.")
@@ -182,6 +186,7 @@ class QueuePane(Widget):
         self.read_only = read_only
         self.snapshot: Snapshot | None = None
         self._side_path: str | None = None
+        self._widths: dict[str, int] = {}
         self.plan_stage_options = plan_stage_options or (lambda name: {})
 
     def compose(self) -> ComposeResult:
@@ -211,21 +216,16 @@ class QueuePane(Widget):
             old.remove()
         title = self.query_one("#queue-side-title", Static)
         if not path:
-            title.update(f"{st.id}: no log yet" if st else "Highlight a stage to follow its log here.")
+            title.update(Text(f"{st.id}: no log yet" if st else "Highlight a stage to follow its log here."))
             return
         from pfstui.ui.widgets.log_view import LogView
 
-        title.update(f"{st.id} · attempt {attempt.number} · {path}")
+        title.update(Text(f"{st.id} · attempt {attempt.number} · {path}"))
         side.mount(LogView(path, st.id))
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        # Fixed widths that fit 80 columns; the longest status word is "dependency-failed".
-        table.add_column("Stage", key="stage", width=21)
-        table.add_column("Status", key="status", width=17)
-        table.add_column("Quanta", key="quanta", width=20)
-        table.add_column("Time", key="time", width=7)
-        table.add_column("Try", key="attempt", width=3)
+        self._fit_columns(table, [])
         table.focus()
         self.set_interval(1.0, self._refresh_times)
 
@@ -252,13 +252,14 @@ class QueuePane(Widget):
         stages = self.stages()
         existing = {str(k.value) for k in table.rows}
         ids = [s.id for s in stages]
-        if existing != set(ids) or len(existing) != len(ids):
+        rows = [self._cells(st) for st in stages]
+        if self._fit_columns(table, rows) or existing != set(ids) or len(existing) != len(ids):
             table.clear()
-            for st in stages:
-                table.add_row(*self._cells(st), key=st.id)
+            for st, cells in zip(stages, rows):
+                table.add_row(*self._fitted(cells), key=st.id)
         else:
-            for st in stages:
-                for col, value in zip(("stage", "status", "quanta", "time", "attempt"), self._cells(st)):
+            for st, cells in zip(stages, rows):
+                for col, value in zip(COLUMNS, self._fitted(cells)):
                     table.update_cell(st.id, col, value)
         if stages and keep is not None:
             table.move_cursor(row=min(keep, len(stages) - 1))
@@ -270,6 +271,35 @@ class QueuePane(Widget):
         paused = "[yellow]queue PAUSED — r runs it[/]" if snapshot.state.queue_paused else "queue running"
         problems = " ".join(f"[red]{escape(p)}[/]" for p in (snapshot.plan_error, snapshot.state_problem) if p)
         self.query_one("#queue-status", Static).update(f"{paused} · {summary} {problems}".strip())
+
+    def _fit_columns(self, table: DataTable, rows: list[tuple]) -> bool:
+        """Columns as wide as their longest cell (every stage name in full) unless the pane is truly too
+        narrow; True when the widths changed (the columns were made again, the rows must be)."""
+        from pfstui.ui.render.fit import fit_widths, natural_widths
+
+        plain = [tuple(c.plain if isinstance(c, Text) else str(c) for c in row) for row in rows]
+        natural = natural_widths(COLUMNS, plain)
+        natural["time"] = max(natural["time"], 7)  # "1:00:00" without a jump of the columns an hour in
+        # The vertical scrollbar's cells are always kept: widths must not change when it comes and goes.
+        room = table.size.width - table.styles.scrollbar_size_vertical if table.size.width else 76
+        widths = fit_widths(natural, room, steps=SHRINK, gap=2 * table.cell_padding)
+        if widths == self._widths:
+            return False
+        self._widths = widths
+        table.clear(columns=True)
+        for key, label in COLUMNS.items():
+            table.add_column(label, key=key, width=widths[key])
+        return True
+
+    def _fitted(self, cells: tuple) -> tuple:
+        """A row's cells with the stage name cut (with an ellipsis) to its column, when it must be."""
+        from pfstui.ui.render.fit import cut
+
+        return (cut(cells[0], self._widths["stage"]), *cells[1:])
+
+    def on_resize(self) -> None:
+        if self.snapshot is not None:
+            self.call_after_refresh(self.update_snapshot, self.snapshot)
 
     def _cells(self, st: Stage) -> tuple:
         p = st.progress
