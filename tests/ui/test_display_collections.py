@@ -126,17 +126,28 @@ async def test_validity_table_keeps_its_columns(busy_template: Path, tmp_path: P
     async with app.run_test(size=size) as pilot:
         pane = await show_calib(pilot, app)
         detail = whole_detail(pane)
-        head = next(line for line in detail if "begin (TAI)" in line)
-        words = head.split()
-        assert words[0] == "type" and words[1].startswith("cam") and "end (TAI)" in head and words[-1] == "run", head
-        # With a long camera text every column is still there; the long cells are cut at their end ...
-        table = detail[detail.index(head) + 1: detail.index(next(x for x in detail if x.strip() == "Dataset types"))]
-        rows = [line for line in table if line.split()[:1] and line.split()[0].startswith("fiberP")]
-        assert len(rows) == 2 and all(" r1 " in line and "…" in line and "u/o" in line for line in rows), rows
-        # ... and nothing is folded onto a second line (`detectorMap_b` / `ootstrap`).
-        assert all(line.split()[0].startswith(("bias", "fiberP")) for line in table if line.strip()), table
-        if size[0] >= 160:
-            assert all(PROFILES_TYPE in line for line in rows), "room enough: the type is not cut"
+        end = detail.index(next(x for x in detail if x.strip() == "Dataset types"))
+        if size[0] >= 160:  # a table: every column kept with a long camera text, long cells cut at their end
+            head = next(line for line in detail if "begin (TAI)" in line)
+            words = head.split()
+            assert words[0] == "type" and words[1] == "camera" and "end (TAI)" in head and words[-1] == "run", head
+            table = detail[detail.index(head) + 1: end]
+            rows = [line for line in table if line.split()[:1] == [PROFILES_TYPE]]  # the type in full
+            assert len(rows) == 2 and all(" r1 " in line and "…" in line and "u/op/" in line for line in rows), rows
+            # ... and nothing is folded onto a second line (`detectorMap_b` / `ootstrap`).
+            assert all(line.split()[0] in ("bias", PROFILES_TYPE) for line in table if line.strip()), table
+        else:  # too narrow for the bounds beside the rest: two lines a range, the bounds whole
+            head = next(i for i, line in enumerate(detail) if line.strip() == "type camera")
+            assert detail[head + 1].strip() == "[begin, end) TAI  run"
+            table = [line.rstrip() for line in detail[head + 2: end] if line.strip()]
+            names = [line for line in table if not line.startswith(" ")]
+            bounds = [line for line in table if line.startswith(" [")]
+            assert len(names) == len(bounds) == WEEKS + 2
+            assert all(line.split()[:2] in (["bias", "b1"], [PROFILES_TYPE, "r1"]) for line in names), names[-2:]
+            assert names[-1].endswith("…")  # the long camera text, cut at its end
+            assert bounds[0].startswith(" [2025-01-06, 2025-01-13)") and bounds[-1].startswith(" [−∞, +∞)")
+            # the run beside the bounds, or on a line of its own when both do not fit
+            assert sum("u/op/calibs/20250301T000000Z" in line for line in table) == WEEKS + 2
 
 
 @sizes

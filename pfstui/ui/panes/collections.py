@@ -146,7 +146,7 @@ class CollectionsPane(WorkerErrors, Widget):
             return
         scroll = self.query_one("#collection-detail", VerticalScroll)
         width = scroll.scrollable_content_region.width or 80
-        renderable, self.detail_plain = detail_view(self._shown, self._ranges_shown, max(20, width - 1))
+        renderable, self.detail_plain = detail_view(self._shown, self._ranges_shown, max(20, width))
         self.query_one("#collection-detail-body", Static).update(renderable)
 
     def on_resize(self) -> None:

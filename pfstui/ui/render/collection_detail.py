@@ -21,17 +21,17 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pfstui.ui.render.fit import fit_widths, natural_widths
+from pfstui.ui.render.fit import cut, fit_widths, fits, natural_widths
 from pfstui.ui.render.timeline import camera_key, overlap_count, timeline
 
 TYPE_STYLE = {"RUN": "green", "CHAINED": "cyan", "CALIBRATION": "magenta", "TAGGED": "yellow"}
 #: How many parents and children are listed before "and N more".
 PARENTS_SHOWN = 5
 CHILDREN_SHOWN = 20
-#: The validity table's columns, and the order in which they give room on a narrow screen (column, down to).
+#: The validity table's columns, and the order in which they give room on a narrow screen (column, down to);
+#: the bounds give none.
 COLUMNS = {"type": "type", "camera": "camera", "begin": "begin (TAI)", "end": "end (TAI)", "run": "run"}
-SHRINK = (("run", 16), ("camera", 10), ("run", 8), ("type", 14), ("camera", 4), ("run", 4), ("type", 8),
-          ("run", 3), ("camera", 3), ("type", 6), ("begin", 10), ("end", 10))
+SHRINK = (("run", 16), ("camera", 10), ("run", 12), ("type", 14), ("camera", 6))
 
 
 @dataclass
@@ -58,17 +58,36 @@ def _short_times(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     return rows
 
 
-def validity_table(assocs: Sequence[Any], width: int) -> Table:
-    """One row per range within ``width`` cells; every column present, long cells cut with an ellipsis."""
+def validity_table(assocs: Sequence[Any], width: int) -> RenderableType:
+    """One row per range within ``width`` cells; every column present, long cells cut with an ellipsis.
+
+    The bounds are never cut (``2000-01-0…`` says nothing), nor the other columns below a readable width:
+    where they do not fit so (the detail of an 80-column screen), each range takes two lines instead
+    (:func:`_stacked`).
+    """
     rows = _short_times([_cells(a) for a in assocs])
     # One cell between two columns (none after the last one: given back).
     widths = fit_widths(natural_widths(COLUMNS, rows), width + 1, steps=SHRINK, gap=1)
+    if not fits(widths, width + 1, gap=1):
+        return _stacked(rows, width)
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1, 0, 0))
     for key, title in COLUMNS.items():
         table.add_column(title, width=widths[key], no_wrap=True, overflow="ellipsis")
     for r in rows:
         table.add_row(*r)
     return table
+
+
+def _stacked(rows: list[tuple[str, ...]], width: int) -> Text:
+    """The validity table on a narrow view: ``type camera``, then ``[begin, end)  run`` under it (the run on a
+    line of its own when both do not fit), each line cut at its end with an ellipsis if it must be."""
+    out = Text(cut("type camera", width) + "\n" + cut(" [begin, end) TAI  run", width), "bold", no_wrap=True)
+    for dataset_type, camera, begin, end, run in rows:
+        out.append("\n" + cut(f"{dataset_type} {camera}", width))
+        bounds = f" [{begin}, {end})"
+        rest = f"  {run}" if len(bounds) + 2 + len(run) <= width else f"\n {cut(run, width - 1)}"
+        out.append("\n" + cut(bounds, width) + rest, "dim")
+    return out
 
 
 def _summary(items: Sequence[str], shown: int, numbered: bool = False) -> list[str]:

@@ -39,9 +39,8 @@ def natural_widths(header: Mapping[str, str], rows: Sequence[Sequence[str]]) -> 
 
 def fit_widths(natural: Mapping[str, int], room: int, *, steps: Sequence[tuple[str, int]], gap: int) -> dict[str, int]:
     """Widths for columns that each take ``gap`` cells besides their width (a DataTable's cell padding), within
-    ``room`` cells: the ``natural`` ones when they fit; else each ``(column, minimum)`` of ``steps`` in turn
-    gives room down to that minimum until they fit; if they still do not, the widest columns give one cell at
-    a time (down to 3 cells: a letter and the ellipsis at least)."""
+    ``room`` cells if they can: the ``natural`` ones when they fit; else each ``(column, minimum)`` of ``steps``
+    in turn gives room down to that minimum until they fit.  Whether they did: :func:`fits`."""
     widths = dict(natural)
     excess = sum(widths.values()) + gap * len(widths) - room
     for key, minimum in steps:
@@ -50,8 +49,8 @@ def fit_widths(natural: Mapping[str, int], room: int, *, steps: Sequence[tuple[s
         give = min(excess, max(0, widths[key] - minimum))
         widths[key] -= give
         excess -= give
-    while excess > 0 and max(widths.values()) > 3:  # truly out of room: the widest give one cell each
-        widest = max(widths, key=lambda k: widths[k])
-        widths[widest] -= 1
-        excess -= 1
     return widths
+
+
+def fits(widths: Mapping[str, int], room: int, *, gap: int) -> bool:
+    return sum(widths.values()) + gap * len(widths) <= room
