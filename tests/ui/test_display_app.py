@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.geometry import Region
+from textual.widgets import TabbedContent
 from textual.widgets._toast import Toast
 
 from pfstui.ui.panes.logs import LogsPanel
@@ -76,6 +77,8 @@ async def test_open_logs_come_back_after_a_reopen(tmp_path: Path, size):
         await wait_until(pilot, lambda: app.query(LogsPanel) and len(app.query_one(LogsPanel).views) == 2)
         views = app.query_one(LogsPanel).views
         assert [(v.title, v.path) for v in views] == [logs[0], logs[2]]
+        await pilot.pause(0.2)
+        assert app.query_one(TabbedContent).active == "queue", "reopened in the background: the Queue stays shown"
         await pilot.press("3")
         await wait_until(pilot, lambda: any("bias line 2" in line for line in screen_lines(app)))
 

@@ -167,7 +167,7 @@ class LogsPanel(Vertical):
         event.stop()
         self._layout_views()
         view = self.active_view
-        if view is not None:
+        if view is not None and self.region:  # not while hidden: the focus would pull the app to the Logs pane
             view.focus()
 
     def _layout_views(self) -> None:
