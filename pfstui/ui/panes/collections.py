@@ -15,7 +15,6 @@ from textual.widget import Widget
 from textual.widgets import Input, Static, Tree
 from textual.worker import get_current_worker
 
-from pfstui.ui.render.collection_detail import TYPE_STYLE, Ranges, detail_view
 from pfstui.ui.workers import WorkerErrors
 
 TIMESTAMP = re.compile(r"/(\d{8}T\d{6})Z?$")
@@ -119,6 +118,9 @@ class CollectionsPane(WorkerErrors, Widget):
     # --- handlers --------------------------------------------------------------------------------------
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
+        from pfstui.ui.render.collection_detail import TYPE_STYLE  # not on the first frame's path
+
+        self._type_style = TYPE_STYLE
         self._rows = message.rows
         self._rebuild(self.query_one("#collection-filter", Input).value)
 
@@ -137,11 +139,16 @@ class CollectionsPane(WorkerErrors, Widget):
     def _ranges(self, message: RangesLoaded) -> None:
         if message.collection != self._wanted or self._shown is None:
             return
+        from pfstui.ui.render.collection_detail import Ranges
+
         self._ranges_shown = Ranges(message.assocs, message.more)
         self._show_detail()
 
     def _show_detail(self) -> None:
         """Render the shown collection at the detail view's width (again after a resize)."""
+        # Imported here: the Butler's value types are not needed for the first frame.
+        from pfstui.ui.render.collection_detail import detail_view
+
         if self._shown is None:
             return
         scroll = self.query_one("#collection-detail", VerticalScroll)
@@ -180,7 +187,7 @@ class CollectionsPane(WorkerErrors, Widget):
         )
 
     def _add(self, parent, row, by_name, depth: int) -> None:
-        label = f"{escape(row.name)} [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"
+        label = f"{escape(row.name)} [{self._type_style.get(row.type, 'white')}]{row.type}[/]"
         stamp = TIMESTAMP.search(row.name)
         if stamp and row.type == "RUN":
             d = stamp.group(1)
