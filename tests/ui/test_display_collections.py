@@ -161,3 +161,15 @@ async def test_ranges_first_parents_summarised(busy_template: Path, tmp_path: Pa
         assert plain.index("Validity ranges") < plain.index("Parents")
 
 
+
+
+@sizes
+async def test_filter_status_shows_the_pattern_as_typed(demo_repo: Path, size):
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    async with app.run_test(size=size) as pilot:
+        pane = app.query_one(CollectionsPane)
+        await wait_until(pilot, lambda: len(pane._rows) > 0, what="the collections")
+        pane.query_one("#collection-filter").value = "[b]PFS"
+        await wait_until(pilot, lambda: any(" match " in line for line in screen_lines(app)))
+        status = next(line for line in screen_lines(app) if " match " in line)
+        assert "'[b]PFS'" in status, status  # as typed, not read as markup

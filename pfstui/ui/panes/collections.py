@@ -6,6 +6,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -118,7 +119,9 @@ class CollectionsPane(WorkerErrors, Widget):
     # --- handlers --------------------------------------------------------------------------------------
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
-        from pfstui.ui.render.collection_detail import TYPE_STYLE  # not on the first frame's path
+        from pfstui.ui.render.collection_detail import (
+            TYPE_STYLE,  # not on the first frame's path
+        )
 
         self._type_style = TYPE_STYLE
         self._rows = message.rows
@@ -182,9 +185,9 @@ class CollectionsPane(WorkerErrors, Widget):
         roots = [r for r in shown if pattern.strip() or r.name not in nested]
         for row in sorted(roots, key=lambda r: r.name):
             self._add(tree.root, row, by_name, depth=0)
-        self.query_one("#collections-status", Static).update(
-            f"{len(shown)} of {len(self._rows)} collections" + (f" match {pattern!r}" if pattern.strip() else "")
-        )
+        self.query_one("#collections-status", Static).update(Text(  # the pattern as typed, not markup
+            f"{len(shown)} of {len(self._rows)} match {pattern!r}" if pattern.strip()
+            else f"{len(self._rows)} collections"))
 
     def _add(self, parent, row, by_name, depth: int) -> None:
         label = f"{escape(row.name)} [{self._type_style.get(row.type, 'white')}]{row.type}[/]"
