@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """Time to the first screen of the Butler gateway on a big repository, against ``butler query-collections``.
 
-Builds (in a temporary folder, about a minute on 2 cores) a demo repository grown to 20,000 collections
+Runs on both registry databases in one run: SQLite (inside the repository folder) and PostgreSQL (a private
+server started for the run, as the tests start theirs: tests/pg.py), each measured against its own baseline.
+For each, it builds (in a temporary folder, about a minute on 2 cores) a demo repository grown to 20,000 collections
 (RUN collections under per-user chains, as ``pipetask -o`` leaves them) and 50,000 validity ranges of ``bias``
 in one CALIBRATION collection (16 cameras x 3,125 consecutive 1-day ranges), then measures, each as the median of
 ``--repeat`` runs:
@@ -14,15 +16,17 @@ in one CALIBRATION collection (16 cameras x 3,125 consecutive 1-day ranges), the
   and, for the ranges, ``registry.queryDatasetAssociations`` over the whole collection (what
   butlerListCalibrations.py does) in this process.
 
-Ratios are printed as gateway / baseline (lower is better).  This is a script, not a test; it takes about two
-and a half minutes on 2 cores.
+Ratios are printed as gateway / baseline (lower is better), one set per database.  This is a script, not a
+test; it takes about two and a half minutes per database on 2 cores.
 
-Usage: python bench/gateway.py [--collections N] [--associations N] [--repeat N] [--baseline-repeat N] [--keep DIR]
+Usage: python bench/gateway.py [--registry both|sqlite|postgresql] [--collections N] [--associations N] [--repeat N]
+       [--baseline-repeat N] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import statistics
@@ -31,6 +35,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.pg import running_server  # noqa: E402 - the private server lives with the tests
 
 BIN = Path(sys.executable).parent
 CALIB = "PFS/calib"
@@ -51,8 +60,9 @@ print(json.dumps({"collections": t1 - t0, "associations": t2 - t1, "n_rows": len
 """
 
 
-def build(repo: Path, n_collections: int, n_associations: int) -> dict[str, float]:
-    """Grow the demo repository to the requested size; returns the seconds each step took."""
+def build(repo: Path, n_collections: int, n_associations: int, registry: str | None) -> dict[str, float]:
+    """Grow the demo repository (its registry on ``registry``, else SQLite) to the requested size; returns the
+    seconds each step took."""
     import numpy as np
     from lsst.daf.butler import Butler, CollectionType, DatasetType, Timespan
 
@@ -60,7 +70,7 @@ def build(repo: Path, n_collections: int, n_associations: int) -> dict[str, floa
 
     steps: dict[str, float] = {}
     t = time.perf_counter()
-    ensure_demo_repo(repo)
+    ensure_demo_repo(repo, registry=registry)
     steps["demo repository"] = time.perf_counter() - t
     with Butler.from_config(str(repo), writeable=True) as butler:
         existing = len(butler.collections.query("*"))
@@ -108,83 +118,107 @@ def timed(argv: list[str]) -> tuple[float, str]:
     return time.perf_counter() - start, out
 
 
+def measure(repo: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Every timing of one repository (medians), with the counts the report names."""
+    cold_c, cold_a, base_qc = [], [], []
+    for _ in range(args.repeat):
+        _, out = timed([sys.executable, "-c", COLD, str(repo), CALIB])
+        res = json.loads(out.strip().splitlines()[-1])
+        assert res["n_rows"] == 50 and res["n_page"] == 500, res
+        cold_c.append(res["collections"])
+        cold_a.append(res["associations"])
+    for _ in range(max(1, args.baseline_repeat)):
+        seconds, listing = timed([str(BIN / "butler"), "query-collections", str(repo)])
+        base_qc.append(seconds)
+
+    from lsst.daf.butler import CollectionType
+
+    from pfstui.butler.gateway import ButlerGateway
+
+    warm_c, warm_a, legacy, full = [], [], [], []
+    with ButlerGateway(str(repo), read_only=True) as gw:
+        gw.collections(limit=50)
+        for _ in range(args.repeat):
+            gw.invalidate()
+            t = time.perf_counter()
+            n_all = len(gw.collections())
+            full.append(time.perf_counter() - t)
+            gw.invalidate()
+            t = time.perf_counter()
+            gw.collections(limit=50)
+            warm_c.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            next(gw.associations(CALIB, "bias", page_size=500))
+            warm_a.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            n_assoc = sum(1 for _ in gw.butler.registry.queryDatasetAssociations(
+                "bias", [CALIB], collectionTypes=[CollectionType.CALIBRATION]))
+            legacy.append(time.perf_counter() - t)
+    med = statistics.median
+    return {"qc": med(base_qc), "legacy": med(legacy), "cold_c": med(cold_c), "cold_a": med(cold_a),
+            "warm_c": med(warm_c), "warm_a": med(warm_a), "full": med(full), "n_listed": len(listing.splitlines()) - 2,
+            "n_assoc": n_assoc, "n_all": n_all, "qc_runs": len(base_qc)}
+
+
+def report(database: str, r: dict[str, float], repeat: int) -> None:
+    qc = r["qc"]
+    print(f"\n{database}:")
+    print(f"baseline  butler query-collections REPO ({r['n_listed']} lines, cold process): {qc:7.3f} s")
+    print(f"baseline  registry.queryDatasetAssociations, all {r['n_assoc']} ranges (warm):   {r['legacy']:7.3f} s")
+    print(f"gateway   first page of 50 collections, cold process (imports included): {r['cold_c']:7.3f} s"
+          f"  = {r['cold_c'] / qc:.3f} x query-collections")
+    print(f"gateway   first page of 500 validity ranges, same cold process:          {r['cold_a']:7.3f} s"
+          f"  = {r['cold_a'] / qc:.3f} x query-collections")
+    print(f"gateway   first page of 50 collections, warm (after invalidate):         {r['warm_c']:7.3f} s"
+          f"  = {r['warm_c'] / qc:.4f} x query-collections")
+    print(f"gateway   first page of 500 validity ranges, warm:                       {r['warm_a']:7.3f} s"
+          f"  = {r['warm_a'] / qc:.4f} x query-collections, "
+          f"{r['warm_a'] / r['legacy']:.3f} x queryDatasetAssociations")
+    print(f"gateway   all {r['n_all']} collections with doc/children/parents, warm:        {r['full']:7.3f} s"
+          f"  = {r['full'] / qc:.4f} x query-collections")
+    print(f"(median of {repeat} runs each; query-collections: {r['qc_runs']} run(s))")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--registry", choices=("both", "sqlite", "postgresql"), default="both")
     parser.add_argument("--collections", type=int, default=20_000)
     parser.add_argument("--associations", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each gateway measurement (median)")
     parser.add_argument("--baseline-repeat", type=int, default=1,
                         help="runs of butler query-collections (about 40 s each at 20,000 collections)")
-    parser.add_argument("--keep", type=Path, help="build the repository here and keep it (must not exist)")
+    parser.add_argument("--keep", type=Path, help="build the repositories in this folder and keep them (must not "
+                                                  "exist; a PostgreSQL registry goes with its server)")
     args = parser.parse_args()
+    databases = ("sqlite", "postgresql") if args.registry == "both" else (args.registry,)
 
-    tmp = None
-    if args.keep:
-        repo = args.keep.absolute()
-    else:
-        tmp = tempfile.mkdtemp(prefix="pfstui-bench-")
-        repo = Path(tmp) / "repo"
-    try:
-        t = time.perf_counter()
-        steps = build(repo, args.collections, args.associations)
-        print(f"built {repo} in {time.perf_counter() - t:.1f} s: "
-              + ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}" for k, v in steps.items()))
-
-        cold_c, cold_a, base_qc = [], [], []
-        for _ in range(args.repeat):
-            _, out = timed([sys.executable, "-c", COLD, str(repo), CALIB])
-            res = json.loads(out.strip().splitlines()[-1])
-            assert res["n_rows"] == 50 and res["n_page"] == 500, res
-            cold_c.append(res["collections"])
-            cold_a.append(res["associations"])
-        for _ in range(max(1, args.baseline_repeat)):
-            seconds, listing = timed([str(BIN / "butler"), "query-collections", str(repo)])
-            base_qc.append(seconds)
-        n_listed = max(0, len(listing.splitlines()) - 2)
-
-        from lsst.daf.butler import CollectionType
-
-        from pfstui.butler.gateway import ButlerGateway
-
-        warm_c, warm_a, legacy, full = [], [], [], []
-        with ButlerGateway(str(repo), read_only=True) as gw:
-            gw.collections(limit=50)
-            for _ in range(args.repeat):
-                gw.invalidate()
-                t = time.perf_counter()
-                n_all = len(gw.collections())
-                full.append(time.perf_counter() - t)
-                gw.invalidate()
-                t = time.perf_counter()
-                gw.collections(limit=50)
-                warm_c.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                next(gw.associations(CALIB, "bias", page_size=500))
-                warm_a.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                n_assoc = sum(1 for _ in gw.butler.registry.queryDatasetAssociations(
-                    "bias", [CALIB], collectionTypes=[CollectionType.CALIBRATION]))
-                legacy.append(time.perf_counter() - t)
-
-        med = statistics.median
-        qc = med(base_qc)
-        print(f"\nbaseline  butler query-collections REPO ({n_listed} lines, cold process): {qc:7.3f} s")
-        print(f"baseline  registry.queryDatasetAssociations, all {n_assoc} ranges (warm):   {med(legacy):7.3f} s")
-        print(f"gateway   first page of 50 collections, cold process (imports included): {med(cold_c):7.3f} s"
-              f"  = {med(cold_c) / qc:.3f} x query-collections")
-        print(f"gateway   first page of 500 validity ranges, same cold process:          {med(cold_a):7.3f} s"
-              f"  = {med(cold_a) / qc:.3f} x query-collections")
-        print(f"gateway   first page of 50 collections, warm (after invalidate):         {med(warm_c):7.3f} s"
-              f"  = {med(warm_c) / qc:.4f} x query-collections")
-        print(f"gateway   first page of 500 validity ranges, warm:                       {med(warm_a):7.3f} s"
-              f"  = {med(warm_a) / qc:.4f} x query-collections, "
-              f"{med(warm_a) / med(legacy):.3f} x queryDatasetAssociations")
-        print(f"gateway   all {n_all} collections with doc/children/parents, warm:        {med(full):7.3f} s"
-              f"  = {med(full) / qc:.4f} x query-collections")
-        print(f"(median of {args.repeat} runs each; query-collections: {len(base_qc)} run(s))")
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    results: dict[str, dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            base = args.keep.absolute()
+            base.mkdir(parents=True)
+        else:
+            base = Path(tempfile.mkdtemp(prefix="pfstui-bench-"))
+            stack.callback(shutil.rmtree, base, ignore_errors=True)
+        for database in databases:
+            registry = None
+            if database == "postgresql":
+                registry = stack.enter_context(running_server()).create_database("bench")
+            repo = base / database
+            t = time.perf_counter()
+            steps = build(repo, args.collections, args.associations, registry)
+            print(f"built {repo} ({database}) in {time.perf_counter() - t:.1f} s: "
+                  + ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}" for k, v in steps.items()),
+                  flush=True)
+            results[database] = measure(repo, args)
+    for database, r in results.items():
+        report(database, r, args.repeat)
+    if len(results) == 2:
+        pg, lite = results["postgresql"], results["sqlite"]
+        print("\npostgresql / sqlite: " + ", ".join(
+            f"{name} {pg[key] / lite[key]:.2f} x" for name, key in
+            (("query-collections", "qc"), ("cold first page of collections", "cold_c"),
+             ("cold first page of ranges", "cold_a"), ("warm first page of ranges", "warm_a"))))
     return 0
 
 

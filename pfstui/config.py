@@ -6,8 +6,8 @@ Example::
     bell: failures          # failures (default), always, never: ring the terminal bell when a stage ends
     ssh_fps: 15             # frame rate over SSH (SSH_CONNECTION set); default 20
     keymap:                 # rebind keys by binding id (see `?` in the app for the ids)
-      queue.kill: ctrl+k
-      pane.logs: l,3
+      queue.kill: K
+      pane.logs: f3,3
     group_access: false     # a site setting: true opens pfstui's folders and files to your group, read-only
 
 A bad file never stops the app: the defaults are used and the message names the file, the field and the fix.

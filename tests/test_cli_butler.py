@@ -173,3 +173,58 @@ def test_bad_input_in_a_real_process_has_no_traceback(repo: Path, tmp_path: Path
     assert proc.returncode == 2
     assert [line for line in proc.stderr.splitlines() if "eups" not in line] == [
         "pfstui: error: data ID key 'visit' is not a dimension of bias (instrument, arm, spectrograph); use those keys"]
+
+
+def test_a_stage_argv_previews_as_json_with_dry_run_and_journals_its_stage(repo: Path, capsys):
+    """What a plan's certify stage runs: ``--stage``/``--attempt`` reach the journal entry, and the same argv with
+    ``--dry-run --json`` is its exact preview (what an approval shows), writing nothing."""
+    import json
+
+    from pfstui.infra.journal import default_journal
+
+    argv = ["certify", repo, CHAIN, "PFS/calib", "bias", "--whole-product", "--stage", "certify-bias", "--attempt",
+            "2", "--yes"]
+    code, out, _ = run(capsys, *argv, "--dry-run", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["action"] == "certify" and doc["origin"] == {"stage": "certify-bias", "attempt": 2}
+    assert len(doc["added"]) == 4 and {a["run"] for a in doc["added"]} == {NEW_RUN} and not doc["blocked"]
+    assert doc["lines"][0] == doc["summary"] and ranges(repo) == set()
+    code, _, err = run(capsys, *argv, "--json")
+    assert code == 2 and "--json prints the preview only; add --dry-run" in err and ranges(repo) == set()
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and len(ranges(repo)) == 4
+    assert default_journal().entries()[0][-1]["origin"] == {"stage": "certify-bias", "attempt": 2}
+    code, out, _ = run(capsys, "journal")
+    assert "[undoable]  certified 4 bias in PFS/calib for [-∞, ∞)  (stage certify-bias#2)" in out
+    code, out, _ = run(capsys, *argv, "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["nothing_to_do"] is True  # a restarted stage finds it done
+    for bad in (["--stage", "a b"], ["--attempt", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            cli_butler.main([str(a) for a in argv[:5]] + bad)
+        assert exc.value.code == 2
+
+
+def test_the_journal_lists_the_open_repository(repo: Path, capsys, tmp_path: Path):
+    import json
+
+    import pfstui.cli.main as cli_main
+    from pfstui.infra.journal import default_journal
+    from pfstui.infra.paths import state_dir
+
+    default_journal().append({"kind": "butler", "action": "certify", "repository": "/elsewhere/repo",
+                              "summary": "certified elsewhere", "undoable": False})
+    run(capsys, "certify", repo, NEW_RUN, "PFS/calib", "bias", "--yes")
+    code, out, _ = run(capsys, "journal")  # no repository named, no session: every repository
+    assert code == 0 and len(out.splitlines()) == 2
+    for argv in (["journal", "--repo", str(repo)], ["--repo", str(repo), "journal"]):
+        assert cli_main.main(argv) == 0
+        out = capsys.readouterr().out
+        assert len(out.splitlines()) == 1 and "certified 4 bias" in out, argv
+    session = tmp_path / "session"
+    session.mkdir()
+    (session / "state.json").write_text(json.dumps({"repo": str(repo)}))
+    (state_dir() / "current-session").write_text(f"{session}\n")
+    code, out, err = run(capsys, "journal")
+    assert code == 0 and len(out.splitlines()) == 1 and f"the journal of {repo} (the last session's" in err
+    code, out, _ = run(capsys, "journal", "--all-repos")
+    assert code == 0 and len(out.splitlines()) == 2

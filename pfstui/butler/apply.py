@@ -1,8 +1,9 @@
 """Apply a previewed Butler action: re-check it, write it, check the write, journal it.
 
-Why: :func:`apply` re-computes the preview inside one registry transaction (``BEGIN IMMEDIATE`` on SQLite, so no
-other writer can slip in), refuses if the fingerprint moved (:class:`~pfstui.butler.errors.StalePreviewError`)
-or anything blocks it, performs the write, checks that the registry changed *exactly* as previewed (otherwise the
+Why: :func:`apply` re-computes the preview inside one registry transaction that no other pfstui writer of the
+same collection can enter (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL, see
+:func:`~pfstui.butler.registry.serialise_writes`), refuses if anything blocks it or the fingerprint moved
+(:class:`~pfstui.butler.errors.StalePreviewError`), performs the write, checks that the registry changed *exactly* as previewed (otherwise the
 transaction is rolled back), and journals the action with its exact effect and its inverse (certify, decertify
 and undo have one).  The PFS actions (:mod:`pfstui.butler.pfs`) go the same way.
 
@@ -38,7 +39,7 @@ from pfstui.butler.pfs import (
 )
 from pfstui.butler.preview import AppliedAction, Preview, human_bytes, range_text
 from pfstui.butler.reconcile import WriteAhead, reconcile
-from pfstui.butler.registry import calibration_rows
+from pfstui.butler.registry import calibration_rows, rows_touching, serialise_writes
 from pfstui.butler.removal import (
     preview_clean,
     preview_remove_collections,
@@ -91,11 +92,14 @@ def _check_fresh(gw: ButlerGateway, preview: Preview) -> Preview:
         fresh = _recompute(gw, preview)
     except NothingToDoError as exc:
         raise StalePreviewError(f"the registry changed since the preview ({exc}); preview again") from None
+    # A conflict first: when another operator certified an overlapping range meanwhile, say which range and who
+    # holds it, not only that the registry changed.
+    if fresh.blocked:
+        raise ConflictError(f"{preview.action} refused, nothing written: {fresh.blocker_text()}")
     if fresh.fingerprint != preview.fingerprint:
         raise StalePreviewError(f"the registry changed since the preview of {preview.action}; nothing was written — "
                                 "preview again and re-check")
-    if fresh.blocked:
-        raise ConflictError(f"{preview.action} refused, nothing written: {fresh.blocker_text()}")
+    fresh.origin = dict(preview.origin)
     return fresh
 
 
@@ -123,15 +127,17 @@ def apply(gw: ButlerGateway, preview: Preview, *, journal: Journal | None = None
 
 def _entry(gw: ButlerGateway, preview: Preview, summary: str, effect: dict, inverse: dict | None,
            **extra: Any) -> dict[str, Any]:
+    origin = {"origin": dict(preview.origin)} if preview.origin else {}
     return {"kind": "butler", "action": preview.action, "repository": gw.repo,
             "args": preview.args, "summary": summary, "effect": effect, "undoable": inverse is not None,
-            "inverse": inverse, "fingerprint": preview.fingerprint, **extra}
+            "inverse": inverse, "fingerprint": preview.fingerprint, **origin, **extra}
 
 
 def _apply_associations(gw: ButlerGateway, preview: Preview, journal: Journal) -> AppliedAction:
     dafb = daf_butler()
     wal = WriteAhead(journal, gw, preview.action)
     with wal, gw.writer(preview.action) as butler, butler.transaction():
+        serialise_writes(butler, preview.plan["collection"])
         fresh = _check_fresh(gw, preview)
         if fresh.is_noop:
             return AppliedAction(preview.action, "nothing to do: " + fresh.summary, {}, None, fresh)
@@ -140,9 +146,7 @@ def _apply_associations(gw: ButlerGateway, preview: Preview, journal: Journal) -
         removed = fresh.removed_associations
         added = fresh.added_associations
         dids = [dict(k) for k in sorted({a.data_id_key() for a in removed + added})]
-        before = set()
-        if not fresh.create_collection:
-            before = {a.key() for a in calibration_rows(butler, dt, collection, data_ids=dids)}
+        before = set() if fresh.create_collection else rows_touching(butler, dt, collection, removed + added)
         created = False
         if fresh.create_collection:
             butler.collections.register(collection, dafb.CollectionType.CALIBRATION)
@@ -161,7 +165,7 @@ def _apply_associations(gw: ButlerGateway, preview: Preview, journal: Journal) -
                 by_span.setdefault(a.nsec, []).append(butler.get_dataset(a.dataset_id))
             for nsec, refs in sorted(by_span.items()):
                 butler.registry.certify(collection, refs, dafb.Timespan(None, None, _nsec=nsec))
-        after = {a.key() for a in calibration_rows(butler, dt, collection, data_ids=dids)}
+        after = rows_touching(butler, dt, collection, removed + added)
         if before - after != {a.key() for a in removed} or after - before != {a.key() for a in added}:
             raise GatewayError(f"{preview.action} did not change {collection} exactly as previewed "
                                f"({len(before - after)} removed, {len(after - before)} added); rolled back, "

@@ -33,12 +33,15 @@ __all__ = [
 def preview_certify(gw: ButlerGateway, input_collection: str, target: str, dataset_type: str, *,
                     begin: str | None = None, end: str | None = None,
                     data_ids: Iterable[Mapping[str, Any] | Sequence[str]] | None = None,
-                    search_all_inputs: bool = False) -> Preview:
+                    search_all_inputs: bool = False, whole_product: bool = False) -> Preview:
     """What certifying ``dataset_type`` from ``input_collection`` into ``target`` over [begin, end) would do.
 
     As ``butler certify-calibrations``: a CHAINED input means its first child unless ``search_all_inputs``; the
     search is find-first; the target is created as CALIBRATION when missing.  As butlerCertify.py: each data ID
-    (``--id``) is searched separately and the results joined.
+    (``--id``) is searched separately and the results joined.  ``whole_product`` (what a plan's certify stage
+    asks) searches every RUN the chain's own pipetask runs wrote instead of its first child: after a partial
+    rerun (``--skip-existing-in``) the product is spread over several of them, and each data ID takes the
+    newest (the first in the chain's search order).
     """
     check_collection(target)  # the target may be created: its name must be one pfstui would accept anywhere
     begin, end, window = validity_window(begin, end)
@@ -46,7 +49,6 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
 
     with gw.session("certify") as butler:
         ids = normalize_data_ids(butler, dt, data_ids)
-        notes: list[str] = []
         in_type = gw.collection_type(input_collection)
         if in_type is None:
             raise NotFoundError(f"input collection {input_collection!r} does not exist; check the name "
@@ -54,14 +56,7 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
         if in_type == "CALIBRATION":
             raise InputError(f"input {input_collection} is a CALIBRATION collection; certify from the RUN or "
                              "CHAINED output of pipetask run")
-        search = input_collection
-        if in_type == "CHAINED" and not search_all_inputs:
-            children = butler.collections.get_info(input_collection).children
-            if not children:
-                raise InputError(f"input chain {input_collection} is empty; give one of its runs or fill the chain")
-            search = children[0]
-            notes.append(f"input {input_collection} is CHAINED: using its first child {search} "
-                         "(search all inputs to use the whole chain)")
+        search, notes = _search_path(butler, input_collection, in_type, search_all_inputs, whole_product)
         target_type = gw.collection_type(target)
         if target_type is not None and target_type != "CALIBRATION":
             raise InputError(f"target {target} is a {target_type} collection, not CALIBRATION; certify into a "
@@ -69,20 +64,21 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
         refs: dict[str, Any] = {}
         for flt in (ids or [None]):
             with butler.query() as q:
-                res = q.datasets(dt, collections=[search], find_first=True)
+                res = q.datasets(dt, collections=search, find_first=True)
                 if flt:
                     res = res.where(flt)
                 got = list(res)
                 if not got:
                     explain = " ".join(" ".join(res.explain_no_results()).split())
                     what = f" for {data_id_text(flt)}" if flt else ""
-                    text = f"No inputs found for dataset {dt.name} in {search}{what}. {explain}".rstrip()
+                    text = f"No inputs found for dataset {dt.name} in {', '.join(search)}{what}. {explain}".rstrip()
                     raise NothingToDoError(text + "; check the input collection and --id")
                 for ref in got:
                     refs[str(ref.id)] = ref
         ordered = sorted(refs.values(), key=lambda r: (tuple(plain_data_id(r.dataId).items()), str(r.id)))
         data_id_list = [plain_data_id(r.dataId) for r in ordered]
-        current = calibration_rows(butler, dt, target, data_ids=data_id_list) if target_type else []
+        # Only the ranges this certify would meet: another operator's elsewhere in time must not make it stale.
+        current = calibration_rows(butler, dt, target, data_ids=data_id_list, window=window) if target_type else []
         by_did: dict[tuple, list[Association]] = {}
         for a in current:
             by_did.setdefault(a.data_id_key(), []).append(a)
@@ -103,18 +99,47 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
             else:
                 changes.append(Change("add", after=(want,)))
         n_add = sum(1 for c in changes if c.kind == "add")
-        summary = (f"certify {n_add} {dt.name} from {search} into {target} for {range_text(window.nsec)}"
+        source = search[0] if len(search) == 1 else f"{input_collection} ({len(search)} RUNs)"
+        if len(search) > 1:
+            notes.append(_runs_note(input_collection, dt.name, search, ordered))
+        summary = (f"certify {n_add} {dt.name} from {source} into {target} for {range_text(window.nsec)}"
                    + (f" ({len(conflicts)} conflicting)" if conflicts else ""))
         state = {"search": search, "in_type": in_type, "target_type": target_type, "refs": sorted(refs),
                  "current": [list(a.key()) for a in current]}
         return Preview(
             action="certify", repo=gw.repo,
             args={"input_collection": input_collection, "target": target, "dataset_type": dt.name,
-                  "begin": begin, "end": end, "data_ids": ids, "search_all_inputs": bool(search_all_inputs)},
+                  "begin": begin, "end": end, "data_ids": ids, "search_all_inputs": bool(search_all_inputs),
+                  "whole_product": bool(whole_product)},
             fingerprint=fingerprint(state), summary=summary, changes=changes, conflicts=conflicts, notes=notes,
             undoable=True, create_collection=None if target_type else target,
             plan={"collection": target, "dataset_type": dt, "refs": refs, "timespan": window},
         )
+
+
+def _search_path(butler, name: str, kind: str, search_all: bool, whole_product: bool) -> tuple[list[str], list[str]]:
+    """The collections a certify searches for its input (find-first, in this order), and a note saying why."""
+    if kind != "CHAINED" or search_all:
+        return [name], []
+    children = list(butler.collections.get_info(name).children)
+    if not children:
+        raise InputError(f"input chain {name} is empty; give one of its runs or fill the chain")
+    if not whole_product:
+        why = "search all inputs to use the whole chain"
+        return [children[0]], [f"input {name} is CHAINED: using its first child {children[0]} ({why})"]
+    infos = {i.name: i.type.name for i in butler.collections.query_info(children)}
+    own = [c for c in children if infos.get(c) == "RUN" and c.startswith(name.rstrip("/") + "/")]
+    if not own:
+        raise InputError(f"input chain {name} holds no RUN of its own (named {name}/...), so pfstui cannot tell "
+                         "the product from the inputs; certify from one RUN, or search all inputs")
+    return own, []
+
+
+def _runs_note(name: str, dt_name: str, runs: list[str], refs: list) -> str:
+    """Which RUN of the chain each dataset comes from, counted (the product of a partial rerun is spread)."""
+    counts = {run: sum(1 for r in refs if r.run == run) for run in runs}
+    where = ", ".join(f"{n} from {run}" for run, n in counts.items() if n)
+    return f"input {name} is CHAINED: the newest {dt_name} of each data ID across its {len(runs)} RUNs: {where}"
 
 
 def preview_decertify(gw: ButlerGateway, collection: str, dataset_type: str, *, begin: str | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,6 +29,9 @@ __all__ = [
     "UndoError",
     "UnjournaledError",
     "butler_message",
+    "open_error",
+    "postgres_server",
+    "POSTGRES_DRIVER_FIX",
     "translate_butler_error",
     "butler_errors",
 ]
@@ -91,23 +95,29 @@ _DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 _DISK_MESSAGES = ("database or disk is full", "attempt to write a readonly database")
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it, each once: the Butler wraps driver and disk errors several levels deep."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
 def _disk_full(exc: BaseException) -> str | None:
     """The reason when ``exc`` (or what caused it) is the disk refusing a write, else None.
 
     Why walk the chain: the datastore wraps the ENOSPC of a file write in a RuntimeError ("Failed to serialize
     dataset ..."), and SQLAlchemy wraps SQLite's "database or disk is full"; both were "unexpected error".
     """
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
+    for cur in _causes(exc):
         if isinstance(cur, OSError) and cur.errno in _DISK_ERRNOS:
             return os.strerror(cur.errno) + (f" ({cur.filename})" if cur.filename else "")
         text = str(cur).lower()
         for message in _DISK_MESSAGES:
             if message in text:
                 return message
-        cur = cur.__cause__ or cur.__context__
     return None
 
 
@@ -139,6 +149,61 @@ def translate_butler_error(exc: BaseException, *, context: str = "") -> GatewayE
     if isinstance(exc, dafb.ButlerUserError):
         return GatewayError(f"{msg}{where}")
     return None
+
+
+#: What makes a ``postgresql://`` registry open with the 30.0.11 middleware (daf_butler accepts only psycopg2,
+#: and SQLAlchemy 2.1 maps plain ``postgresql://`` to psycopg 3).
+POSTGRES_DRIVER_FIX = ("install pfstui's PostgreSQL extra, which brings psycopg2 and pins SQLAlchemy below 2.1 as "
+                       "daf_butler 30.0.11 needs: pip install 'pfstui[postgres]'")
+
+
+def postgres_server(url: str) -> str:
+    """The server and database of a registry URL, as an operator recognises it, never with a password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse: shown from its host on, never a password
+        return url.split("@")[-1]
+    where = parsed.host or parsed.query.get("host") or "localhost"
+    where = where if isinstance(where, str) else ",".join(where)
+    port = f":{parsed.port}" if parsed.port else ""
+    user = f"{parsed.username}@" if parsed.username else ""
+    return f"{user}{where}{port}/{parsed.database or ''}"
+
+
+_MISSING_DRIVER = re.compile(r"(?:No module named '|import of )(psycopg2?)\b")
+
+
+def _postgres_problem(exc: BaseException) -> tuple[str, str] | None:
+    """(what went wrong, the fix) when ``exc`` is the PostgreSQL driver or server refusing, else None."""
+    for cur in _causes(exc):
+        text = butler_message(cur)
+        # The Butler imports its PostgreSQL module by name and keeps only the text of the ImportError.
+        missing = _MISSING_DRIVER.search(text)
+        if missing:
+            return f"the {missing.group(1)} driver is not installed", POSTGRES_DRIVER_FIX
+        if "Only the psycopg2 driver" in text:
+            return "the driver in use is not psycopg2", POSTGRES_DRIVER_FIX
+        if "btree_gist" in text:
+            return ("the database lacks the btree_gist extension",
+                    "ask its administrator to run CREATE EXTENSION btree_gist; in that database")
+        if type(cur).__module__.split(".")[0] in ("psycopg2", "psycopg") or "DbAuth" in type(cur).__name__:
+            first = text.split(" (Background on this error")[0]
+            return first, ("check that the server is up and reachable from here, and your credentials in "
+                           "~/.lsst/db-auth.yaml (mode 600; $LSST_DB_AUTH moves it)")
+    return None
+
+
+def open_error(repo: str, registry_url: str | None, exc: BaseException) -> RepoError:
+    """Why ``repo`` cannot be opened, in one line: a PostgreSQL registry names its server, not the path."""
+    if registry_url and registry_url.startswith("postgresql"):
+        problem = _postgres_problem(exc)
+        if problem is not None:
+            return RepoError(f"cannot open Butler repository {repo}: its registry on the PostgreSQL server "
+                             f"{postgres_server(registry_url)}: {problem[0]}", problem[1])
+    return RepoError(f"cannot open Butler repository {repo!r}: {butler_message(exc)}",
+                     "check the path (a folder holding butler.yaml)")
 
 
 @contextmanager

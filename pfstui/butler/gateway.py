@@ -23,6 +23,7 @@ decertify, clean, remove, the PFS actions) are previewed by the action modules a
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,9 +35,8 @@ from pfstui.butler.errors import (
     GatewayError,
     NotFoundError,
     ReadOnlyError,
-    RepoError,
     butler_errors,
-    butler_message,
+    open_error,
 )
 from pfstui.butler.values import (
     ASSOCIATION_FIELDS,
@@ -80,11 +80,18 @@ class ButlerGateway:
         if self._butler is None:
             dafb = daf_butler()
             try:
-                self._butler = dafb.Butler.from_config(self.repo, writeable=not self.read_only)
-            except Exception as exc:  # noqa: BLE001 - FileNotFoundError, ValueError, sqlite errors, ...
-                raise RepoError(f"cannot open Butler repository {self.repo!r}: {butler_message(exc)}; "
-                                "check the path (a folder holding butler.yaml)") from None
+                with _quiet("lsst.daf.butler.direct_butler"):
+                    self._butler = dafb.Butler.from_config(self.repo, writeable=not self.read_only)
+            except Exception as exc:  # noqa: BLE001 - FileNotFoundError, ValueError, sqlite and driver errors, ...
+                raise open_error(self.repo, self.registry_url(), exc) from None
         return self._butler
+
+    def registry_url(self) -> str | None:
+        """The registry's database URL from the repository's configuration (None when it cannot be read)."""
+        try:
+            return str(daf_butler().ButlerConfig(self.repo)["registry", "db"])
+        except Exception:  # noqa: BLE001 - a missing or broken butler.yaml: the open error says so
+            return None
 
     @property
     def butler(self):
@@ -426,6 +433,19 @@ class ButlerGateway:
                     d = {"visit": d.pop("id", None), **d}
                     out.append({k: plain_value(v) for k, v in d.items()})
                 return out
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silence a logger for a moment: the Butler logs "Failed to instantiate Butler" before raising, and that
+    second line on stderr (or under the app's screen) says less than the error pfstui makes of the exception."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _is_glob(pattern: str) -> bool:

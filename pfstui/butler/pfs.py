@@ -182,8 +182,9 @@ def write_define_profiles(butler, preview: Preview) -> tuple[str, dict[str, Any]
     return summary, effect
 
 
-def _camera(data_id) -> str:
-    return f"{data_id['arm']}{data_id['spectrograph']}"
+def _key(data_id) -> tuple:
+    """A data ID of any dimensions as a hashable key (the same as :meth:`Association.data_id_key`)."""
+    return tuple(sorted(plain_data_id(data_id).items()))
 
 
 def preview_certify_detectormaps(
@@ -197,22 +198,25 @@ def preview_certify_detectormaps(
     begin: str | None = None,
     end: str | None = None,
     stamp: str | None = None,
+    run: str | None = None,
 ) -> Preview:
     """What copying each ``detectorMap_candidate`` in ``collection`` to a new ``detectorMap_calib`` and
     certifying it in ``target`` would write.
 
-    Where a chain holds several candidates for one camera, the newest (first in the chain's search order)
-    is used: certifying several for the same camera and range could only conflict.  The copies go to
-    ``<collection>/certify``, or ``<collection>/certify/<stamp>`` when that run already holds a copy for one of
-    these cameras; ``stamp`` (UTC now by default) is recorded in the arguments, so apply writes the run shown.
+    As certifyDetectorMaps.py: every candidate in the collection (all the RUNs of a chain, not the first found),
+    so a camera that several RUNs hold is refused, as the script's ingest would refuse it, unless ``run`` names
+    the one RUN (of ``collection``) to take the candidates from.  Each copy is the candidate's own file, copied
+    by the Butler's ingest, so neither the formatter nor the Python type of a detectorMap is needed here (on
+    a production host drp_stella's are not importable by pfstui).  The copies go to ``<collection>/certify``,
+    or ``<collection>/certify/<stamp>`` when that run already holds a copy for one of these data IDs;
+    ``stamp`` (UTC now by default) is recorded in the arguments, so apply writes the run shown.
     """
     check_collection(target)
     check_instrument_name(instrument)
     begin, end, window = validity_window(begin, end)
     stamp = stamp or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     with gw.session("certify-detectormaps") as butler:
-        if gw.collection_type(collection) is None:
-            raise NotFoundError(f"collection {collection!r} does not exist in {gw.repo}; check the name")
+        source = _candidate_source(gw, butler, collection, run)
         target_type = gw.collection_type(target)
         if target_type is not None and target_type != "CALIBRATION":
             raise InputError(f"target {target!r} is a {target_type} collection, not CALIBRATION; "
@@ -222,21 +226,21 @@ def preview_certify_detectormaps(
             raise InputError(f"{output_type} is not a calibration dataset type in {gw.repo}, so it cannot be "
                              "certified; register it as a calibration dataset type first")
         _check_candidate_type(candidate_type, calib_type)
-        refs = list(butler.query_datasets(candidate_type, collections=collection, find_first=True, explain=False,
-                                          where="instrument = inst", bind={"inst": instrument}))
+        refs = _candidates(butler, candidate_type, source, instrument)
         if not refs:
-            raise NothingToDoError(f"No {dataset_type} datasets found in {collection} for instrument {instrument}; "
+            raise NothingToDoError(f"No {dataset_type} datasets found in {source} for instrument {instrument}; "
                                    "check the collection and --instrument")
-        cameras = {_camera(r.dataId) for r in refs}
+        files = _stored_files(butler, refs)
+        keys = {_key(r.dataId) for r in refs}
         overlapping = []
         if target_type is not None:
             overlapping = [a for a in calibration_rows(butler, calib_type, target, window=window)
-                           if _camera(a.data_id) in cameras]
-        certify_run, existing = _certify_run(gw, butler, calib_type, collection, cameras, stamp)
+                           if a.data_id_key() in keys]
+        certify_run, existing = _certify_run(gw, butler, calib_type, collection, keys, stamp)
         run_exists = gw.collection_type(certify_run) is not None
-    blockers = []
+    blockers = _ambiguities(refs, source)
     if overlapping:
-        held = ", ".join(sorted(f"{_camera(a.data_id)} {a.range_text()}" for a in overlapping))
+        held = ", ".join(sorted(f"{camera_text(a.data_id)} {a.range_text()}" for a in overlapping))
         blockers.append(f"{output_type} is already certified in {target} over an overlapping range for {held}; "
                         "decertify that range first (pfstui decertify)")
     span = range_text(window.nsec)
@@ -249,19 +253,83 @@ def preview_certify_detectormaps(
     return Preview(
         action="certify-detectormaps", repo=gw.repo,
         args={"collection": collection, "target": target, "instrument": instrument, "dataset_type": dataset_type,
-              "output_type": output_type, "begin": begin, "end": end, "stamp": stamp},
+              "output_type": output_type, "begin": begin, "end": end, "stamp": stamp, "run": run},
         fingerprint=fingerprint(state), summary=f"certify {len(refs)} {output_type} (copies of the {dataset_type} "
-        f"in {collection}) into {target} for {span}", steps=steps, blockers=blockers, undoable=False,
+        f"in {source}) into {target} for {span}", steps=steps, blockers=blockers, undoable=False,
         create_collection=None if target_type else target,
-        plan={"refs": refs, "calib_type": calib_type, "certify_run": certify_run, "timespan": window},
+        plan={"refs": refs, "files": files, "calib_type": calib_type, "certify_run": certify_run,
+              "timespan": window},
     )
+
+
+def _candidate_source(gw: ButlerGateway, butler, collection: str, run: str | None) -> str:
+    """Where the candidates are searched: ``collection``, or the one RUN of it the operator named."""
+    if gw.collection_type(collection) is None:
+        raise NotFoundError(f"collection {collection!r} does not exist in {gw.repo}; check the name")
+    if run is None:
+        return collection
+    kind = gw.collection_type(run)
+    if kind != "RUN":
+        what = "does not exist" if kind is None else f"is a {kind} collection"
+        raise InputError(f"--run {run!r} {what}; name one RUN collection of {collection}")
+    runs = list(butler.collections.query(collection, flatten_chains=True))
+    if run not in runs:
+        raise InputError(f"RUN {run} is not in {collection}; name one of its RUNs ({', '.join(runs[:4])}"
+                         f"{', ...' if len(runs) > 4 else ''})")
+    return run
+
+
+def _candidates(butler, candidate_type, source: str, instrument: str) -> list:
+    """Every candidate in ``source`` (not only the first found for each data ID), by data ID, then in the
+    chain's search order (newest first)."""
+    where = {"where": "instrument = inst", "bind": {"inst": instrument}} \
+        if "instrument" in candidate_type.dimensions.names else {}
+    refs = butler.query_datasets(candidate_type, collections=source, find_first=False, explain=False, **where)
+    order = {run: i for i, run in enumerate(butler.collections.query(source, flatten_chains=True))}
+    return sorted(refs, key=lambda r: (_key(r.dataId), order.get(r.run, len(order))))
+
+
+def _ambiguities(refs: list, source: str) -> list[str]:
+    """One blocker line when several RUNs of ``source`` hold a candidate for the same data ID."""
+    runs: dict[tuple, list[str]] = {}
+    for ref in refs:
+        runs.setdefault(_key(ref.dataId), []).append(ref.run)
+    doubled = {k: v for k, v in runs.items() if len(v) > 1}
+    if not doubled:
+        return []
+    key, held = next(iter(doubled.items()))
+    others = f", as do {len(doubled) - 1} other data IDs" if len(doubled) > 1 else ""
+    return [(f"{len(held)} RUNs of {source} hold a {refs[0].datasetType.name} for {camera_text(dict(key))} "
+             f"({', '.join(held)}){others}; certifyDetectorMaps.py would refuse (ingest conflict): name the RUN "
+             f"to certify with --run (e.g. --run {held[0]})")]
+
+
+def _stored_files(butler, refs: list) -> dict[str, tuple[str, str]]:
+    """Each candidate's one file and the formatter its datastore record names (never imported here).
+
+    Why the record: the copy is the same bytes, so it must be read by the formatter that wrote them.
+    """
+    infos: dict[str, list] = {}
+    for data in butler._datastore.export_records(refs).values():  # the records of the files: no public reader
+        for dataset_id, tables in data.records.items():
+            infos.setdefault(str(dataset_id), []).extend(i for rows in tables.values() for i in rows)
+    uris = butler.get_many_uris(refs)
+    out: dict[str, tuple[str, str]] = {}
+    for ref in refs:
+        found, primary = infos.get(str(ref.id), []), uris[ref].primaryURI
+        if len(found) != 1 or found[0].component is not None or primary is None:
+            raise InputError(f"{ref.datasetType.name} {camera_text(plain_data_id(ref.dataId))} in {ref.run} is "
+                             f"stored as {len(found)} files, not one; pfstui copies datasets stored as one file, "
+                             "as certifyDetectorMaps.py does")
+        out[str(ref.id)] = (str(primary), str(found[0].formatter))
+    return out
 
 
 def _check_candidate_type(candidate_type, calib_type) -> None:
     """Refuse a source type whose datasets cannot become ``calib_type`` copies (``--datasetType raw``).
 
-    Why here: the copy is a get + put, so a raw (another storage class, one per exposure) failed deep inside
-    apply with the storage classes' TypeError ("unexpected error") after the preview had offered it.
+    Why here: a copy is the same file under the other type, so both must have the same storage class and
+    dimensions; otherwise the preview would offer what apply cannot write.
     """
     mine = (candidate_type.storageClass_name, sorted(candidate_type.dimensions.names))
     wanted = (calib_type.storageClass_name, sorted(calib_type.dimensions.names))
@@ -271,30 +339,56 @@ def _check_candidate_type(candidate_type, calib_type) -> None:
                          "type with --datasetType (the default is detectorMap_candidate)")
 
 
-def _certify_run(gw: ButlerGateway, butler, calib_type, collection: str, cameras: set[str],
-                 stamp: str) -> tuple[str, set[str]]:
-    """The RUN collection the copies go to, and the cameras ``<collection>/certify`` already holds copies for."""
+def _certify_run(gw: ButlerGateway, butler, calib_type, collection: str, keys: set[tuple],
+                 stamp: str) -> tuple[str, set[tuple]]:
+    """The RUN collection the copies go to, and the data IDs ``<collection>/certify`` already holds copies for."""
     certify_run = f"{collection}/certify"
-    existing: set[str] = set()
+    existing: set[tuple] = set()
     if gw.collection_type(certify_run) is not None:
-        existing = {_camera(r.dataId) for r in butler.query_datasets(calib_type, collections=certify_run,
-                                                                     explain=False)}
-    if existing & cameras:
+        existing = {_key(r.dataId) for r in butler.query_datasets(calib_type, collections=certify_run,
+                                                                  explain=False)}
+    if existing & keys:
         certify_run = f"{certify_run}/{stamp}"
     return certify_run, existing
 
 
+def _recorded_formatter(name: str, extension: str) -> type:
+    """A formatter class that only carries ``name``, the formatter the copy's datastore record will name.
+
+    Why: the Butler's ingest records the formatter of each file it takes in, and imports the one it is given
+    by name.  The copy is the candidate's own file, read by the candidate's formatter (drp_stella's
+    ``DetectorMapFormatter`` on the real stack), which need not be importable where pfstui runs.  Nothing is
+    read or written through this class: with transfer ``copy`` the file is copied byte for byte.
+    """
+    class RecordedFormatter(daf_butler().FormatterV2):
+        supported_extensions = frozenset({extension})
+        default_extension = extension
+
+        @classmethod
+        def name(cls) -> str:
+            return name
+
+    return RecordedFormatter
+
+
 def write_certify_detectormaps(butler, preview: Preview) -> tuple[str, dict[str, Any]]:
-    """Copy and certify as previewed (inside the caller's transaction), checking the certification: summary, effect."""
+    """Copy the files and certify the copies as previewed (inside the caller's transaction): summary, effect."""
+    from lsst.resources import ResourcePath
+
     dafb = daf_butler()
     a, p = preview.args, preview.plan
     run, target, calib_type, window = p["certify_run"], a["target"], p["calib_type"], p["timespan"]
     butler.collections.register(run, dafb.CollectionType.RUN, doc="Copies of certified detectorMaps")
     butler.collections.register(target, dafb.CollectionType.CALIBRATION)
-    new_refs = []
+    datasets = []
     for ref in p["refs"]:
-        data_id = {k: ref.dataId[k] for k in ("instrument", "arm", "spectrograph")}
-        new_refs.append(butler.put(butler.get(ref), calib_type, data_id, run=run))
+        uri, formatter = p["files"][str(ref.id)]
+        new = dafb.DatasetRef(calib_type, ref.dataId, run=run)
+        path = ResourcePath(uri)
+        datasets.append(dafb.FileDataset(path=path, refs=[new],
+                                         formatter=_recorded_formatter(formatter, path.getExtension())))
+    butler.ingest(*datasets, transfer="copy")
+    new_refs = [d.refs[0] for d in datasets]
     butler.registry.certify(target, new_refs, window)
     ids = [plain_data_id(r.dataId) for r in new_refs]
     certified = {x.dataset_id for x in calibration_rows(butler, calib_type, target, data_ids=ids, window=window)}
@@ -303,5 +397,6 @@ def write_certify_detectormaps(butler, preview: Preview) -> tuple[str, dict[str,
                            "nothing written — preview again")
     summary = f"certified {len(new_refs)} {calib_type.name} in {target} for {range_text(window.nsec)} (copies in {run})"
     effect = {"target": target, "run": run, "dataset_type": calib_type.name, "begin": a["begin"], "end": a["end"],
-              "datasets": [{"id": str(r.id), "dataId": plain_data_id(r.dataId)} for r in new_refs]}
+              "datasets": [{"id": str(r.id), "dataId": plain_data_id(r.dataId), "copy_of": str(old.id),
+                            "from": old.run} for r, old in zip(new_refs, p["refs"], strict=True)]}
     return summary, effect

@@ -20,11 +20,11 @@ from pfstui.butler.values import Association, CollectionRow
 from pfstui.infra.journal import JournalEntry
 
 __all__ = [
+    "AppliedAction",
     "Change",
     "Conflict",
-    "Removal",
     "Preview",
-    "AppliedAction",
+    "Removal",
     "fingerprint",
     "human_bytes",
     "range_text",
@@ -60,11 +60,15 @@ class Conflict:
     wanted: Association
     existing: Association
 
+    def holder(self) -> str:
+        """Who holds the range in the way: the dataset and its RUN, so the operator knows what to decertify."""
+        if self.wanted.dataset_id == self.existing.dataset_id:
+            return "the same dataset"
+        return f"dataset …{self.existing.dataset_id[-8:]} (run {self.existing.run})"
+
     def text(self) -> str:
-        same = self.wanted.dataset_id == self.existing.dataset_id
-        who = "the same dataset" if same else f"dataset …{self.existing.dataset_id[-8:]} (run {self.existing.run})"
         return (f"CONFLICT    {self.wanted.dataset_type} {self.wanted.camera()}: {self.wanted.range_text()} overlaps "
-                f"{self.existing.range_text()} held by {who}")
+                f"{self.existing.range_text()} held by {self.holder()}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class Preview:
     undoable: bool = False
     create_collection: str | None = None
     plan: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Who asks for it, journaled with the entry: ``{"stage": NAME, "attempt": N}`` when a plan stage runs it.
+    origin: dict[str, Any] = field(default_factory=dict)
 
     @property
     def blocked(self) -> bool:
@@ -133,10 +139,39 @@ class Preview:
         if self.conflicts:
             n = len(self.conflicts)
             c = self.conflicts[0]
-            parts.append(f"{n} conflict{'s' if n != 1 else ''} ({c.wanted.camera()}: {c.wanted.range_text()} overlaps "
-                         f"{c.existing.range_text()}); decertify the overlapping range first or choose other dates")
+            parts.append(f"{n} conflict{'s' if n != 1 else ''} ({c.wanted.dataset_type} {c.wanted.camera()}: "
+                         f"{c.wanted.range_text()} overlaps {c.existing.range_text()} held by {c.holder()}); "
+                         "decertify the overlapping range first or choose other dates")
         parts.extend(self.blockers)
         return "; ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        """The preview as data (``--dry-run --json``): the text of :meth:`lines` and what it says, for a program
+        that shows it before asking (an approval) or checks it; ``digest`` is :meth:`digest`."""
+        return {"digest": self.digest(), **self._effect()}
+
+    def digest(self) -> str:
+        """A hash of what this change would do (not of who asks: ``origin`` is left out).
+
+        Why: an approval gate shows an operator the preview of a stage and records its digest; the stage then
+        runs with ``--approved DIGEST`` and refuses to write unless its own preview, computed again when it
+        runs, has the same digest.  So what the operator approved is exactly what is written."""
+        effect = {k: v for k, v in self._effect().items() if k != "origin"}
+        blob = json.dumps(effect, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def _effect(self) -> dict[str, Any]:
+        return {
+            "action": self.action, "repository": self.repo, "summary": self.summary, "lines": self.lines(),
+            "blocked": self.blocked, "blocker": self.blocker_text(), "nothing_to_do": self.is_noop,
+            "undoable": self.undoable, "args": self.args, "origin": self.origin,
+            "added": [a.to_json() for a in self.added_associations],
+            "removed": [a.to_json() for a in self.removed_associations],
+            "conflicts": [{"wanted": c.wanted.to_json(), "existing": c.existing.to_json()} for c in self.conflicts],
+            "deleted": [{"run": r.run, "dataset_type": r.dataset_type, "count": r.count, "bytes": r.bytes}
+                        for r in self.removals],
+            "steps": list(self.steps),
+        }
 
     def lines(self) -> list[str]:
         """The preview as text, as the CLI prints it and the UI shows it."""

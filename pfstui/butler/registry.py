@@ -1,9 +1,10 @@
-"""The raw registry reads that previews and apply share, on a Butler borrowed from the gateway.
+"""The raw registry reads that previews and apply share, on a Butler borrowed from the gateway, and the one lock
+apply takes in the registry itself (:func:`serialise_writes`).
 
 Why here and not in the gateway: the gateway answers the browser's questions, page by page, each call taking its
 lock; previews and apply must instead read several things inside *one* gateway session (and apply inside one
 registry transaction), so these functions take the Butler that :meth:`ButlerGateway.session` or
-:meth:`ButlerGateway.writer` lent them and never open or lock anything themselves.
+:meth:`ButlerGateway.writer` lent them and never open anything themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pfstui.butler.values import ASSOCIATION_FIELDS, Association, plain_data_id
 
 __all__ = [
     "calibration_rows",
+    "rows_touching",
+    "serialise_writes",
     "dataset_sizes",
     "certified_elsewhere",
     "run_matches",
@@ -47,6 +50,37 @@ def calibration_rows(butler, dt, collection: str, *, data_ids: list[dict] | None
                 a = Association.from_query_row(dt.name, row)
                 found[a.key()] = a
     return sorted(found.values(), key=lambda a: (a.data_id_key(), a.nsec))
+
+
+def rows_touching(butler, dt, collection: str, changed: list[Association]) -> set[tuple]:
+    """Keys of the associations in ``collection`` that share a data ID and overlap a range with ``changed``.
+
+    Why only those: apply checks that a change did exactly what its preview said by comparing these before and
+    after the write; ranges another operator certified meanwhile for other dates or data IDs are not its business.
+    """
+    dids = [dict(k) for k in sorted({a.data_id_key() for a in changed})]
+    spans = sorted({a.nsec for a in changed})
+    return {a.key() for a in calibration_rows(butler, dt, collection, data_ids=dids)
+            if any(a.overlaps_nsec(span) for span in spans)}
+
+
+def serialise_writes(butler, collection: str) -> None:
+    """Make the open registry transaction the only pfstui writer of ``collection`` until it ends.
+
+    Why: apply re-checks its preview inside the transaction and trusts the check until the commit.  SQLite
+    already serialises every write transaction (the Butler begins them ``IMMEDIATE``); PostgreSQL runs them side
+    by side (READ COMMITTED), so two operators' checks could both pass and the loser would meet the Butler's
+    exclusion-constraint error instead of pfstui's conflict.  A transaction-level advisory lock keyed on the
+    collection makes the second wait until the first commits; its check (each statement reads what is
+    committed) then sees the first one's ranges.  Writers of other collections never wait.
+    """
+    import sqlalchemy
+
+    db = butler._registry._db  # the Butler has no public handle on its transaction's connection
+    with db._transaction() as (_, connection):  # joins the open transaction, starts none
+        if connection.dialect.name == "postgresql":
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                               {"key": f"pfstui certify {collection}"})
 
 
 def dataset_sizes(butler, refs) -> dict[str, int]:

@@ -8,6 +8,8 @@ files and cannot be undone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pfstui.butler.errors import UndoError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.preview import Change, Conflict, Preview, fingerprint
@@ -21,6 +23,7 @@ __all__ = [
     "find_entry",
     "preview_undo",
     "preview_restore",
+    "undone_by",
 ]
 
 
@@ -64,10 +67,16 @@ def preview_undo(gw: ButlerGateway, entry: JournalEntry | str, *, journal: Journ
     if not same_repo(str(data.get("repository")), gw.repo):
         raise UndoError(f"journal entry {entry.id} changed {data.get('repository')}, not {gw.repo}; "
                         "open that repository to undo it")
-    for other in journal.read():
-        if other.data.get("undoes") == entry.id:
-            raise UndoError(f"journal entry {entry.id} was already undone by {other.id}; undo that entry to redo it")
+    undone = undone_by(journal.read()).get(entry.id)
+    if undone is not None:
+        raise UndoError(f"journal entry {entry.id} was already undone by {undone}; undo that entry to redo it")
     return preview_restore(gw, entry.id, dict(data))
+
+
+def undone_by(entries: Iterable[JournalEntry]) -> dict[str, str]:
+    """Which entry undid each undone entry (its id -> the undo's id): what the journal lists show, and why
+    :func:`preview_undo` refuses to undo it again."""
+    return {str(e.data["undoes"]): e.id for e in entries if e.data.get("undoes")}
 
 
 def preview_restore(gw: ButlerGateway, entry_id: str, data: dict) -> Preview:

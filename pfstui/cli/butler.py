@@ -20,7 +20,7 @@ from typing import Any
 
 from pfstui.butler.apply import apply
 from pfstui.butler.certify import preview_certify, preview_decertify
-from pfstui.butler.errors import ConflictError, GatewayError
+from pfstui.butler.errors import ConflictError, GatewayError, StalePreviewError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.preview import Preview
 from pfstui.butler.reconcile import Outcome, reconcile_all
@@ -29,16 +29,16 @@ from pfstui.butler.removal import (
     preview_remove_collections,
     preview_remove_runs,
 )
-from pfstui.butler.undo import find_entry, preview_undo
-from pfstui.butler.values import data_id_text
+from pfstui.butler.undo import find_entry, preview_undo, undone_by
+from pfstui.butler.values import data_id_text, same_repo
 from pfstui.cli.argtypes import count
-from pfstui.cli.butler_flags import add_dates, add_id, add_write_flags
-from pfstui.cli.guard import run_guarded, say
+from pfstui.cli.butler_flags import add_dates, add_id, add_write_flags, origin
+from pfstui.cli.guard import CliError, run_guarded, say
 from pfstui.cli.readonly import HELP as READ_ONLY_HELP
 from pfstui.cli.readonly import accept_everywhere, changes
 from pfstui.infra.journal import default_journal
 
-__all__ = ["add_subcommands", "ConfirmationError", "main", "open_gateway", "run_preview"]
+__all__ = ["ConfirmationError", "add_subcommands", "main", "open_gateway", "run_preview"]
 
 
 class ConfirmationError(GatewayError):
@@ -68,8 +68,18 @@ def _confirm(preview: Preview) -> bool:
 
 def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -> int:
     """Print the preview, then refuse, stop (dry run), confirm, or apply and report the journal entry."""
+    preview.origin = origin(args)
+    if getattr(args, "json", False):
+        if not args.dry_run:
+            raise CliError("--json prints the preview only", "add --dry-run (and leave --json out to apply)")
+        print(_json_line(preview.to_json()))
+        return EXIT_REFUSED if preview.blocked else 0
     for line in preview.lines():
         say(line)
+    # A stage's stdout and stderr are one log file: the preview goes before a refusal's line, and is there to
+    # read while a long apply runs.
+    sys.stdout.flush()
+    _check_approved(preview, args)
     if preview.blocked:
         if args.dry_run:
             say(f"pfstui: would be refused: {preview.blocker_text()}", file=sys.stderr)
@@ -93,11 +103,21 @@ def run_preview(gw: ButlerGateway, preview: Preview, args: argparse.Namespace) -
 
 
 
+def _check_approved(preview: Preview, args: argparse.Namespace) -> None:
+    """An approved stage writes only the change its operator saw (see :meth:`Preview.digest`)."""
+    wanted = getattr(args, "approved", None)
+    if wanted and preview.digest() != wanted:
+        raise StalePreviewError(f"{preview.action} refused, nothing written: what it would change now is not what "
+                            "was approved (the registry changed since the preview)",
+                            "restart the stage: it waits for a new approval of a fresh preview")
+
+
 # --- commands ------------------------------------------------------------------------------------------------
 def cmd_certify(args: argparse.Namespace) -> int:
     with open_gateway(args) as gw:
         preview = preview_certify(gw, args.input, args.target, args.dataset_type, begin=args.begin_date,
-                                  end=args.end_date, data_ids=args.id or [], search_all_inputs=args.search_all_inputs)
+                                  end=args.end_date, data_ids=args.id or [], search_all_inputs=args.search_all_inputs,
+                                  whole_product=args.whole_product)
         return run_preview(gw, preview, args)
 
 
@@ -181,18 +201,19 @@ def cmd_journal(args: argparse.Namespace) -> int:
     journal = default_journal()
     unsettled = [o for o in _reconciled(journal, args) if o.state in ("uncertain", "in progress")]
     entries, problems = journal.entries()
-    undone = {e.data.get("undoes"): e.id for e in entries if e.data.get("undoes")}
+    undone = undone_by(entries)
     shown = entries if args.all else [e for e in entries if e.data.get("kind") == "butler"]
-    if args.repo:
-        want = str(ButlerGateway(args.repo).repo)
-        shown = [e for e in shown if e.data.get("repository") == want]
-        unsettled = [o for o in unsettled if o.entry.data.get("repository") == want]
+    repo = _journal_repo(args)
+    if repo is not None:
+        shown = [e for e in shown if same_repo(str(e.data.get("repository", "")), repo)]
+        unsettled = [o for o in unsettled if same_repo(str(o.entry.data.get("repository", "")), repo)]
     shown = shown[-args.limit:] if args.limit > 0 else shown
     if args.json:
         for e in shown:
             print(_json_line(e.to_dict()))
     elif not shown:
-        print(f"No Butler actions in the journal {journal.path}.")
+        where = f" for {repo}" if repo is not None else ""
+        say(f"No Butler actions{where} in the journal {journal.path}.")
     else:
         for e in shown:
             say(_journal_line(e, undone))
@@ -204,10 +225,28 @@ def cmd_journal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _journal_repo(args: argparse.Namespace) -> str | None:
+    """The repository ``pfstui journal`` lists: ``--repo`` (of ``pfstui`` or of the command), else that of the
+    session used last (``pfstui run``, ``pfstui status``); None (every repository) with ``--all-repos`` or when
+    there is neither."""
+    if getattr(args, "all_repos", False):
+        return None
+    if getattr(args, "repo", None):
+        return str(ButlerGateway(args.repo).repo)
+    from pfstui.cli.queue import last_session_repo
+
+    repo = last_session_repo()
+    if repo is not None:
+        say(f"pfstui: the journal of {repo} (the last session's repository; --all-repos lists every one)",
+            file=sys.stderr)
+    return repo
+
+
 def _json_line(obj: Any) -> str:
     """JSON for a terminal: JSON escapes C0 controls itself; DEL and the C1 controls (``\x9b`` is a CSI on some
     terminals) are escaped here too, which keeps the line valid JSON (they can only be inside strings)."""
-    return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
+    text = json.dumps(obj, ensure_ascii=False, default=str)
+    return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _journal_line(e, undone: dict[str, str], status: str = "") -> str:
@@ -217,8 +256,10 @@ def _journal_line(e, undone: dict[str, str], status: str = "") -> str:
         if (d.get("committed") or {}).get("reconciled"):
             status += ", reconciled"
     summary = d.get("summary") or d.get("action") or ""
+    origin = d.get("origin") or {}
+    by = f"  (stage {origin.get('stage')}#{origin.get('attempt', '?')})" if origin.get("stage") else ""
     return (f"{e.id}  {e.ts[:19]}Z  {e.user}@{e.host}  {d.get('action', d.get('kind', '?')):<18}  "
-            f"[{status}]  {summary}  ({d.get('repository', '')})")
+            f"[{status}]  {summary}{by}  ({d.get('repository', '')})")
 
 
 # --- registration --------------------------------------------------------------------------------------------
@@ -226,8 +267,8 @@ def add_subcommands(sub: Any) -> None:
     """Register the Butler subcommands on ``pfstui``'s subparsers (``parser.add_subparsers()``)."""
     p = sub.add_parser("certify", help="certify calibrations with a validity range (as butlerCertify.py), safely",
                        description="Certify DATASET_TYPE from INPUT into the CALIBRATION collection TARGET. A "
-                       "CHAINED input means its first child unless --search-all-inputs. Prints what will change "
-                       "and refuses overlapping ranges before anything is written.")
+                       "CHAINED input means its first child unless --search-all-inputs or --whole-product. Prints "
+                       "what will change and refuses overlapping ranges before anything is written.")
     p.add_argument("repo")
     p.add_argument("input", help="collection holding the new calibrations (e.g. u/me/bias, the -o of pipetask run)")
     p.add_argument("target", help="CALIBRATION collection (created if missing), e.g. PFS/calib")
@@ -235,6 +276,9 @@ def add_subcommands(sub: Any) -> None:
     add_dates(p)
     add_id(p)
     p.add_argument("--search-all-inputs", action="store_true", help="search the whole input chain, not its first child")
+    p.add_argument("--whole-product", action="store_true",
+                   help="search every RUN of the input chain named INPUT/... (newest first), not its first child: "
+                   "after a partial rerun the product is spread over several (what a plan's certify stage does)")
     add_write_flags(p)
     p.set_defaults(func=cmd_certify)
     changes(p, "certify", "the repository")
@@ -273,7 +317,9 @@ def add_subcommands(sub: Any) -> None:
     p = sub.add_parser("journal", help="list the journaled Butler actions (newest last) and whether they can be undone")
     p.add_argument("--limit", type=count, default=20, help="show the last N entries (0 = all; default 20)")
     p.add_argument("--all", action="store_true", help="include non-Butler entries (launches, kills, ...)")
-    p.add_argument("--repo", help="only entries for this repository")
+    p.add_argument("--repo", default=argparse.SUPPRESS,
+                   help="only entries for this repository (default: pfstui --repo, else the last session's)")
+    p.add_argument("--all-repos", action="store_true", help="entries for every repository")
     p.add_argument("--json", action="store_true", help="print the raw entries as JSON lines")
     p.set_defaults(func=cmd_journal)
 

@@ -42,7 +42,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.build_only:
         print(f"Preparing the demo repository at {repo} ...", flush=True)
     try:
-        report = ensure_demo_repo(repo, fresh=args.fresh)
+        report = ensure_demo_repo(repo, fresh=args.fresh, registry=args.registry)
     except DemoRepoError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:  # a file where a folder should be, no permission, a full disk
@@ -78,6 +78,10 @@ def add_subcommands(sub) -> None:
     p = sub.add_parser("demo", help="build the demo repository (if missing) and open the app on it")
     p.add_argument("--repo", help="where the demo repository lives (default: the user's data dir)")
     p.add_argument("--fresh", action="store_true", help="rebuild the demo repository from scratch")
+    p.add_argument("--registry", metavar="URL",
+                   help="keep the demo's registry on a PostgreSQL server, in its own schema pfstui_demo "
+                        "(postgresql://USER@HOST:PORT/DATABASE; the password goes in ~/.lsst/db-auth.yaml; needs "
+                        "pip install 'pfstui[postgres]'); default: SQLite inside the repository folder")
     p.add_argument("--build-only", action="store_true", help="build it, print what was made, and exit")
     p.set_defaults(func=cmd_demo)
     changes(p, "demo", lambda a: "the demo repository (rebuilt from scratch)" if a.fresh else None)

@@ -26,7 +26,7 @@ def cmd_define_profiles(args: argparse.Namespace) -> int:
 def cmd_certify_detectormaps(args: argparse.Namespace) -> int:
     return _preview_and_run(args, lambda pfs, gw: pfs.preview_certify_detectormaps(
         gw, args.collection, args.target, instrument=args.instrument, dataset_type=args.datasetType,
-        begin=args.begin_date, end=args.end_date))
+        begin=args.begin_date, end=args.end_date, run=args.run))
 
 
 def _preview_and_run(args: argparse.Namespace, preview: Callable[[Any, Any], Any]) -> int:
@@ -55,13 +55,16 @@ def add_subcommands(sub) -> None:
 
     p = sub.add_parser("certify-detectormaps", help="copy detectorMap_candidate to detectorMap_calib and certify it",
                        description="Copy each detectorMap_candidate in COLLECTION to a new detectorMap_calib in "
-                       "COLLECTION/certify and certify it in TARGET. Prints what will be written and refuses "
-                       "overlapping ranges before anything is written.")
+                       "COLLECTION/certify (a copy of its file) and certify it in TARGET. As certifyDetectorMaps.py, "
+                       "a camera that several RUNs of COLLECTION hold is refused unless --run names one. Prints what "
+                       "will be written and refuses overlapping ranges before anything is written.")
     p.add_argument("repo")
     p.add_argument("collection", help="collection holding detectorMap_candidate (e.g. u/me/detectorMap)")
     p.add_argument("target", help="CALIBRATION collection to certify into (e.g. PFS/calib)")
     p.add_argument("--instrument", default="PFS")
     p.add_argument("--datasetType", default="detectorMap_candidate")
+    p.add_argument("--run", metavar="RUN", help="take the candidates from this one RUN of COLLECTION (when several "
+                   "RUNs hold the same camera)")
     add_dates(p)
     add_write_flags(p)
     p.set_defaults(func=cmd_certify_detectormaps)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
-import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from pfstui.cli.guard import say
 from pfstui.cli.readonly import changes
 from pfstui.errors import UserError
 from pfstui.queue import rules
-from pfstui.queue.model import BAD, RAN_BADLY, StageStatus
+from pfstui.queue.model import BAD, RAN_BADLY, StageStatus, Wait
 
 if TYPE_CHECKING:
     from pfstui.queue.requests import NextRun, Snapshot
@@ -52,6 +53,17 @@ def resolve_session(plan: str | None, repo: str | None) -> Path:
         if path.exists():
             return path
     raise QueueCliError("no session yet: start one with `pfstui run PLAN` (or name it with --plan PLAN)")
+
+
+def last_session_repo() -> str | None:
+    """The repository of the session used last (what ``pfstui status`` shows without --plan), or None."""
+    pointer = current_pointer()
+    try:
+        state = json.loads((Path(pointer.read_text().strip()) / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    repo = state.get("repo") if isinstance(state, dict) else None
+    return str(repo) if isinstance(repo, str) and repo else None
 
 
 def _client(session: Path, autostart: bool = True, read_only: bool = False):
@@ -103,6 +115,22 @@ def failure_lines(stage: Stage) -> list[str]:
     return out
 
 
+def event_time(stage: Stage) -> str:
+    """When the stage's last event happened (its attempt started, was paused, or ended), in local time;
+    blank for one that has none recorded (never run, skipped, dependency-failed).
+
+    Why: ``pfstui status`` printed the current time on every line, so a stage that ended at night read as
+    if it had ended as the command ran."""
+    a = stage.last_attempt
+    stamp = None
+    if a is not None and stage.status is not StageStatus.QUEUED:
+        stamp = a.ended_at or a.paused_at or a.started_at
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%m-%d %H:%M:%S") if stamp else " " * 14
+    except ValueError:
+        return " " * 14
+
+
 def _stage_line(stage: Stage) -> str:
     extra = ""
     a = stage.last_attempt
@@ -115,7 +143,7 @@ def _stage_line(stage: Stage) -> str:
         if a.signal:
             extra += f" {a.signal}"
     progress = describe_progress(stage)
-    return (f"{time.strftime('%H:%M:%S')} {stage.id:<24} {stage.status:<17}{extra}"
+    return (f"{event_time(stage)} {stage.id:<24} {stage.status:<17}{extra}"
             + (f"  [{progress}]" if progress else ""))
 
 
@@ -140,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     say(f"Running {plan_path} on {repo} (session {session})", flush=True)
     if args.no_wait:
         return 0
-    seen: dict[str, tuple] = {}
+    seen: dict[object, object] = {}
 
     def show(snap: Snapshot) -> bool:
         for st in snap.stages:
@@ -151,6 +179,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if st.status in RAN_BADLY:
                     for line in failure_lines(st):
                         say(line, flush=True)
+            preview = st.extra.preview
+            if st.status == StageStatus.WAITING and preview and seen.get((st.id, "preview")) != preview.state:
+                seen[(st.id, "preview")] = preview.state
+                say(f"    waits for approval; its preview is {preview.state}"
+                    + (f": read it with `pfstui status`, then `pfstui queue approve|reject {st.id}`"
+                       if preview.state != "computing" else ""), flush=True)
         return rules.is_finished(snap.state)
 
     finished = show(client.request(Subscribe()))
@@ -181,16 +215,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             "repo": state.repo,
             "plan": state.plan,
             "queue_paused": state.queue_paused,
+            "phase": rules.phase(state),
+            "parallel": state.parallel,
             "plan_error": snap.plan_error,
             "state_problem": snap.state_problem,
             "save_error": snap.save_error,
             "frozen": snap.frozen,
-            "stages": [_stage_json(st, snap.next_runs.get(st.id)) for st in state.stages],
+            "stages": [_stage_json(st, snap.next_runs.get(st.id), snap.waiting.get(st.id, [])) for st in state.stages],
         }
         json.dump(out, sys.stdout, indent=1)
         print()
         return 0
-    say(f"plan {state.plan}  repo {state.repo}  queue {'PAUSED' if state.queue_paused else 'running'}")
+    say(f"plan {state.plan}  repo {state.repo}  queue {PHASE_WORDS[rules.phase(state)]}  "
+        f"parallel {state.parallel}")
     for line in _problem_lines(snap):
         say(line)
     for st in state.stages:
@@ -198,10 +235,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         last = st.last_attempt
         if last is not None and last.detail and st.status not in RAN_BADLY:  # a done stage's warning
             say(f"    {last.detail}")
+        for wait in snap.waiting.get(st.id, []):
+            say(f"    waiting: {wait.text}")
+        if st.status == StageStatus.WAITING and st.extra.preview is not None:
+            p = st.extra.preview
+            say(f"    preview of attempt {p.attempt} ({p.state}, {p.at}):")
+            for line in (p.text or "…").splitlines():
+                say(f"      {line}")
         run = snap.next_runs.get(st.id)
         if run is not None:
             say(f"    next: {shell_join(run.argv) if run.error is None else f'(cannot build it: {run.error})'}")
     return 0
+
+
+#: How ``pfstui status`` names the queue's phase (:func:`pfstui.queue.rules.phase`).
+PHASE_WORDS = {"finished": "finished", "empty": "empty", "paused": "PAUSED", "idle": "idle (nothing more can run)",
+               "running": "running", "waiting": "waiting for an approval"}
 
 
 def _problem_lines(snap: Snapshot) -> list[str]:
@@ -220,7 +269,7 @@ def _problem_lines(snap: Snapshot) -> list[str]:
     return lines
 
 
-def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
+def _stage_json(st: Stage, run: NextRun | None, waits: list[Wait]) -> dict[str, Any]:
     a = st.last_attempt
     return {
         "id": st.id,
@@ -234,6 +283,10 @@ def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
         "quanta": a.quanta.progress.model_dump(mode="json") if a and a.quanta.progress else None,
         #: The exact argv of its next attempt (a queued or restartable stage), as the supervisor will run it.
         "next_argv": run.argv if run is not None and run.error is None else None,
+        #: Why it is not running (a stage that has not started), most pressing first.
+        "waiting": [{"kind": w.kind, "text": w.text, "stages": list(w.stages)} for w in waits],
+        #: A stage waiting for approval: what its next attempt would change (``state``: computing, ready, failed).
+        "preview": st.extra.preview.model_dump(mode="json") if st.extra.preview else None,
     }
 
 
@@ -241,6 +294,12 @@ def _stage_json(st: Stage, run: NextRun | None) -> dict[str, Any]:
 def cmd_queue(args: argparse.Namespace) -> int:
     from pfstui.queue import requests
 
+    if args.full and args.action != "restart":
+        raise QueueCliError(f"--full is an option of `pfstui queue restart`, not of `queue {args.action}`")
+    if args.yes and args.action != "approve":
+        raise QueueCliError(f"--yes is an option of `pfstui queue approve`, not of `queue {args.action}`")
+    if args.action == "approve":
+        return _approve(args)
     if args.action in ("pause", "resume") and not args.stage:
         request = requests.PauseQueue() if args.action == "pause" else requests.ResumeQueue()
     elif args.action == "parallel":
@@ -250,6 +309,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
             raise QueueCliError(f"`pfstui queue {args.action}` needs a STAGE name")
         kind = getattr(requests, STAGE_ACTIONS[args.action])
         extra = {"overrides": _overrides(args.set)} if args.action == "restart" and args.set else {}
+        if args.full:
+            extra["full"] = True
         request = kind(stage=args.stage, **extra)
     else:  # pragma: no cover - argparse restricts the choices
         raise QueueCliError(f"unknown queue action {args.action}")
@@ -260,7 +321,40 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 #: `pfstui queue ACTION STAGE` -> the request it sends.
 STAGE_ACTIONS = {"pause": "PauseStage", "resume": "ResumeStage", "kill": "KillStage", "skip": "SkipStage",
-                 "restart": "RestartStage"}
+                 "restart": "RestartStage", "reject": "RejectStage"}
+
+
+def _approve(args: argparse.Namespace) -> int:
+    """``pfstui queue approve STAGE``: print what the stage would change, ask (unless ``--yes``), then approve
+    exactly that preview (the supervisor refuses if it changed meanwhile)."""
+    from pfstui.queue.requests import ApproveStage, Status
+
+    if not args.stage:
+        raise QueueCliError("`pfstui queue approve` needs a STAGE name")
+    client = _client(resolve_session(args.plan, args.repo))
+    stage = client.request(Status()).state.stage(args.stage)
+    preview = stage.extra.preview if stage is not None else None
+    if stage is None or stage.status != "waiting" or preview is None or preview.state != "ready":
+        # the supervisor's refusal says why (no such stage, not waiting, preview not ready or failed)
+        print(json.dumps(client.request(ApproveStage(stage=args.stage, seen_argv=[])).model_dump(mode="json")))
+        return 0
+    print(f"Stage {stage.id}, attempt {preview.attempt} (preview of {preview.at}):\n{preview.text}", flush=True)
+    if not args.yes and not _ask(f"Approve {stage.id}? [y/N] "):
+        print("Not approved; the stage still waits.")
+        return 3
+    request = ApproveStage(stage=stage.id, seen_argv=preview.argv, seen_digest=preview.digest)
+    print(json.dumps(client.request(request).model_dump(mode="json")))
+    return 0
+
+
+def _ask(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise QueueCliError("stdin is not a terminal, so pfstui cannot ask before approving",
+                            "read the preview above, then pass --yes to approve it")
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
 
 
 def _set_parallel(text: str | None):
@@ -288,8 +382,24 @@ def _overrides(items: list[str]) -> dict[str, Any]:
             try:
                 out[key] = json.loads(value)
             except ValueError:
-                out[key] = value
+                out[key] = _not_json(item, key, value)
     return out
+
+
+def _not_json(item: str, key: str, value: str) -> str:
+    """A ``--set`` value that is not JSON is a string, unless it starts like a list or a mapping: then the
+    operator meant one, and is told how to write it (the supervisor would refuse the string with pydantic's
+    words about a list)."""
+    text = value.strip()
+    if text.startswith("["):
+        items = [i.strip().strip("'\"") for i in text.strip("[]").split(",") if i.strip()] or ["ITEM"]
+        raise QueueCliError(f"--set {item!r}: the value of {key} starts like a list but is not JSON",
+                            f"quote each item: --set {shlex.quote(f'{key}={json.dumps(items)}')}, or add them one "
+                            f"at a time: {' '.join(f'--set {shlex.quote(f"{key}+={i}")}' for i in items)}")
+    if text.startswith("{"):
+        raise QueueCliError(f"--set {item!r}: the value of {key} starts like a mapping but is not JSON",
+                            f'quote its keys and strings: --set \'{key}={{"name": "value"}}\'')
+    return value
 
 
 def add_subcommands(sub) -> None:
@@ -321,10 +431,16 @@ def add_subcommands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("queue", help="pause|resume (the queue or a stage), kill|restart|skip STAGE, parallel N")
-    p.add_argument("action", choices=["pause", "resume", "kill", "restart", "skip", "parallel"])
+    p = sub.add_parser("queue", help="pause|resume (the queue or a stage), kill|restart|skip|approve|reject STAGE, "
+                                     "parallel N")
+    p.add_argument("action", choices=["pause", "resume", "kill", "restart", "skip", "approve", "reject",
+                                      "parallel"])
     p.add_argument("stage", nargs="?", help="the stage (or, for parallel, how many stages may run at once)")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="restart with an edited option")
+    p.add_argument("--full", action="store_true",
+                   help="restart every quantum again (by default a restart runs only the quanta not done)")
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="approve without asking (the preview is printed all the same)")
     p.add_argument("--plan")
     p.add_argument("--repo")
     p.set_defaults(func=cmd_queue)

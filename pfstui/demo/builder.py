@@ -1,4 +1,5 @@
-"""Build the demo Butler repository: a real SQLite-registry repo with the demo instrument and night.
+"""Build the demo Butler repository: a real repo with the demo instrument and night, its registry in SQLite
+(inside the folder, the default) or on a PostgreSQL server (``registry=``, see :mod:`pfstui.demo.postgres`).
 
 The repository is built in a hidden sibling folder and renamed into place only when complete, with a
 marker file (`pfstui-demo.json`) written last, so a crash never leaves a half-built repository that
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from . import data
+from . import data, postgres
 
 MARKER = "pfstui-demo.json"
 #: Bumped whenever the demo repository's content changes shape; an older repo is rebuilt with --fresh.
@@ -40,6 +41,7 @@ class BuildReport:
     raws: int
     collections: list[str] = field(default_factory=list)
     reused: bool = False
+    registry: str | None = None
 
     def lines(self) -> list[str]:
         if self.reused:
@@ -49,7 +51,15 @@ class BuildReport:
             "  instrument PFS (pfstui.demo.instrument.DemoPrimeFocusSpectrograph), arms b r, spectrographs 1 2",
             f"  {self.visits} visits, {self.raws} raw images, 1 pfsConfig per visit",
             "  collections: " + ", ".join(self.collections),
+            f"  registry: {registry_text(self.registry)}",
         ]
+
+
+def registry_text(registry: str | None) -> str:
+    """Where a demo's registry lives, for messages (never with a password: the URL holds none)."""
+    if registry is None:
+        return "SQLite, inside the folder"
+    return f"PostgreSQL server {postgres.postgres_server(registry)}, schema {postgres.SCHEMA}"
 
 
 def marker_info(repo: Path) -> dict | None:
@@ -84,35 +94,62 @@ def check_target(repo: Path) -> str:
     return "demo"
 
 
-def ensure_demo_repo(repo: Path, *, fresh: bool = False, seed: int = data.DEFAULT_SEED) -> BuildReport:
-    """Build the demo repository at ``repo`` unless a complete one is already there."""
+def ensure_demo_repo(repo: Path, *, fresh: bool = False, seed: int = data.DEFAULT_SEED,
+                     registry: str | None = None) -> BuildReport:
+    """Build the demo repository at ``repo`` unless a complete one is already there.
+
+    ``registry``: a ``postgresql://`` URL to keep the registry on that server (in the schema
+    :data:`pfstui.demo.postgres.SCHEMA`) instead of SQLite inside the folder.
+    """
     repo = Path(repo).expanduser().absolute()
+    try:
+        return _ensure(repo, fresh, seed, postgres.check_url(registry) if registry else None)
+    except postgres.RegistryError as exc:
+        raise DemoRepoError(str(exc)) from None
+
+
+def _ensure(repo: Path, fresh: bool, seed: int, registry: str | None) -> BuildReport:
     state = check_target(repo)
     if state == "demo" and not fresh:
-        return BuildReport(repo=repo, seconds=0.0, visits=0, raws=0, reused=True)
+        built = marker_info(repo).get("registry")
+        if built != registry:
+            raise DemoRepoError(f"{repo} is a demo repository with its registry in {registry_text(built)}, not in "
+                                f"{registry_text(registry)}; rebuild it with --fresh, or choose another --repo.")
+        return BuildReport(repo=repo, seconds=0.0, visits=0, raws=0, reused=True, registry=registry)
     if state == "old-demo" and not fresh:
         raise DemoRepoError(
             f"{repo} is a demo repository from an older pfstui (demo version "
             f"{marker_info(repo).get('version')}, now {DEMO_VERSION}); rebuild it with --fresh."
         )
-    return build_demo_repo(repo, seed=seed, replace=state in ("demo", "old-demo", "empty"))
+    if registry:
+        postgres.check_schema(registry, repo)
+    return build_demo_repo(repo, seed=seed, replace=state in ("demo", "old-demo", "empty"), registry=registry)
 
 
-def build_demo_repo(repo: Path, *, seed: int = data.DEFAULT_SEED, replace: bool = False) -> BuildReport:
+def build_demo_repo(repo: Path, *, seed: int = data.DEFAULT_SEED, replace: bool = False,
+                    registry: str | None = None) -> BuildReport:
     start = time.perf_counter()
     repo = Path(repo).absolute()
     repo.parent.mkdir(parents=True, exist_ok=True)
     tmp = repo.parent / f"_{repo.name.replace('.', '_')}_building_{os.getpid()}"
+    schema = f"{postgres.SCHEMA}_building_{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        report = _build_into(tmp, seed)
+        if registry:
+            postgres.prepare(registry, schema)
+        report = _build_into(tmp, seed, {"db": registry, "namespace": schema} if registry else None)
+        if registry:
+            postgres.install(registry, schema, repo)
+            config = tmp / "butler.yaml"
+            config.write_text(config.read_text().replace(schema, postgres.SCHEMA))
         (tmp / MARKER).write_text(
             json.dumps(
                 {
                     "version": DEMO_VERSION,
                     "seed": seed,
                     "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "registry": registry,
                     "visits": [v.__dict__ for v in data.VISITS],
                 },
                 indent=1,
@@ -129,13 +166,16 @@ def build_demo_repo(repo: Path, *, seed: int = data.DEFAULT_SEED, replace: bool 
             os.replace(tmp, repo)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if registry:
+            postgres.discard(registry, schema)
         raise
     report.repo = repo
+    report.registry = registry
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _build_into(root: Path, seed: int) -> BuildReport:
+def _build_into(root: Path, seed: int, registry_config: dict | None) -> BuildReport:
     import numpy as np
     from astropy.time import Time, TimeDelta
     from lsst.daf.butler import Butler, CollectionType, Config, Timespan
@@ -147,7 +187,10 @@ def _build_into(root: Path, seed: int) -> BuildReport:
     with resources.as_file(demo_files / "butler-seed.yaml") as seed_path, resources.as_file(
         demo_files / "dimensions.yaml"
     ) as dims_path:
-        Butler.makeRepo(ResourcePath(root, forceDirectory=True), config=Config(str(seed_path)), dimensionConfig=str(dims_path))
+        config = Config(str(seed_path))
+        if registry_config:
+            config["registry"] = registry_config
+        Butler.makeRepo(ResourcePath(root, forceDirectory=True), config=config, dimensionConfig=str(dims_path))
 
     rng = np.random.default_rng(seed)
     instrument = DemoPrimeFocusSpectrograph()

@@ -1,10 +1,11 @@
-"""Python types of the demo's datasets that are not plain arrays or dicts."""
+"""Python types of the demo's datasets that are not plain arrays or dicts, and the formatter of its detectorMaps."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+from lsst.daf.butler.formatters.pickle import PickleFormatter
 
 
 @dataclass
@@ -26,3 +27,12 @@ class DetectorMap:
     def findFiber(self, x: float) -> int:
         """Return the fiberId whose trace is closest to column ``x``."""
         return int(self.fiberId[np.argmin(np.abs(self.xCenter - x))])
+
+
+class DetectorMapFormatter(PickleFormatter):
+    """The demo's detectorMap formatter, as drp_stella has its own (``DetectorMapFormatter``).
+
+    Why a name of the demo's own (the bytes are a plain pickle): a repository's datastore records name the
+    formatter of each file, and on a production host pfstui's environment cannot import drp_stella's.  The
+    demo reproduces that: a process that cannot import this module cannot read or write a demo detectorMap.
+    """

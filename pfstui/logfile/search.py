@@ -228,6 +228,13 @@ class FilterScan:
         return self.done_back or self._back_pos <= offset
 
     @property
+    def position(self) -> tuple[int, int, int]:
+        """Where the scan is (matches, backward and forward positions): it moved when this changed, matches
+        or not (a filter that matches nothing still goes from "scanning 0%" to done)."""
+        with self._lock:
+            return len(self._back) + len(self._fwd), self._back_pos, self._fwd_pos
+
+    @property
     def scanned_fraction(self) -> float:
         end = max(1, self.index.end)
         return 1.0 if self.done_back else 1.0 - self._back_pos / end

@@ -17,7 +17,7 @@ continues the record before it.  The level words are one list (:data:`LEVELS` pl
 logging also prints, ``FATAL`` and ``WARN``, and ``Level N`` for a level without a name); every pattern
 below is built from it.  Besides the heads: which lines report a failed quantum (wording of pipe_base
 30.0.11 ``single_quantum_executor`` / ``mp_graph_executor`` and of v29), which lines deserve attention
-(the ``n`` jumps), the structured fields of a head (the record view) and the compact form of a
+(the ``]`` jumps), the structured fields of a head (the record view) and the compact form of a
 ``--long-log`` head (the screen).
 
 Pure functions and compiled patterns only: no file access, no UI.
@@ -60,7 +60,7 @@ __all__ = [
 LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "VERBOSE", "DEBUG", "TRACE")
 #: Other names Python logging prints for two of them (``logging.FATAL``, ``logging.WARN``).
 LEVEL_ALIASES = {"FATAL": "CRITICAL", "WARN": "WARNING"}
-#: Levels whose records the ``n``/``N`` jumps stop at.
+#: Levels whose records the ``]``/``[`` jumps stop at.
 ERROR_LEVELS = ("CRITICAL", "ERROR")
 _NUMBERS = {"CRITICAL": 50, "ERROR": 40, "WARNING": 30, "INFO": 20, "VERBOSE": 15, "DEBUG": 10, "TRACE": 5}
 #: Numeric value of every level word (LSST adds VERBOSE and TRACE to Python's levels).
@@ -345,7 +345,7 @@ def is_failed_quantum(line: str) -> bool:
     return failed_quantum(line) is not None
 
 
-#: Bytes regex for "error-level record or failed quantum" (the ``n``/``N`` jumps), line-anchored: the
+#: Bytes regex for "error-level record or failed quantum" (the ``]``/``[`` jumps), line-anchored: the
 #: same heads and failure texts as :func:`is_attention`, for scanning a file without splitting lines.
 ATTENTION_RE = re.compile(
     "|".join([
@@ -359,5 +359,5 @@ ATTENTION_RE = re.compile(
 
 
 def is_attention(line: str) -> bool:
-    """True for an ERROR/CRITICAL record head or a failed-quantum line (what ``n`` jumps to)."""
+    """True for an ERROR/CRITICAL record head or a failed-quantum line (what ``]`` jumps to)."""
     return detect_level(line) in ERROR_LEVELS or is_failed_quantum(line)

@@ -14,14 +14,20 @@ Which program runs what:
 stage kind                command
 ========================  ==================================================================
 pipetask                  ``pipetask --long-log --log-level L --log-file A/<stage>.log.json run ...``
-certify (plain)           ``butler certify-calibrations REPO IN OUT TYPE [--begin-date] [--end-date]``
-certify (data IDs or      ``pfstui certify REPO IN OUT TYPE [...] [--id K=V ...]... [--search-all-inputs] --yes``
-search_all_inputs)
-certify-candidates        ``pfstui certify-detectormaps REPO COLL TARGET --instrument I [...] --yes``
-define-profiles           ``pfstui define-profiles REPO INSTRUMENT NAME --bright L [--dark L]... [--update] --yes``
-clean                     ``pfstui clean REPO GLOB TYPE... [--where EXPR] --yes``
-decertify                 ``pfstui decertify REPO COLL TYPE [...] [--id K=V ...]... --yes``
+certify                   ``pfstui certify REPO IN OUT TYPE [...] [--id K=V ...]... --whole-product``
+                          (``--search-all-inputs`` instead when the stage asks for it)
+certify-candidates        ``pfstui certify-detectormaps REPO COLL TARGET --instrument I [--run RUN] [...]``
+define-profiles           ``pfstui define-profiles REPO INSTRUMENT NAME --bright L [--dark L]... [--update]``
+clean                     ``pfstui clean REPO GLOB TYPE... [--where EXPR]``
+decertify                 ``pfstui decertify REPO COLL TYPE [...] [--id K=V ...]...``
 ========================  ==================================================================
+
+Every Butler stage runs pfstui's own action (preview, apply, journal, undo: the Certify pane's path), so its
+log shows the preview and the result, an overlap is refused in one line before anything is written, and the
+journal entry names the stage and attempt: each such argv ends ``--stage NAME --attempt N --yes`` (the
+attempt from the attempt folder's name, ``attempt-N``; ``plan show`` has no attempt).  The same argv plus
+``--dry-run`` previews exactly what the stage will change and writes nothing (``--dry-run`` wins over
+``--yes``).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from pfstui.errors import UserError
 from pfstui.plan.model import (
@@ -52,6 +60,7 @@ __all__ = [
     "CommandError",
     "ToolNotFoundError",
     "Tools",
+    "attempt_number",
     "build_argv",
     "describe",
     "head_length",
@@ -148,6 +157,22 @@ def _ids(data_ids: Sequence[Mapping[str, object]]) -> list[str]:
     return out
 
 
+_ATTEMPT_FOLDER_RE = re.compile(r"^attempt-([1-9][0-9]*)$")
+
+
+def attempt_number(attempt_dir: Path | str) -> int | None:
+    """The attempt an attempt folder is for (``.../attempt-3`` is 3; see ``pfstui.queue.launch.attempt_dir``),
+    or None for any other folder (``plan show`` builds the commands in ``.``)."""
+    m = _ATTEMPT_FOLDER_RE.match(Path(attempt_dir).name)
+    return int(m.group(1)) if m else None
+
+
+def _journaled(stage: AnyStage, attempt_dir: Path | str) -> list[str]:
+    """The end of a Butler stage's argv: who runs it (the journal records it), and apply without asking."""
+    number = attempt_number(attempt_dir)
+    return ["--stage", stage.name, *(["--attempt", str(number)] if number else []), "--yes"]
+
+
 def _resolve_stage(plan: Plan, stage: AnyStage | str) -> AnyStage:
     if isinstance(stage, str):
         try:
@@ -164,6 +189,7 @@ def build_argv(
     attempt_dir: Path | str,
     first_run: bool,
     tools: Tools | None = None,
+    skip_existing_in: Sequence[str] = (),
 ) -> list[str]:
     """The exact argv that runs ``stage`` (a stage model or its name).
 
@@ -171,7 +197,8 @@ def build_argv(
     ``--register-dataset-types`` for a pipetask stage with ``register_dataset_types: auto``;
     ``true`` always adds it and ``false`` never does.  ``attempt_dir`` receives the pipetask JSON log
     and ``--summary`` file; it must exist before the command runs (pipetask does not create it).
-    ``tools`` defaults to ``Tools.discover()``.
+    ``tools`` defaults to ``Tools.discover()``.  ``skip_existing_in`` (full collection names) is added to a
+    pipetask stage's own: a restart names its output chain there, so only the quanta not done run again.
     """
     stage = _resolve_stage(plan, stage)
     tools = tools or Tools.discover()
@@ -195,8 +222,9 @@ def build_argv(
             argv += ["-c", item]
         for item in stage.config_files:
             argv += ["-C", item]
-        if stage.skip_existing_in:
-            argv += ["--skip-existing-in", ",".join(plan.collection(c) for c in stage.skip_existing_in)]
+        skip = [plan.collection(c) for c in stage.skip_existing_in] + list(skip_existing_in)
+        if skip:
+            argv += ["--skip-existing-in", ",".join(dict.fromkeys(skip))]
         if stage.clobber_outputs:
             argv.append("--clobber-outputs")
         fail_fast = plan.defaults.fail_fast if stage.fail_fast is None else stage.fail_fast
@@ -205,42 +233,33 @@ def build_argv(
         argv += ["--summary", str(summary_file(attempt_dir, stage.name))]
         argv += list(stage.extra_options)
         return argv
+    return tools.command("pfstui") + _butler_action(plan, stage) + _journaled(stage, attempt_dir)
+
+
+def _butler_action(plan: Plan, stage: AnyStage) -> list[str]:
+    """A Butler stage's pfstui subcommand and its arguments (without the journaled ending)."""
+    repo = plan.repository
     if isinstance(stage, CertifyStage):
-        source = plan.collection(stage.input)
-        if not stage.data_ids and not stage.search_all_inputs:
-            argv = tools.command("butler")
-            argv += ["certify-calibrations", repo, source, stage.target, stage.dataset_type]
-            return argv + _dates(stage.begin, stage.end)
-        argv = tools.command("pfstui")
-        argv += ["certify", repo, source, stage.target, stage.dataset_type]
+        argv = ["certify", repo, plan.collection(stage.input), stage.target, stage.dataset_type]
         argv += _dates(stage.begin, stage.end) + _ids(stage.data_ids)
-        if stage.search_all_inputs:
-            argv.append("--search-all-inputs")
-        return argv + ["--yes"]
+        return argv + ["--search-all-inputs" if stage.search_all_inputs else "--whole-product"]
     if isinstance(stage, CertifyCandidatesStage):
-        argv = tools.command("pfstui")
-        argv += ["certify-detectormaps", repo, plan.collection(stage.collection), stage.target]
-        return argv + ["--instrument", stage.instrument] + _dates(stage.begin, stage.end) + ["--yes"]
+        argv = ["certify-detectormaps", repo, plan.collection(stage.collection), stage.target]
+        argv += ["--instrument", stage.instrument] + _dates(stage.begin, stage.end)
+        return argv + (["--run", plan.collection(stage.run)] if stage.run else [])
     if isinstance(stage, DefineProfilesStage):
-        argv = tools.command("pfstui")
-        argv += ["define-profiles", repo, stage.instrument, stage.profiles_run]
+        argv = ["define-profiles", repo, stage.instrument, stage.profiles_run]
         for group in stage.groups:
             argv += ["--bright", group.bright]
             if group.dark is not None:
                 argv += ["--dark", group.dark]
-        if stage.update:
-            argv.append("--update")
-        return argv + ["--yes"]
+        return argv + (["--update"] if stage.update else [])
     if isinstance(stage, CleanStage):
-        argv = tools.command("pfstui")
-        argv += ["clean", repo, plan.collection(stage.glob), *stage.dataset_types]
-        if stage.where is not None:
-            argv += ["--where", stage.where]
-        return argv + ["--yes"]
+        argv = ["clean", repo, plan.collection(stage.glob), *stage.dataset_types]
+        return argv + (["--where", stage.where] if stage.where is not None else [])
     if isinstance(stage, DecertifyStage):
-        argv = tools.command("pfstui")
-        argv += ["decertify", repo, stage.collection, stage.dataset_type]
-        return argv + _dates(stage.begin, stage.end) + _ids(stage.data_ids) + ["--yes"]
+        return ["decertify", repo, stage.collection, stage.dataset_type] + _dates(stage.begin, stage.end) + \
+            _ids(stage.data_ids)
     raise CommandError(f"stage '{getattr(stage, 'name', stage)}' has an unknown kind")  # pragma: no cover
 
 
@@ -284,8 +303,6 @@ def head_length(argv: Sequence[str], stage: AnyStage, tools: Tools) -> int:
     one line by :func:`shell_format`)."""
     if isinstance(stage, PipetaskStage):
         return len(tools.command("pipetask")) + 6  # --long-log --log-level L --log-file F run
-    if isinstance(stage, CertifyStage) and argv[: len(tools.butler or ())] == list(tools.butler or ()):
-        return len(tools.command("butler")) + 1
     return len(tools.pfstui) + 1
 
 
@@ -313,10 +330,9 @@ def describe(stage: AnyStage, plan: Plan | None = None) -> str:
             text += f", {plural(len(stage.data_ids), 'data ID')}"
         return text
     if isinstance(stage, CertifyCandidatesStage):
-        return (
-            f"certify detectorMap_candidate from {coll(stage.collection)} as detectorMap_calib into "
-            f"{stage.target}, {_window(stage.begin, stage.end)}"
-        )
+        source = coll(stage.collection) + (f" (RUN {coll(stage.run)})" if stage.run else "")
+        return f"certify detectorMap_candidate from {source} as detectorMap_calib into {stage.target}, " \
+            f"{_window(stage.begin, stage.end)}"
     if isinstance(stage, DefineProfilesStage):
         return f"define fiber-profiles run {stage.profiles_run} ({stage.instrument}): {plural(len(stage.groups), 'group')}"
     if isinstance(stage, CleanStage):
@@ -338,4 +354,9 @@ def with_overrides(stage: AnyStage, overrides: Mapping[str, Any] | None) -> AnyS
         return stage
     data = stage.model_dump()
     data.update(overrides)
-    return type(stage).model_validate(data)
+    try:
+        return type(stage).model_validate(data)
+    except ValidationError as exc:
+        from pfstui.plan.loader import options_error  # the plan's words for a field's problem
+
+        raise options_error(exc, data) from None

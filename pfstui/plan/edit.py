@@ -52,8 +52,10 @@ __all__ = [
     "backup_path",
     "insert_stage_text",
     "read_plan_file",
+    "replace_plan_text",
     "stage_templates",
     "stage_text_for",
+    "unchanged_text",
     "unique_stage_name",
 ]
 
@@ -422,10 +424,7 @@ def append_stage(
     path = plan_file.path
     source = str(path)
     name = _precheck_stage_text(stage_text)
-    on_disk = _read_text(path)
-    if on_disk != plan_file.text:
-        raise _edit_error(source, "the plan file changed on disk since it was opened",
-                          "close this editor and add the stage again: it will start from the current file")
+    on_disk = unchanged_text(plan_file, _AGAIN_ADD)
     ins = insert_stage_text(on_disk, stage_text, source=source)
     env = stage_env() if env is None else env
     try:
@@ -436,12 +435,32 @@ def append_stage(
     if new_plan.stage_names != expected:  # pragma: no cover - the insertion landed elsewhere: never write it
         raise _edit_error(source, f"the new stage did not end up last in 'stages:' (got {new_plan.stage_names})",
                           "add the stage with a text editor")
+    backup = replace_plan_text(plan_file, ins.text, _AGAIN_ADD)
+    return AppendResult(path=path, backup=backup, stage=name, plan=new_plan, text=ins.text)
+
+
+_AGAIN_ADD = "close this editor and add the stage again: it will start from the current file"
+
+
+def unchanged_text(plan_file: PlanFile, again: str) -> str:
+    """The plan file's text, which must still be the one ``plan_file`` read (PlanEditError otherwise, with
+    ``again``: how to start over from the current file).  Why: another editor or pfstui may have changed it,
+    and writing over that change would lose it."""
+    on_disk = _read_text(plan_file.path)
+    if on_disk != plan_file.text:
+        raise _edit_error(str(plan_file.path), "the plan file changed on disk since it was opened", again)
+    return on_disk
+
+
+def replace_plan_text(plan_file: PlanFile, text: str, again: str) -> Path:
+    """Write ``text`` (a validated plan) over the file read as ``plan_file``; return where the previous content
+    was kept (``<plan>.bak``).  Atomic, with the file's permissions (a symlinked plan is written through the
+    link); refused like :func:`unchanged_text` when the file changed since it was read."""
+    path = plan_file.path
     target = Path(os.path.realpath(path))
     mode = stat.S_IMODE(target.stat().st_mode)
     backup = backup_path(path)
-    if _read_text(path) != on_disk:  # last look before writing: another writer may have been quick
-        raise _edit_error(source, "the plan file changed on disk since it was opened",
-                          "close this editor and add the stage again: it will start from the current file")
+    on_disk = unchanged_text(plan_file, again)  # last look before writing: another writer may have been quick
     atomic_write_text(backup, on_disk, mode=mode)
-    atomic_write_text(target, ins.text, mode=mode)
-    return AppendResult(path=path, backup=backup, stage=name, plan=new_plan, text=ins.text)
+    atomic_write_text(target, text, mode=mode)
+    return backup

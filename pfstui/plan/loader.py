@@ -10,6 +10,7 @@ for a missing field); and the checks across stages run last so they can point at
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import stat
@@ -32,7 +33,7 @@ from pfstui.plan.model import (
 )
 from pfstui.plan.variables import BadVariable, UnsetVariable, expand_vars, stage_env
 
-__all__ = ["load_plan", "parse_plan"]
+__all__ = ["load_plan", "parse_plan", "plain_values"]
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -394,6 +395,29 @@ def parse_plan(
         raise PlanError(cross)
     plan._source = source
     return plan
+
+
+def plain_values(text: str, *, source: str = "<text>") -> Any:
+    """YAML text read as a plan reads it, before variables are expanded (dates stay strings; PyYAML would make
+    naive datetimes of them).  Why: the stage editors compare and write values as the plan file holds them.
+    yaml.YAMLError when it is not YAML a plan could hold."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    try:
+        return None if node is None else _Located(source).convert(node, ())
+    except (_TooBig, RecursionError) as exc:
+        raise yaml.YAMLError(str(exc) or "the text nests too deeply") from None
+
+
+def options_error(exc: ValidationError, data: Mapping[str, Any]) -> PlanError:
+    """A stage's edited options (``queue restart --set``, the restart editor; ``data`` is the stage with them)
+    that its model refuses, in the plan's words (stage, field, problem, fix) on one line; no line number, as
+    they are not in the file.
+
+    Why: the supervisor sent pydantic's own multi-line report back to ``pfstui queue restart``."""
+    plan, where = {"stages": [dict(data)]}, _Located("restart options")
+    issues = [dataclasses.replace(_translate({**e, "loc": ("stages", 0, *e["loc"])}, plan, where), line=None)
+              for e in exc.errors()]
+    return PlanError(_merge_typos(issues))
 
 
 def read_plan_text(path: str | os.PathLike[str]) -> str:

@@ -11,7 +11,7 @@ File shape (schema version 1)::
     repository: /data/pfs/datastore        # Butler repo; a relative path is relative to this file
     instrument: lsst.obs.pfs.PrimeFocusSpectrograph
     rerun: u/me                            # prefix of every collection this plan writes
-    defaults: {processes: 16, fail_fast: true, log_level: pfs=INFO}
+    defaults: {processes: 16, fail_fast: true, log_level: pfs=INFO, approvals: true}
     stages:
       - name: bias
         kind: pipetask
@@ -121,11 +121,19 @@ class Defaults(_Model):
     fail_fast: StrictBool = True
     #: ``pipetask --log-level``; ``pfs=INFO`` shows the drp_stella task messages hidden by default.
     log_level: LogLevel = "pfs=INFO"
+    #: ``false``: no stage waits for an operator's approval, whatever its ``approve`` says (an unattended
+    #: night).  Why a plan-wide switch: the gates are set per stage by the template, and turning each off by
+    #: hand before a night is how one gets forgotten.
+    approvals: StrictBool = True
 
 
 class _StageBase(_Model):
     name: StageName
     after: list[StageName] = Field(default_factory=list)
+    #: The queue stops before this stage (status ``waiting``) until an operator has seen its effect (the
+    #: preview of a registry change) and approved it.  The pfs template sets it on every stage that
+    #: certifies into a shared collection.
+    approve: StrictBool = False
 
     @field_validator("after")
     @classmethod
@@ -194,7 +202,7 @@ class PipetaskStage(_StageBase):
 
 
 class CertifyStage(_StageBase):
-    """Certify a product into a CALIBRATION collection (``butler certify-calibrations`` or ``pfstui certify``)."""
+    """Certify a product into a CALIBRATION collection (``pfstui certify``: preview, apply, journal, undo)."""
 
     kind: Literal["certify"]
     #: The pipetask output holding the product; relative to the rerun (leading '/' = absolute).
@@ -223,6 +231,9 @@ class CertifyCandidatesStage(_StageBase):
     begin: TaiDate | None = None
     end: TaiDate | None = None
     instrument: InstrumentName = "PFS"
+    #: The one RUN of ``collection`` to take the candidates from, when several RUNs hold the same camera
+    #: (certifyDetectorMaps.py refuses those); relative to the rerun.
+    run: Collection | None = None
 
     @field_validator("end")
     @classmethod
@@ -316,7 +327,7 @@ KIND_MODELS: dict[str, type[_StageBase]] = {
 RELATIVE_FIELDS: dict[str, tuple[str, ...]] = {
     "pipetask": ("output", "skip_existing_in"),
     "certify": ("input",),
-    "certify-candidates": ("collection",),
+    "certify-candidates": ("collection", "run"),
     "clean": ("glob",),
 }
 
@@ -365,6 +376,11 @@ class Plan(_Model):
             if stage.name == name:
                 return stage
         raise KeyError(f"no stage '{name}' in the plan (stages: {', '.join(s.name for s in self.stages)})")
+
+    def gated(self, name: str) -> bool:
+        """The stage waits for an operator's approval before it runs (its ``approve``, unless the plan's
+        ``defaults.approvals`` turned every gate off)."""
+        return self.defaults.approvals and self.stage(name).approve
 
     @property
     def stage_names(self) -> list[str]:
@@ -450,7 +466,7 @@ def cross_issues(plan: Plan) -> list[tuple[tuple[Any, ...], str, str | None]]:
     for i, stage in enumerate(plan.stages):
         for field in RELATIVE_FIELDS.get(stage.kind, ()):
             value = getattr(stage, field)
-            for j, name in enumerate(value if isinstance(value, list) else [value]):
+            for j, name in enumerate(value if isinstance(value, list) else [value] if value is not None else []):
                 if name.startswith(prefix) or name == plan.rerun:
                     path = ("stages", i, field, j) if isinstance(value, list) else ("stages", i, field)
                     rel = name[len(prefix):] or "<name>"

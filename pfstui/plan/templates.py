@@ -277,6 +277,8 @@ def _header(name: str, t: TemplateTable, repo: str | None, rerun: str) -> str:
         f"  processes: {t.processes:<8}# pipetask -j{t.processes_note}",
         "  fail_fast: true     # pipetask --fail-fast (the tutorial uses it everywhere)",
         "  log_level: pfs=INFO # show drp_stella task messages (hidden at the default level)",
+        "  approvals: true     # stages with `approve: true` wait for an operator's yes (y in the Queue,",
+        "                      # or `pfstui queue approve STAGE`); false for an unattended night",
         "stages:",
     ]
     return "\n".join(lines) + "\n"
@@ -323,6 +325,7 @@ class _Writer:
         """Certify ``dataset_type`` from the run ``product`` (the stage it waits for) into ``target``."""
         return _comments(self.t.notes.get(name, ())) + (
             f"  - name: {name}\n    kind: certify\n    after: [{product}]\n"
+            f"    approve: true  # certifies into the shared {target}: shown, then approved\n"
             f"    input: {product}\n    target: {target}\n    dataset_type: {dataset_type}\n"
             f"    begin: {BEGIN}\n    end: {END}\n"
         )
@@ -330,6 +333,7 @@ class _Writer:
     def certify_candidates(self, name: str, product: str, target: str = CALIB) -> str:
         return _comments(self.t.notes.get(name, ())) + (
             f"  - name: {name}\n    kind: certify-candidates\n    after: [{product}]\n"
+            f"    approve: true  # certifies into the shared {target}: shown, then approved\n"
             f"    collection: {product}\n    target: {target}\n    instrument: PFS\n"
             f"    begin: {BEGIN}\n    end: {END}\n"
         )

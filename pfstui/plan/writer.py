@@ -69,15 +69,15 @@ def dump_plan(plan: Plan, path: str | os.PathLike[str] | None = None, *, overwri
     return text
 
 
-_FINGERPRINT_IGNORES = ("name", "after", "processes", "fail_fast")
+_FINGERPRINT_IGNORES = ("name", "after", "processes", "fail_fast", "approve")
 
 
 def stage_fingerprint(plan: Plan, stage: Any) -> str:
     """A stable hash of what a stage *does*: changes when its products would differ, not otherwise.
 
     Covered: the stage's kind and fields (names already expanded and rerun-resolved) plus the plan's
-    repository, instrument and rerun.  Not covered: the stage name, ``after``, ``processes`` and
-    ``fail_fast`` (how or when it runs, not what it makes) and the log level.  Fields left at their
+    repository, instrument and rerun.  Not covered: the stage name, ``after``, ``processes``, ``fail_fast``
+    and ``approve`` (how or when it runs, not what it makes) and the log level.  Fields left at their
     defaults are omitted, so adding a new optional field in a later pfstui keeps old fingerprints.
     """
     if isinstance(stage, str):

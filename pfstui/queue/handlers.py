@@ -9,6 +9,7 @@ supervisor's event loop, one at a time, so two clients never race.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import signal
 import time
@@ -22,6 +23,8 @@ from pfstui.queue import rules
 from pfstui.queue.model import StageStatus
 from pfstui.queue.requests import (
     PROTOCOL,
+    ApproveStage,
+    EditStage,
     Hello,
     HelloReply,
     KillStage,
@@ -30,6 +33,7 @@ from pfstui.queue.requests import (
     PauseQueue,
     PauseStage,
     QueueFlag,
+    RejectStage,
     Request,
     Requeued,
     RestartStage,
@@ -45,7 +49,7 @@ from pfstui.queue.requests import (
     Stopping,
     Subscribe,
 )
-from pfstui.queue.state import Stage, StageExtra
+from pfstui.queue.state import Approval, Stage, StageExtra
 
 if TYPE_CHECKING:
     from pfstui.queue.supervisor import Supervisor
@@ -146,6 +150,7 @@ def _pause(sup: Supervisor, request: PauseStage, client: asyncio.StreamWriter) -
     runner.pause(handle)
     sup.bps_pools(stage.last_attempt, signal.SIGSTOP)
     stage.status = StageStatus.PAUSED
+    stage.last_attempt.pause()
     return _changed(sup, stage)
 
 
@@ -155,6 +160,7 @@ def _resume(sup: Supervisor, request: ResumeStage, client: asyncio.StreamWriter)
     sup.bps_pools(stage.last_attempt, signal.SIGCONT)
     runner.resume(handle)
     stage.status = StageStatus.RUNNING
+    stage.last_attempt.resume()
     return _changed(sup, stage)
 
 
@@ -172,18 +178,62 @@ def _kill(sup: Supervisor, request: KillStage, client: asyncio.StreamWriter) -> 
 @_handles(RestartStage)
 def _restart(sup: Supervisor, request: RestartStage, client: asyncio.StreamWriter) -> Requeued:
     stage = sup.state.stage(request.stage)
+    merged = None
     if stage is not None and request.overrides:
         # Validate the edited options against the plan's model before accepting them.
         merged = {**stage.extra.overrides, **request.overrides}
         sup.plan_stage(Stage(id=stage.id, name=stage.name, extra=StageExtra(overrides=merged)))
+    requeued = rules.restart(sup.state, request.stage)  # refused: nothing of the stage changed
+    assert stage is not None
+    if merged is not None:
         stage.extra.overrides = merged
-    requeued = rules.restart(sup.state, request.stage)
+    stage.extra.full_rerun = stage.next_attempt_number() if request.full else None
     sup.dirty = True
     return Requeued(requeued=requeued)
+
+
+@_handles(EditStage)
+def _edit(sup: Supervisor, request: EditStage, client: asyncio.StreamWriter) -> StageChanged:
+    """The plan file now holds the edit: read it, and let its edited fields win over the restart editor's."""
+    sup.load_plan(request.path, request.repo)
+    stage = sup.state.stage(request.stage)
+    if stage is None:
+        raise rules.QueueError(f"no stage {request.stage!r} in the plan {request.path}; reopen the plan")
+    stage.extra.overrides = {k: v for k, v in stage.extra.overrides.items() if k not in request.fields}
+    return _changed(sup, stage)
 
 
 @_handles(SkipStage)
 def _skip(sup: Supervisor, request: SkipStage, client: asyncio.StreamWriter) -> StageChanged:
     rules.skip(sup.state, request.stage)
+    sup.dirty = True
+    return StageChanged(stage=request.stage, status=StageStatus.SKIPPED)
+
+
+@_handles(ApproveStage)
+def _approve(sup: Supervisor, request: ApproveStage, client: asyncio.StreamWriter) -> StageChanged:
+    """Approve exactly what the operator was shown: the preview's argv and digest are what the attempt runs."""
+    try:
+        stage = rules.approve(sup.state, request.stage, request.seen_argv, request.seen_digest)
+    finally:
+        sup.dirty = True  # a failed preview was dropped to be computed again
+    preview = stage.extra.preview
+    assert preview is not None
+    number = stage.next_attempt_number()
+    stage.extra.approval = Approval(attempt=number, argv=preview.argv, digest=preview.digest,
+                                    by=f"{getpass.getuser()} ({request.via})")
+    stage.status = StageStatus.QUEUED
+    sup.journal_event("approve", stage, number, via=request.via, preview=preview.digest, argv=preview.argv)
+    return _changed(sup, stage)
+
+
+@_handles(RejectStage)
+def _reject(sup: Supervisor, request: RejectStage, client: asyncio.StreamWriter) -> StageChanged:
+    rules.reject(sup.state, request.stage)
+    stage = sup.state.stage(request.stage)
+    assert stage is not None
+    preview = stage.extra.preview
+    sup.journal_event("reject", stage, stage.next_attempt_number(), via=request.via,
+                      preview=preview.digest if preview else None)
     sup.dirty = True
     return StageChanged(stage=request.stage, status=StageStatus.SKIPPED)

@@ -13,9 +13,11 @@ submission (see :func:`prepare`).  ``pfstui.plan`` knows nothing of bps: the dis
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +45,11 @@ from pfstui.plan.loader import load_plan
 from pfstui.plan.model import AnyStage, PipetaskStage, Plan
 from pfstui.plan.variables import stage_env
 from pfstui.process import runner
+from pfstui.process.capture import capture
 from pfstui.process.intent import LaunchFiles
 from pfstui.queue.model import AttemptStatus
 from pfstui.queue.requests import NextRun
-from pfstui.queue.state import Attempt, BpsAttempt, now
+from pfstui.queue.state import PREVIEW_LIMIT, Attempt, BpsAttempt, GatePreview, now
 
 __all__ = ["LaunchSpec", "attempt_dir", "environment", "files_of", "intent", "make_folder", "next_run", "plan_show",
            "prepare", "stage_argv", "start"]
@@ -61,13 +64,16 @@ def attempt_dir(session_dir: Path, stage_id: str, number: int) -> Path:
     return session_dir / "stages" / stage_id / f"attempt-{number}"
 
 
-def stage_argv(plan: Plan, stage: AnyStage, *, attempt_dir: Path | str, first_run: bool, tools: Tools) -> list[str]:
+def stage_argv(plan: Plan, stage: AnyStage, *, attempt_dir: Path | str, first_run: bool, tools: Tools,
+               skip_existing_in: list[str] | None = None) -> list[str]:
     """The argv of a new run of ``stage`` with its files in ``attempt_dir`` (a bps stage: ``bps submit`` of the
-    submit file written there; see :func:`pfstui.plan.argv.build_argv` for ``first_run``)."""
+    submit file written there; see :func:`pfstui.plan.argv.build_argv` for ``first_run`` and
+    ``skip_existing_in``)."""
     if is_bps(stage):
         # The submit file (written by start() with pfstui.bps.submit.write_submit) carries everything else.
         return submit_argv(tools.command("bps"), Path(attempt_dir) / SUBMIT_FILE)
-    return build_argv(plan, stage, attempt_dir=attempt_dir, first_run=first_run, tools=tools)
+    return build_argv(plan, stage, attempt_dir=attempt_dir, first_run=first_run, tools=tools,
+                      skip_existing_in=skip_existing_in or ())
 
 
 def display_head(argv: list[str], stage: AnyStage, tools: Tools) -> int:
@@ -101,22 +107,27 @@ class LaunchSpec:
 
 
 def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Attempt], overrides: Mapping[str, Any],
-            first_run: bool, tools: Tools) -> LaunchSpec:
+            first_run: bool, tools: Tools, full: bool = False) -> LaunchSpec:
     """Decide the next attempt of a stage (``pstage``: the plan's stage with the stage's overrides applied).
 
-    A bps stage whose options are unchanged since its last bps attempt (a transient failure, a kill) is
-    ``bps restart``-ed in that submission's folder, so finished jobs are not run again.  Otherwise (first
-    run, or options edited in the restart editor) it is a new submission; after an earlier one that reached
-    the registry, with ``--skip-existing-in`` the output, so only what failed (and what it blocked) runs again.
-    ``previous`` are the stage's earlier attempts, oldest first.
+    A restart finishes the job rather than starting it again: a local stage with earlier attempts runs in a
+    new RUN of the same output chain with ``--skip-existing-in`` that chain, so only the quanta that did not
+    succeed (and those they blocked) run; pipetask ignores a chain that does not exist yet (an attempt that
+    never got that far).  A bps stage whose options are unchanged since its last bps attempt (a transient
+    failure, a kill) is ``bps restart``-ed in that submission's folder, so finished jobs are not run again.
+    Otherwise (first run, or options edited in the restart editor) it is a new submission; after an earlier
+    one that reached the registry, with ``--skip-existing-in`` the output.  ``full`` (the operator asked for a
+    full rerun) runs every quantum again in a new RUN.  ``previous`` are the stage's earlier attempts, oldest
+    first.
     """
     if not is_bps(pstage):
-        argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=first_run, tools=tools)
+        skip = [plan.collection(pstage.output)] if previous and not full and isinstance(pstage, PipetaskStage) else []
+        argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=first_run, tools=tools, skip_existing_in=skip)
         return LaunchSpec(argv, adir, adir, display_head(argv, pstage, tools))
     overrides = dict(overrides)
     earlier = [a for a in previous if a.bps is not None]
     last = earlier[-1].bps if earlier else None
-    if last is not None and last.overrides == overrides:
+    if last is not None and last.overrides == overrides and not full:
         workdir = Path(last.workdir)
         submit_dir = workdir / "submit"
         if (workdir / "runinfo").is_dir() and (submit_dir / "parsl_workflow.pickle").is_file():
@@ -124,7 +135,7 @@ def prepare(plan: Plan, pstage: AnyStage, *, adir: Path, previous: list[Attempt]
             record = BpsAttempt(workdir=str(workdir), submit_dir=str(submit_dir), submit_file=last.submit_file,
                                 mode="restart", overrides=overrides)
             return LaunchSpec(argv, workdir, adir, len(argv), bps=record)
-    reached = any(a.cwd and (Path(a.cwd) / REPORT_FILE).exists() for a in earlier)
+    reached = not full and any(a.cwd and (Path(a.cwd) / REPORT_FILE).exists() for a in earlier)
     skip = [plan.collection(pstage.output)] if reached else []
     config = submit_config(plan, pstage, workdir=adir, skip_existing_in=skip)
     argv = stage_argv(plan, pstage, attempt_dir=adir, first_run=False, tools=tools)
@@ -225,3 +236,88 @@ def plan_show(
             config = submit_config(plan, stage, workdir=workdir.absolute())
             lines.extend(_comment_block(f"{workdir / SUBMIT_FILE}:\n" + submit_yaml(config)))
     return "\n".join(lines) + "\n"
+
+
+# --- approval gates ------------------------------------------------------------------------------------------
+#: How long a gated stage's preview (its own argv with ``--dry-run --json``) may take before it counts as failed.
+PREVIEW_TIMEOUT = 600.0
+_APPROVED = "--approved"
+
+
+def previews_itself(stage: AnyStage) -> bool:
+    """The stage runs one of pfstui's own Butler actions, which preview with ``--dry-run --json``; any other
+    stage (pipetask, bps) is previewed by its command line alone."""
+    return stage.kind != "pipetask"
+
+
+def preview_argv(argv: list[str]) -> list[str]:
+    return [*argv, "--dry-run", "--json"]
+
+
+def with_approval(argv: list[str], digest: str | None) -> list[str]:
+    """The approved attempt's argv: it writes only if its own preview has the approved ``digest``."""
+    return [*argv, _APPROVED, digest] if digest else argv
+
+
+def without_approval(argv: list[str]) -> list[str]:
+    """``argv`` as it was previewed (what :func:`with_approval` added taken off)."""
+    return argv[:-2] if len(argv) >= 2 and argv[-2] == _APPROVED else argv
+
+
+def preview_outcome(returncode: int | None, stdout: str, stderr: str, timed_out: bool) -> tuple[str, str, str | None]:
+    """(state, text, digest) of a gated stage's preview from what its ``--dry-run --json`` run printed.
+
+    A preview that would be refused counts as failed: approving it could only fail the stage."""
+    if timed_out:
+        return "failed", f"the preview took over {PREVIEW_TIMEOUT:.0f} s and was stopped", None
+    try:
+        data = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else None
+    except (ValueError, IndexError):
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
+        why = (stderr.strip() or stdout.strip() or f"exit status {returncode}").splitlines()[-1]
+        return "failed", f"the preview failed: {why}", None
+    text = "\n".join(str(line) for line in data["lines"])
+    if data.get("blocked"):
+        return "failed", f"{text}\nwould be refused: {data.get('blocker') or 'see above'}", None
+    return "ready", text, str(data.get("digest") or "") or None
+
+
+class Previews:
+    """The previews of gated stages being computed, one task per stage (a newer one cancels the older).
+
+    Why tasks: a preview opens the Butler in a subprocess and may take seconds; the supervisor goes on ticking
+    and answering clients meanwhile.  ``done(stage_id, asked, result)`` is called on the event loop with the
+    preview that was asked for and the finished one."""
+
+    def __init__(self, done: Callable[[str, GatePreview, GatePreview], None]) -> None:
+        self._done = done
+        self._tasks: dict[str, asyncio.Task] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._tasks)
+
+    def __contains__(self, stage_id: str) -> bool:
+        return stage_id in self._tasks
+
+    def start(self, stage_id: str, preview: GatePreview, cwd: str) -> None:
+        self.cancel(stage_id)
+        self._tasks[stage_id] = asyncio.ensure_future(self._compute(stage_id, preview, cwd))
+
+    def cancel(self, stage_id: str | None = None) -> None:
+        """Stop the preview of ``stage_id`` (every preview: None)."""
+        for sid in [stage_id] if stage_id is not None else list(self._tasks):
+            task = self._tasks.pop(sid, None)
+            if task is not None:
+                task.cancel()
+
+    async def _compute(self, stage_id: str, preview: GatePreview, cwd: str) -> None:
+        try:
+            got = await capture(preview_argv(preview.argv), env=environment(False), cwd=cwd,
+                                timeout=PREVIEW_TIMEOUT)
+        finally:
+            if self._tasks.get(stage_id) is asyncio.current_task():
+                del self._tasks[stage_id]
+        state, text, digest = preview_outcome(got.returncode, got.stdout, got.stderr, got.timed_out)
+        self._done(stage_id, preview, preview.model_copy(update={
+            "state": state, "text": text[:PREVIEW_LIMIT], "digest": digest, "at": now("seconds")}))

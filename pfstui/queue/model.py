@@ -11,11 +11,14 @@ unknown); they are not queue states.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 __all__ = [
     "ACTIVE",
     "BAD",
+    "EDITABLE",
     "ENDED",
     "FINISHED",
     "MAX_PARALLEL",
@@ -23,8 +26,11 @@ __all__ = [
     "RAN_BADLY",
     "RESTARTABLE",
     "SKIPPABLE",
+    "WAITS",
     "AttemptStatus",
     "StageStatus",
+    "Wait",
+    "WaitKind",
 ]
 
 
@@ -44,6 +50,7 @@ class StageStatus(StrEnum):
     DEPENDENCY_FAILED = "dependency-failed"  # a stage it depends on ended badly: never run
     SKIPPED = "skipped"  # marked by the operator, so that its dependants may go on
     LOST = "lost"  # its process vanished (or its pid was reused) without a recorded exit status
+    WAITING = "waiting"  # its dependencies are done; it waits for an operator's approval (``approve: true``)
 
 
 class AttemptStatus(StrEnum):
@@ -67,9 +74,40 @@ OK = frozenset({S.DONE, S.SKIPPED})
 BAD = frozenset({S.FAILED, S.KILLED, S.LOST, S.DEPENDENCY_FAILED})
 FINISHED = OK | BAD
 RESTARTABLE = BAD
-SKIPPABLE = frozenset({S.QUEUED}) | BAD
+#: Its next attempt has not started: its options may still be edited in the plan file.
+EDITABLE = frozenset({S.QUEUED, S.WAITING})
+#: Skipping a waiting stage is rejecting it.
+SKIPPABLE = frozenset({S.QUEUED, S.WAITING}) | BAD
 #: Its own attempt ended badly (a dependency-failed stage never ran): its failures and log are worth showing.
 RAN_BADLY = frozenset({S.FAILED, S.KILLED, S.LOST})
 #: An attempt of it has just ended, one way or the other (what the app announces).
 ENDED = RAN_BADLY | {S.DONE}
+#: It has not started and the queue says why (:func:`pfstui.queue.rules.waits`).
+WAITS = frozenset({S.QUEUED, S.WAITING})
 del S
+
+#: Why a stage waits: a stage it depends on is not done, an operator's approval is awaited, the queue
+#: is paused, the parallel limit is reached, or nothing: it starts at the supervisor's next tick.
+WaitKind = Literal["dependency", "approval", "paused", "parallel", "starting"]
+
+
+@dataclass(frozen=True)
+class Wait:
+    """One reason a stage is not running, decided by the supervisor's rules and shown as it is by every client.
+
+    Why both texts come from the rules: the Queue pane, its details and ``pfstui status`` must say the same
+    thing, and none of them may guess the scheduler's reasons from the state.  A plain dataclass (no pydantic),
+    so the rules stay cheap; the snapshot carries it as it is.
+    """
+
+    kind: WaitKind
+    #: A few words for a table cell (at most :data:`LABEL_WIDTH` characters).
+    label: str
+    #: The whole reason, naming the stages it waits for and their status.
+    text: str
+    #: The stages it waits for (a dependency), or those holding the parallel slots.
+    stages: tuple[str, ...] = field(default=())
+
+
+#: The most characters of a :attr:`Wait.label` (the Queue pane's Quanta column).
+LABEL_WIDTH = 20

@@ -1,6 +1,6 @@
 """The supervisor protocol: JSON lines over a Unix socket in the session folder, and its client.
 
-Request:  ``{"id": 1, "protocol": 2, "cmd": "restart", "args": {"stage": "dark"}}``
+Request:  ``{"id": 1, "protocol": 3, "cmd": "restart", "args": {"stage": "dark"}}``
 Reply:    ``{"id": 1, "ok": true, "result": {...}}`` or ``{"id": 1, "ok": false, "error": "one line"}``
 Event:    ``{"event": "state", "snapshot": {...}}`` (to subscribed clients, after each change)
 

@@ -12,17 +12,19 @@ a one-line message (see :mod:`pfstui.queue.protocol`).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pfstui.queue.model import MAX_PARALLEL, StageStatus
+from pfstui.queue.model import MAX_PARALLEL, StageStatus, Wait
 from pfstui.queue.state import QueueState, Stage
 
 __all__ = [
     "MAX_PARALLEL",
     "PROTOCOL",
     "REQUESTS",
+    "ApproveStage",
+    "EditStage",
     "Hello",
     "HelloReply",
     "KillStage",
@@ -33,6 +35,7 @@ __all__ = [
     "PauseStage",
     "PlanLoaded",
     "QueueFlag",
+    "RejectStage",
     "Request",
     "Requeued",
     "RestartStage",
@@ -49,8 +52,9 @@ __all__ = [
     "Subscribe",
 ]
 
-#: Version 1 was the untyped protocol (``cmd`` + free ``args``, no version on requests).
-PROTOCOL = 2
+#: Version 1 was the untyped protocol (``cmd`` + free ``args``, no version on requests); version 2 had no
+#: waiting reasons in the snapshot; version 3 no approval gates (the ``waiting`` status, approve/reject).
+PROTOCOL = 4
 
 
 class _Message(BaseModel):
@@ -93,6 +97,9 @@ class Snapshot(_Message):
     state: QueueState
     #: Stage id -> its next run, for every queued or restartable stage.
     next_runs: dict[str, NextRun] = Field(default_factory=dict)
+    #: Stage id -> why it is not running, most pressing first, for every stage that has not started
+    #: (:func:`pfstui.queue.rules.waits`).
+    waiting: dict[str, list[Wait]] = Field(default_factory=dict)
 
     @property
     def stages(self) -> list[Stage]:
@@ -207,12 +214,47 @@ class SkipStage(_ChangeStage):
     cmd = "skip"
 
 
+class ApproveStage(_ChangeStage):
+    """An operator's yes to a stage waiting for approval: its next attempt runs, and writes only the change its
+    preview showed (the digest travels in its argv as ``--approved``)."""
+
+    cmd = "approve"
+    #: Which client asked (journaled with the approval).
+    via: Literal["app", "cli"] = "cli"
+    #: The preview the operator was shown (its argv and digest): refused if the stage's preview is another one
+    #: by the time the request arrives (the plan was edited, the preview computed again).
+    seen_argv: list[str]
+    seen_digest: str | None = None
+
+
+class RejectStage(_ChangeStage):
+    """An operator's no to a stage waiting for approval: it is skipped (journaled)."""
+
+    cmd = "reject"
+    via: Literal["app", "cli"] = "cli"
+
+
 class RestartStage(Request[Requeued]):
-    """A new attempt of a stage that ended badly (and of its dependants it held), with edited options."""
+    """A new attempt of a stage that ended badly (and of its dependants it held), with edited options.
+
+    It runs only the quanta that did not succeed (see :func:`pfstui.queue.launch.prepare`); ``full`` runs
+    every quantum again."""
 
     cmd, reply = "restart", Requeued
     stage: str
     overrides: dict[str, object] | None = None
+    full: bool = False
+
+
+class EditStage(_ChangeStage):
+    """The plan file's entry of a stage whose next attempt has not started was edited (the Queue's ``e``): read
+    the plan again, and forget the restart editor's overrides of the ``fields`` edited, so the file's values
+    are the ones that run.  The reply's status says whether the stage started before the edit was saved."""
+
+    cmd = "edit"
+    path: str
+    repo: str | None = None
+    fields: list[str] = Field(default_factory=list)
 
 
 class SetParallel(Request[ParallelSet]):
@@ -238,5 +280,5 @@ class Shutdown(Request[Stopping]):
 REQUESTS: dict[str, type[Request]] = {
     cls.cmd: cls
     for cls in (Hello, Status, Subscribe, LoadPlan, Run, PauseQueue, ResumeQueue, PauseStage, ResumeStage,
-                KillStage, RestartStage, SkipStage, SetParallel, Shutdown)
+                KillStage, RestartStage, SkipStage, EditStage, ApproveStage, RejectStage, SetParallel, Shutdown)
 }

@@ -113,6 +113,36 @@ class Quanta(_Record):
     bps: BpsJobs | None = None
 
 
+# --- approval gates -----------------------------------------------------------------------------------------
+class GatePreview(_Record):
+    """What a gated stage's next attempt would change, computed by running its own argv with ``--dry-run``
+    once its dependencies are done (see :mod:`pfstui.queue.gates`)."""
+
+    #: The attempt it previews and the argv previewed (the attempt's argv, without the approval's digest).
+    attempt: int = Field(ge=1)
+    argv: list[str]
+    state: Literal["computing", "ready", "failed"] = "computing"
+    #: The preview as the operator reads it (or why it failed), at most :data:`PREVIEW_LIMIT` characters.
+    text: str = ""
+    #: The digest of the preview's JSON: the attempt refuses to change anything else.
+    digest: str | None = None
+    at: str = Field(default_factory=lambda: now("seconds"))
+
+
+class Approval(_Record):
+    """An operator's yes to one attempt of a gated stage, for exactly the argv and preview they saw."""
+
+    attempt: int = Field(ge=1)
+    argv: list[str]
+    digest: str | None = None
+    by: str
+    at: str = Field(default_factory=lambda: now("seconds"))
+
+
+#: The most characters of a preview kept in the state and sent in snapshots.
+PREVIEW_LIMIT = 32_000
+
+
 # --- the document --------------------------------------------------------------------------------------------
 class StageExtra(_Record):
     """What the queue keeps about a stage besides its status (the plan holds the rest)."""
@@ -120,9 +150,16 @@ class StageExtra(_Record):
     kind: str | None = None  # the plan stage's kind when it was queued
     #: Options edited in the restart editor, applied over the plan's for the next attempts.
     overrides: dict[str, Any] = Field(default_factory=dict)
+    #: The attempt the operator asked to run in full (every quantum again); other restarts run only the
+    #: quanta that did not succeed.
+    full_rerun: int | None = None
     kill_requested: bool = False
     #: When whatever survives the SIGTERM of a kill gets SIGKILL (seconds since the epoch).
     kill_escalate_at: float | None = None
+    #: The plan says it waits for an operator's approval (``approve: true``); set each time the plan is read.
+    gate: bool = False
+    preview: GatePreview | None = None
+    approval: Approval | None = None
 
 
 class BpsAttempt(_Record):
@@ -163,6 +200,10 @@ class Attempt(_Record):
     quanta: Quanta = Field(default_factory=Quanta)
     started_at: str | None = None
     ended_at: str | None = None
+    #: When its stage was last paused (None while it runs), and the seconds of the pauses it was resumed from:
+    #: a paused stage's time does not count on.
+    paused_at: str | None = None
+    paused_seconds: float = 0.0
     detail: str = ""
     bps: BpsAttempt | None = None
 
@@ -203,6 +244,30 @@ class Attempt(_Record):
     def progress(self) -> Progress:
         """Its quanta progress (empty before the first count)."""
         return self.quanta.progress or Progress()
+
+    def pause(self) -> None:
+        self.paused_at = self.paused_at or now()
+
+    def resume(self) -> None:
+        if self.paused_at:
+            pause = datetime.now(UTC) - datetime.fromisoformat(self.paused_at)
+            self.paused_seconds += max(0.0, pause.total_seconds())
+            self.paused_at = None
+
+    def run_seconds(self, at: datetime | None = None) -> int | None:
+        """Whole seconds it has run until ``at`` (now), its pauses left out; None before it started.
+
+        Why here: the Queue pane, ``pfstui status`` and the supervisor must count the same time, and only the
+        attempt knows its pauses (a paused stage's clock stops, and stays stopped if it is killed paused)."""
+        if not self.started_at:
+            return None
+        try:
+            start = datetime.fromisoformat(self.started_at)
+            stop = self.paused_at or self.ended_at
+            end = datetime.fromisoformat(stop) if stop else (at or datetime.now(UTC))
+        except ValueError:
+            return None
+        return max(0, int((end - start).total_seconds() - self.paused_seconds))
 
 
 class Stage(_Record):

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -64,7 +65,7 @@ from pfstui.process import runner
 from pfstui.queue import handlers, launch, protocol, rules, starts
 from pfstui.queue.model import ACTIVE, RESTARTABLE, AttemptStatus, StageStatus
 from pfstui.queue.requests import NextRun, PlanLoaded, Snapshot
-from pfstui.queue.state import Attempt, QueueState, Stage, StageExtra, now
+from pfstui.queue.state import Attempt, GatePreview, QueueState, Stage, StageExtra, now
 from pfstui.queue.store import (
     LoadResult,
     SessionStore,
@@ -74,6 +75,8 @@ from pfstui.queue.store import (
 )
 from pfstui.queue.trackers import BpsTracker, Tracker
 
+#: Its next attempt has not started: the snapshot shows what it will run.
+NOT_STARTED = frozenset({StageStatus.QUEUED, StageStatus.WAITING})
 IDLE_EXIT_SECONDS = float(os.environ.get("PFSTUI_SUPERVISOR_IDLE", "600"))
 TICK_SECONDS = 0.25
 
@@ -121,6 +124,7 @@ class Supervisor:
         self._tools_found = None
         self._plan_generation = 0  # counts plan reads: a new plan makes every remembered next run stale
         self._next_cache: dict[str, tuple[tuple, NextRun]] = {}
+        self.previews = launch.Previews(self._preview_done)
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -173,7 +177,7 @@ class Supervisor:
                 self._tick()
                 if self.dirty:
                     self._save_and_broadcast()
-                busy = any(s.status in ACTIVE for s in self.state.stages) or (
+                busy = any(s.status in ACTIVE for s in self.state.stages) or bool(self.previews) or (
                     not self.state.queue_paused and rules.ready(self.state, self._parallel())
                 )
                 if busy or self.clients:
@@ -186,6 +190,7 @@ class Supervisor:
                 except TimeoutError:
                     pass
         finally:
+            self.previews.cancel()
             server.close()
             for w in list(self.subscribers):
                 w.close()
@@ -207,6 +212,17 @@ class Supervisor:
     def _use_plan(self, plan, error: str | None = None) -> None:
         self.plan, self.plan_error = plan, error
         self._plan_generation += 1
+        self._update_gates()
+
+    def _update_gates(self) -> None:
+        """Which stages wait for approval, as the plan now says (a plan that cannot be read changes none)."""
+        if self.plan is None:
+            return
+        names = set(self.plan.stage_names)
+        for stage in self.state.stages:
+            if stage.name in names and stage.extra.gate != self.plan.gated(stage.name):
+                stage.extra.gate = not stage.extra.gate
+                self.dirty = True
 
     @staticmethod
     def _read_plan(path: str):
@@ -236,6 +252,7 @@ class Supervisor:
             added.append(pstage.name)
         if added and len(added) == len(self.state.stages):
             self.state.queue_paused = True  # a fresh queue waits for "run"
+        self._update_gates()
         self.dirty = True
         return PlanLoaded(added=added, stages=len(self.state.stages))
 
@@ -253,7 +270,12 @@ class Supervisor:
                 log.info(f"stage {stage.id}: {type(exc).__name__}: {exc}")
         if rules.propagate_failures(self.state):
             self.dirty = True
+        if rules.gate(self.state):
+            self.dirty = True
+        self._gate_previews()
         for stage_id in rules.ready(self.state, self._parallel()):
+            if not self._approval_holds(self.state.stage(stage_id)):
+                continue
             try:
                 self._start(self.state.stage(stage_id))
             except Exception as exc:  # noqa: BLE001 - one stage that cannot start must never stop the queue
@@ -364,8 +386,56 @@ class Supervisor:
         pstage = self.plan_stage(stage)
         pipeline = getattr(pstage, "pipeline", None)
         first_run = pipeline is not None and pipeline not in self.state.pipelines
-        return launch.prepare(self.plan, pstage, adir=adir, previous=stage.attempts,
-                              overrides=stage.extra.overrides, first_run=first_run, tools=self._tools())
+        spec = launch.prepare(self.plan, pstage, adir=adir, previous=stage.attempts,
+                              overrides=stage.extra.overrides, first_run=first_run, tools=self._tools(),
+                              full=stage.extra.full_rerun == stage.next_attempt_number())
+        approval = stage.extra.approval
+        if stage.extra.gate and approval is not None and rules.approved(stage) and launch.previews_itself(pstage):
+            spec = dataclasses.replace(spec, argv=launch.with_approval(spec.argv, approval.digest))
+        return spec
+
+    # --- approval gates ----------------------------------------------------------------------------------
+    def _gate_previews(self) -> None:
+        """Every waiting stage has a preview of its next attempt's exact argv, or one being computed."""
+        for stage in self.state.stages:
+            if stage.status != StageStatus.WAITING:
+                continue
+            run = self._next_run_of(stage)
+            preview = stage.extra.preview
+            if (preview is None or preview.attempt != stage.next_attempt_number() or preview.argv != run.argv
+                    or (preview.state == "computing" and stage.id not in self.previews)):
+                self._start_preview(stage, run)
+
+    def _start_preview(self, stage: Stage, run: NextRun) -> None:
+        preview = GatePreview(attempt=stage.next_attempt_number(), argv=run.argv)
+        pstage = self._safe_plan_stage(stage)
+        self.previews.cancel(stage.id)
+        if run.error or pstage is None:
+            preview.state, preview.text = "failed", run.error or (self.plan_error or "the plan cannot be read")
+        elif not launch.previews_itself(pstage):
+            preview.state, preview.text = "ready", "runs " + launch.shell_format(run.argv, head=run.head)
+        else:
+            self.previews.start(stage.id, preview, str(self.dir))
+        stage.extra.preview = preview
+        self.dirty = True
+
+    def _preview_done(self, stage_id: str, asked: GatePreview, result: GatePreview) -> None:
+        stage = self.state.stage(stage_id)
+        if stage is not None and stage.extra.preview is asked:  # else superseded: the plan or stage changed
+            stage.extra.preview = result
+            self._save_and_broadcast()
+
+    def _approval_holds(self, stage: Stage | None) -> bool:
+        """A gated stage about to start runs what was approved; after an edit of its plan entry it waits again."""
+        if stage is None or not stage.extra.gate:
+            return True
+        approval = stage.extra.approval
+        if approval is not None and launch.without_approval(self._next_run_of(stage).argv) == approval.argv:
+            return True
+        log.info(f"stage {stage.id}: its command changed since it was approved: it waits for a new approval")
+        stage.extra.approval, stage.status = None, StageStatus.WAITING
+        self.dirty = True
+        return False
 
     def _finish(self, stage: Stage, attempt: Attempt, tracker: Tracker, st) -> None:
         tracker.update(final=True)
@@ -441,24 +511,24 @@ class Supervisor:
         return Snapshot(version=self.version, session=str(self.dir), supervisor_pid=os.getpid(),
                         plan_error=self.plan_error, state_problem=" · ".join(problems) or None,
                         save_error=self.save_error, frozen=self.frozen is not None, state=self.state,
-                        next_runs=self._next_runs())
+                        next_runs=self._next_runs(), waiting=rules.waits(self.state, self._parallel()))
 
     def _next_runs(self) -> dict[str, NextRun]:
         """The next run of every queued or restartable stage, decided as :meth:`_start` will decide it.
 
-        Remembered per stage until the plan is read again or the stage's attempts, status, overrides or the
-        pipelines run so far change (a bps stage's decision reads files and its pipeline)."""
-        out: dict[str, NextRun] = {}
-        for stage in self.state.stages:
-            if stage.status is not StageStatus.QUEUED and stage.status not in RESTARTABLE:
-                continue
-            key = (self._plan_generation, stage.status, len(stage.attempts), repr(stage.extra.overrides),
-                   frozenset(self.state.pipelines))
-            cached = self._next_cache.get(stage.id)
-            if cached is None or cached[0] != key:
-                cached = self._next_cache[stage.id] = (key, self._next_run(stage))
-            out[stage.id] = cached[1]
-        return out
+        Remembered per stage until the plan is read again or the stage's attempts, status, overrides, full
+        rerun or the pipelines run so far change (a bps stage's decision reads files and its pipeline)."""
+        return {stage.id: self._next_run_of(stage) for stage in self.state.stages
+                if stage.status in NOT_STARTED or stage.status in RESTARTABLE}
+
+    def _next_run_of(self, stage: Stage) -> NextRun:
+        approval = stage.extra.approval
+        key = (self._plan_generation, stage.status, len(stage.attempts), repr(stage.extra.overrides),
+               stage.extra.full_rerun, frozenset(self.state.pipelines), approval.digest if approval else None)
+        cached = self._next_cache.get(stage.id)
+        if cached is None or cached[0] != key:
+            cached = self._next_cache[stage.id] = (key, self._next_run(stage))
+        return cached[1]
 
     def _next_run(self, stage: Stage) -> NextRun:
         adir = launch.attempt_dir(self.dir, stage.id, stage.next_attempt_number())

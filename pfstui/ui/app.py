@@ -4,6 +4,10 @@ The app is a view: the queue lives in the session supervisor (a separate process
 the repository behind the Butler gateway (used only from worker threads: its import takes over a second
 and never sits on the first frame's path), logs are read straight from the stage log files.
 
+Threads (none of them from Textual's shared default pool, which nothing may fill): one follows every open log
+(:class:`~pfstui.ui.widgets.log_watcher.LogWatchHub`), one holds the supervisor link, one sends requests to
+the supervisor in order, two do repository work (:attr:`PfsTuiApp.butler_lane`); see :mod:`pfstui.ui.workers`.
+
 Start-up time (bench/ui.py, against a bare Textual app): the panes not shown first are imported, built
 and mounted after the first frame (``_mount_deferred``).  Their modules are imported inside functions,
 and the messages of panes that may not be loaded yet (``OpenLog`` from the queue, ``RegistryChanged``
@@ -17,6 +21,8 @@ import asyncio
 import contextlib
 import gc
 import os
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +34,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Header, Static, TabbedContent, TabPane
 
-from pfstui.queue.model import ENDED, StageStatus
+from pfstui.queue.model import EDITABLE, ENDED, StageStatus
 from pfstui.ui.hangup import exit_with_terminal
 from pfstui.ui.link import SupervisorLink, contract
 from pfstui.ui.messages import (
@@ -39,6 +45,7 @@ from pfstui.ui.messages import (
     QueueUpdated,
 )
 from pfstui.ui.widgets.footer import KeysFooter
+from pfstui.ui.workers import Lane
 
 if TYPE_CHECKING:
     from pfstui.queue.requests import Snapshot
@@ -84,6 +91,12 @@ def settle_gc() -> None:
 CSS = theme_css()
 
 
+def _actions_provider():
+    from pfstui.ui.palette import ActionsProvider
+
+    return ActionsProvider
+
+
 class PfsTuiApp(App):
     """Main application."""
 
@@ -92,13 +105,22 @@ class PfsTuiApp(App):
     #: Screen classes by width: at 80 columns one thing at a time, from 120 side by side.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
-        Binding("1", "show_pane('collections')", "Collections", id="pane.collections", show=False),
-        Binding("2", "show_pane('queue')", "Queue", id="pane.queue", show=False),
-        Binding("3", "show_pane('logs')", "Logs", id="pane.logs", show=False),
-        Binding("4", "show_pane('certify')", "Certify", id="pane.certify", show=False),
+        Binding("1", "show_pane('collections')", "Collections", id="pane.collections", show=False,
+                tooltip="Show the Collections pane"),
+        Binding("2", "show_pane('queue')", "Queue", id="pane.queue", show=False, tooltip="Show the Queue pane"),
+        Binding("3", "show_pane('logs')", "Logs", id="pane.logs", show=False, tooltip="Show the Logs pane"),
+        Binding("4", "show_pane('certify')", "Certify", id="pane.certify", show=False,
+                tooltip="Show the Certify pane"),
         Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("question_mark", "toggle_help", "Keys", id="app.help"),
+        Binding("question_mark", "toggle_help", "Keys", id="app.help", tooltip="Every key with its binding id"),
+        Binding("ctrl+p", "command_palette", "palette", show=False, priority=True, id="app.palette",
+                tooltip="Every action by name"),
+        # escape backs out: out of a text field to its pane's list (the panes' own escape, clearing a
+        # filter, and the dialogs' come first)
+        Binding("escape", "leave_input", "Back to the pane", show=False, id="app.leave_input"),
     ]
+    #: pfstui's actions in the palette (imported when the palette first opens).
+    COMMANDS = App.COMMANDS | {_actions_provider}
 
     def __init__(self, *, repo: str | None, plan: str | None = None, read_only: bool = False, demo: bool = False,
                  session_dir: Path | None = None, connect: bool = True,
@@ -125,6 +147,11 @@ class PfsTuiApp(App):
 
         self.settings, self.settings_problem = load_settings()
         self._statuses: dict[str, StageStatus] = {}
+        #: Repository work of every pane (threads made on first use, dropped on exit).
+        self.butler_lane = Lane("pfstui-butler", 2)
+        #: Requests to the supervisor, one at a time and in the order asked (a stopped supervisor holds one
+        #: thread, not the shared pool).
+        self.request_lane = Lane("pfstui-request", 1)
         if os.environ.get("SSH_CONNECTION"):
             self.animation_level = "none"
 
@@ -268,25 +295,34 @@ class PfsTuiApp(App):
         return ButlerGateway(self.repo, read_only=self.read_only)
 
     # --- supervisor link -----------------------------------------------------------------------------------
-    @work(thread=True, group="link", exit_on_error=False)
     def start_link(self) -> None:
+        """The link lives on a thread of its own for the app's life (a daemon: it never holds the exit)."""
+        assert self.session_dir is not None
+        self.link = SupervisorLink(self.session_dir, self.post_message, read_only=self.read_only)
+        threading.Thread(target=self._run_link, args=(self.link,), name="pfstui-supervisor-link",
+                         daemon=True).start()
+
+    def _run_link(self, link: SupervisorLink) -> None:
         from pfstui.queue.protocol import SupervisorClient, SupervisorError
 
-        assert self.session_dir is not None
         try:
-            with SupervisorClient(self.session_dir, read_only=self.read_only) as client:
+            with SupervisorClient(link.session_dir, read_only=self.read_only) as client:
                 if not self.read_only:
                     client.request(contract().LoadPlan(path=self.plan, repo=self.repo))
         except (SupervisorError, OSError) as exc:
             self.post_message(LinkStatus(False, f"supervisor: {exc}"))
         except Exception as exc:  # noqa: BLE001 - a bad plan file: shown, not raised
             self.post_message(LinkStatus(False, str(exc)))
-        self.link = SupervisorLink(self.session_dir, self.post_message, read_only=self.read_only)
-        self.link.run()
+        try:
+            link.run()
+        except Exception as exc:  # noqa: BLE001 - one line in the header, never a traceback on screen
+            self.post_message(LinkStatus(False, f"supervisor link ended: unexpected {type(exc).__name__}: {exc}"))
 
     def on_unmount(self) -> None:
         if self.link is not None:
             self.link.stop.set()
+        self.butler_lane.shutdown()
+        self.request_lane.shutdown()
         if getattr(self, "_gc_frozen", False):
             gc.unfreeze()
             self._gc_frozen = False
@@ -321,18 +357,10 @@ class PfsTuiApp(App):
 
     # --- keys, help, palette -------------------------------------------------------------------------------
     def binding_scopes(self) -> list[list[Binding]]:
-        """The bindings active together: the app's with each pane's (the Logs pane's with its log view's)."""
-        from pfstui.ui.panes.certify import CertifyPane
-        from pfstui.ui.panes.collections import CollectionsPane
-        from pfstui.ui.panes.logs import LogsPanel
-        from pfstui.ui.panes.queue import QueuePane
-        from pfstui.ui.widgets.log_view import LogView
+        """The bindings active together (see :func:`pfstui.ui.keymap.binding_scopes`)."""
+        from pfstui.ui.keymap import binding_scopes
 
-        def of(*classes: type) -> list[Binding]:
-            return [b for cls in classes for b in cls.BINDINGS if isinstance(b, Binding)]
-
-        return [of(type(self), QueuePane), of(type(self), CollectionsPane), of(type(self), CertifyPane),
-                of(type(self), LogsPanel, LogView)]
+        return binding_scopes(type(self))
 
     def known_binding_ids(self) -> set[str]:
         return {b.id for scope in self.binding_scopes() for b in scope if b.id}
@@ -351,37 +379,55 @@ class PfsTuiApp(App):
             self.set_keymap(check.usable)
 
     def action_toggle_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        """``?``: every key with its id, the shown pane's first (see :mod:`pfstui.ui.screens.keys`)."""
+        from pfstui.ui.keymap import sections
+        from pfstui.ui.screens.keys import KeysScreen
+
+        if isinstance(self.screen, KeysScreen):
+            self.screen.dismiss(None)
+            return
+        active = self.query_one(TabbedContent).active
+        ordered = sorted(sections(type(self)), key=lambda s: s.pane != active)
+        self.push_screen(KeysScreen(ordered, dict(self._keymap)))
 
     def get_system_commands(self, screen):
-        from textual.app import SystemCommand
+        # Textual's "Keys" shows its help panel, without the ids: `?` and the pfstui commands replace it.
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":
+                yield command
 
-        yield from super().get_system_commands(screen)
-        for pane, label in (("collections", "Collections"), ("queue", "Queue"), ("logs", "Logs"),
-                            ("certify", "Certify")):
-            yield SystemCommand(f"Show {label}", f"Switch to the {label} pane",
-                                lambda p=pane: self.action_show_pane(p))
-        # the actions of the pane that has the focus
+    def _input_pane(self) -> Widget | None:
+        """The pane whose text field has the keyboard (None: no field has it, or it is in a dialog)."""
+        # No Input exists before Textual's input module is imported: the footer asks this on the first
+        # frame, and the Queue pane (first with a plan) has no Input to import it for.
+        inputs = sys.modules.get("textual.widgets._input")
         node = self.focused
-        while node is not None and node is not self.screen:
-            for binding in getattr(type(node), "BINDINGS", []):
-                if isinstance(binding, Binding) and binding.description and binding.id:
-                    yield SystemCommand(f"{binding.description} ({binding.key})", f"{type(node).__name__}: {binding.id}",
-                                        lambda n=node, a=binding.action: self.run_action(a, n))
+        if inputs is None or not isinstance(node, inputs.Input):
+            return None
+        while node is not None and not hasattr(node, "focus_main"):
             node = node.parent
+        return node
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_input":
+            return self._input_pane() is not None  # else escape is no key of the app's
+        return True
+
+    def action_leave_input(self) -> None:
+        """Escape in a text field: back to its pane's list, so 1-4 and the pane's keys work again."""
+        pane = self._input_pane()
+        if pane is not None:
+            pane.focus_main()
 
     @on(QueueRequest)
     def _queue_request(self, message: QueueRequest) -> None:
         self.send_request(message)
 
-    @work(thread=True, group="requests", exit_on_error=False)
-    def send_request(self, request: QueueRequest) -> None:
+    @work(group="requests", exit_on_error=False)
+    async def send_request(self, request: QueueRequest) -> None:
         try:
             link = self.link or SupervisorLink(self.session_dir, self.post_message, read_only=self.read_only)
-            result = link.request(request)
+            result = await self.request_lane.call(link.request, request)
         except Exception as exc:  # noqa: BLE001 - refused requests come back as one line
             self.post_message(QueueFailed(request, str(exc)))
             return
@@ -391,6 +437,10 @@ class PfsTuiApp(App):
     def _reply(self, message: QueueReply) -> None:
         if message.request.label:
             self.notify(message.request.label, markup=False)
+        status = getattr(message.result, "status", None)
+        if message.request.cmd == "edit" and status not in EDITABLE:  # it started while the editor was open
+            self.notify(f"{message.request.request.stage} was already {status}: the plan file holds the edit, "
+                        "which counts from its next attempt.", severity="warning", timeout=10, markup=False)
 
     @on(QueueFailed)
     def _failed(self, message: QueueFailed) -> None:
@@ -471,10 +521,14 @@ class PfsTuiApp(App):
             await panel.add_log(path, title, activate=False)
 
     def action_show_pane(self, pane: str) -> None:
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == pane:  # no TabActivated follows: put the keyboard back in its list here
+            self._focus_active_pane()
+            return
         # Drop the focus first: TabbedContent re-activates the pane holding the focused widget, which
         # would bounce us back from a pane with nothing focusable in it (a placeholder).
         self.set_focus(None)
-        self.query_one(TabbedContent).active = pane
+        tabs.active = pane
 
     def _focus_active_pane(self) -> None:
         tabs = self.query_one(TabbedContent)

@@ -34,7 +34,9 @@ from pfstui.butler.removal import (
 )
 from pfstui.butler.undo import preview_undo
 from pfstui.infra.journal import Journal
+from pfstui.values.tai import make_timespan
 from tests.butler.test_gateway import CHAIN, NEW_RUN, OLD_RUN
+from tests.pg import REGISTRIES, copy_repo, on_registry
 
 BIN = Path(sys.executable).parent
 INSTRUMENT = "pfstui.demo.instrument.DemoPrimeFocusSpectrograph"
@@ -42,12 +44,12 @@ B1 = {"instrument": "PFS", "arm": "b", "spectrograph": 1}
 
 
 @pytest.fixture(scope="module")
-def pipeline_template(demo_repo_template: Path, tmp_path_factory) -> Path:
+def pipeline_template(request, tmp_path_factory) -> Path:
     """A demo repository after a real ``pipetask run`` of the demo bias pipeline into u/me/bias."""
     import pfstui.demo
 
-    root = tmp_path_factory.mktemp("pipeline") / "repo"
-    shutil.copytree(demo_repo_template, root)
+    root = copy_repo(on_registry(request, "demo_repo_template", "pg_demo_template"),
+                     tmp_path_factory.mktemp("pipeline") / "repo")
     pipeline = Path(pfstui.demo.__file__).parent / "pipelines" / "bias.yaml"
     argv = [str(BIN / "pipetask"), "--long-log", "--log-level", "pfs=INFO", "run", "--register-dataset-types",
             "-j", "1", "-b", str(root), "--instrument", INSTRUMENT, "-i", "PFS/raw/sps,PFS/calib", "-o", CHAIN,
@@ -58,10 +60,12 @@ def pipeline_template(demo_repo_template: Path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def repo(seeded_template: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "repo"
-    shutil.copytree(seeded_template, dest)
-    return dest
+def repo(seeded_repo: Path) -> Path:
+    return seeded_repo
+
+
+#: The tests that run on both registries (the seeded repository on SQLite and on PostgreSQL).
+on_both = pytest.mark.parametrize("seeded_repo", REGISTRIES, indirect=True)
 
 
 def state(gw: ButlerGateway, collection: str = "PFS/calib") -> set[tuple]:
@@ -82,6 +86,7 @@ def refs_of(gw: ButlerGateway, run: str, dataset_type: str = "bias") -> dict[str
 
 
 # --- certify -------------------------------------------------------------------------------------------------
+@on_both
 def test_certify_then_list_shows_the_range(gw: ButlerGateway, journal: Journal):
     preview = preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-01-01T00:00:00", end="2025-06-01")
     assert preview.notes and "first child " + NEW_RUN in preview.notes[0]
@@ -101,6 +106,7 @@ def test_certify_then_list_shows_the_range(gw: ButlerGateway, journal: Journal):
     assert apply(gw, again, journal=journal).entry is None
 
 
+@on_both
 def test_overlapping_certify_of_another_dataset_is_a_conflict_and_writes_nothing(gw: ButlerGateway, journal: Journal):
     apply(gw, preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-02-01"), journal=journal)
     before = state(gw)
@@ -116,16 +122,35 @@ def test_overlapping_certify_of_another_dataset_is_a_conflict_and_writes_nothing
     assert len(journal.entries()[0]) == 1
 
 
-def test_apply_refuses_a_stale_preview(gw: ButlerGateway, journal: Journal):
-    from lsst.daf.butler import Timespan
-
+@on_both
+def test_apply_rechecks_only_what_the_preview_touched(gw: ButlerGateway, journal: Journal):
+    """Someone else writes between preview and apply: a range elsewhere in time leaves the preview good, an
+    overlapping one refuses it naming the range and who holds it, a changed input makes it stale."""
     preview = preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-01-01")
     ref = gw.butler.find_dataset("bias", B1, collections=OLD_RUN)
-    gw.butler.registry.certify("PFS/calib", [ref], Timespan(None, None, _nsec=(0, 10**18)))  # someone else writes
+    gw.butler.registry.certify("PFS/calib", [ref], make_timespan(None, "2024-12-31"))  # before 2025: disjoint
+    apply(gw, preview, journal=journal)
+    assert len(state(gw)) == 5
+
+    b2 = {"instrument": "PFS", "arm": "b", "spectrograph": 2}
+    late = preview_certify(gw, OLD_RUN, "PFS/calib", "bias", begin="2024-01-01", end="2024-06-01",
+                           data_ids=[["instrument=PFS", "arm=b", "spectrograph=2"]])
+    theirs = gw.butler.find_dataset("bias", b2, collections=NEW_RUN)
+    gw.butler.registry.certify("PFS/calib", [theirs], make_timespan("2024-03-01", "2024-04-01"))
     before = state(gw)
+    with pytest.raises(ConflictError) as refused:
+        apply(gw, late, journal=journal)
+    assert str(refused.value) == (
+        "certify refused, nothing written: 1 conflict (bias arm=b spectrograph=2: [2024-01-01T00:00:00, "
+        "2024-06-01T00:00:00) overlaps [2024-03-01T00:00:00, 2024-04-01T00:00:00) held by dataset "
+        f"…{str(theirs.id)[-8:]} (run {NEW_RUN})); decertify the overlapping range first or choose other dates")
+
+    stale = preview_certify(gw, CHAIN, "PFS/calib/other", "bias")
+    gw.butler.collections.redefine_chain(CHAIN, [OLD_RUN, NEW_RUN])  # its first child, the input, changes
     with pytest.raises(StalePreviewError, match="changed since the preview"):
-        apply(gw, preview, journal=journal)
-    assert state(gw) == before and not journal.entries()[0]
+        apply(gw, stale, journal=journal)
+    assert state(gw) == before and gw.collection_type("PFS/calib/other") is None
+    assert len(journal.entries()[0]) == 1
 
 
 def test_certify_creates_a_missing_calibration_target_and_undo_removes_it(gw: ButlerGateway, journal: Journal):
@@ -138,6 +163,7 @@ def test_certify_creates_a_missing_calibration_target_and_undo_removes_it(gw: Bu
 
 
 # --- decertify and undo --------------------------------------------------------------------------------------
+@on_both
 def test_decertify_a_middle_window_splits_exactly_as_previewed_and_undo_restores(gw: ButlerGateway, journal: Journal):
     apply(gw, preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-01-01"), journal=journal)
     certified = state(gw)
@@ -163,6 +189,7 @@ def test_decertify_a_middle_window_splits_exactly_as_previewed_and_undo_restores
     assert {a.key() for a in gw.all_associations("PFS/calib", "bias", data_id=B1)} == {a.key() for a in split.after}
 
 
+@on_both
 def test_decertify_trims_and_removes_and_undo_of_certify_empties(gw: ButlerGateway, journal: Journal):
     empty = state(gw)
     cert = apply(gw, preview_certify(gw, NEW_RUN, "PFS/calib", "bias", begin="2025-02-01", end="2025-05-01"),
@@ -182,6 +209,7 @@ def test_decertify_trims_and_removes_and_undo_of_certify_empties(gw: ButlerGatew
     assert state(gw) == empty
 
 
+@on_both
 def test_undo_refuses_clean_and_unknown_entries(gw: ButlerGateway, journal: Journal):
     done = apply(gw, preview_clean(gw, "u/me/bias/*", ["biasProc"]), journal=journal)
     with pytest.raises(UndoError, match="cannot be undone: clean deletes"):
@@ -191,10 +219,10 @@ def test_undo_refuses_clean_and_unknown_entries(gw: ButlerGateway, journal: Jour
 
 
 # --- clean and remove ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("pipeline_template", REGISTRIES, indirect=True)
 def test_clean_removes_datasets_and_files_and_leaves_the_product(pipeline_template: Path, tmp_path: Path,
                                                                 journal: Journal):
-    repo = tmp_path / "repo"
-    shutil.copytree(pipeline_template, repo)
+    repo = copy_repo(pipeline_template, tmp_path / "repo")
     with ButlerGateway(str(repo)) as gw:
         butler = gw.butler
         procs = butler.query_datasets("biasProc", collections=CHAIN)

@@ -26,6 +26,7 @@ from pfstui.butler.errors import (
 )
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.values import Association, nsec_to_iso
+from tests.pg import copy_repo, database_of, registry_url
 
 OLD_RUN = "u/me/bias/20250101T000000Z"
 NEW_RUN = "u/me/bias/20250201T000000Z"
@@ -194,6 +195,32 @@ def test_bad_repository_is_a_repo_error(tmp_path: Path):
     g = ButlerGateway(str(tmp_path / "missing"))
     with pytest.raises(RepoError, match="cannot open Butler repository .*check the path"):
         g.collections()
+
+
+def test_postgresql_failures_name_the_server_and_the_fix(pg_demo_template: Path, tmp_path: Path):
+    """A registry on a server that is not there, or without its driver: one line naming the server, not the path."""
+    repo = copy_repo(pg_demo_template, tmp_path / "repo")
+    config = repo / "butler.yaml"
+    url = registry_url(repo)
+    gone = url.replace(url.split("host=")[1], "/nonexistent/socket")
+    config.write_text(config.read_text().replace(url, gone))
+    cli = subprocess.run([sys.executable, "-m", "pfstui", "calibs", str(repo), "PFS/calib"], check=False,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 2 and cli.stderr.count("\n") == 1, cli.stderr
+    server = f"postgres@/nonexistent/socket/{database_of(url)}"
+    assert f"its registry on the PostgreSQL server {server}: connection to server" in cli.stderr
+    assert "~/.lsst/db-auth.yaml" in cli.stderr and "check the path" not in cli.stderr
+    config.write_text(config.read_text().replace(gone, url))
+    # Without psycopg2 (as with pip's SQLAlchemy 2.1, which wants psycopg 3): the fix is the extra.
+    code = ("import sys; sys.modules['psycopg2'] = None\n"
+            "from pfstui.butler.gateway import ButlerGateway\n"
+            "try:\n    ButlerGateway(sys.argv[1]).butler\nexcept Exception as exc:\n    print(type(exc).__name__, exc)")
+    out = subprocess.run([sys.executable, "-c", code, str(repo)], check=False, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout == (f"RepoError cannot open Butler repository {repo}: its registry on the PostgreSQL server "
+                          f"postgres@{url.split('host=')[1]}/{database_of(url)}: the psycopg2 driver is not installed; "
+                          "install pfstui's PostgreSQL extra, which brings psycopg2 and pins SQLAlchemy below 2.1 as "
+                          "daf_butler 30.0.11 needs: pip install 'pfstui[postgres]'\n"), out.stderr
 
 
 def test_the_butler_is_imported_lazily():

@@ -101,7 +101,7 @@ def test_define_profiles_refusals_write_nothing(demo_repo: Path, gw: ButlerGatew
     assert profiles_runs(demo_repo) == []
 
 
-def _put_candidates(repo: Path, run: str, chain: str) -> None:
+def _put_candidates(repo: Path, run: str, chain: str, cameras=(("b", 1), ("b", 2), ("r", 1), ("r", 2))) -> None:
     from lsst.daf.butler import Butler, CollectionType, DatasetType
 
     with Butler.from_config(str(repo), writeable=True) as butler:
@@ -111,11 +111,10 @@ def _put_candidates(repo: Path, run: str, chain: str) -> None:
         butler.collections.register(run, CollectionType.RUN)
         butler.collections.register(chain, CollectionType.CHAINED)
         butler.collections.prepend_chain(chain, run)
-        for arm in "br":
-            for sm in (1, 2):
-                dm = DetectorMap(fiberId=np.arange(3), xCenter=np.arange(3.0) + sm, wavelength=np.array([400.0, 5.0]),
-                                 slitOffsets=np.zeros((3, 2)))
-                butler.put(dm, dt, instrument="PFS", arm=arm, spectrograph=sm, run=run)
+        for arm, sm in cameras:
+            dm = DetectorMap(fiberId=np.arange(3), xCenter=np.arange(3.0) + sm, wavelength=np.array([400.0, 5.0]),
+                             slitOffsets=np.zeros((3, 2)))
+            butler.put(dm, dt, instrument="PFS", arm=arm, spectrograph=sm, run=run)
 
 
 def test_certify_detector_maps_and_conflict(demo_repo: Path, gw: ButlerGateway, journal: Journal):

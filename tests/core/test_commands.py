@@ -150,42 +150,67 @@ def test_register_dataset_types_only_on_first_run(setting: str, first_run: bool,
     assert ("--register-dataset-types" in argv(plan, "bias", first_run)) is expected
 
 
-def test_certify_uses_the_lsst_command_and_omits_an_open_bound(plan: Plan) -> None:
+def test_certify_runs_pfstuis_own_action_on_the_whole_product_and_omits_an_open_bound(plan: Plan) -> None:
     assert argv(plan, "certify") == [
-        "butler", "certify-calibrations", "/data/repo", "u/me/bias", "PFS/calib", "bias",
-        "--begin-date", "2000-01-01T00:00:00",
+        "pfstui", "certify", "/data/repo", "u/me/bias", "PFS/calib", "bias",
+        "--begin-date", "2000-01-01T00:00:00", "--whole-product", "--stage", "certify", "--yes",
     ]  # fmt: skip
 
 
-def test_certify_with_data_ids_or_all_inputs_uses_pfstui(plan: Plan) -> None:
+def test_certify_with_data_ids_or_all_inputs(plan: Plan) -> None:
     assert argv(plan, "certify-ids") == [
         "pfstui", "certify", "/data/repo", "price/pipe2d-1036/dark/run16", "PFS/calib", "dark",
         "--begin-date", "2024-05-01T00:00:00",
-        "--id", "instrument=PFS", "arm=r", "spectrograph=2", "--id", "arm=b", "spectrograph=1", "--yes",
+        "--id", "instrument=PFS", "arm=r", "spectrograph=2", "--id", "arm=b", "spectrograph=1", "--whole-product",
+        "--stage", "certify-ids", "--yes",
     ]  # fmt: skip
     assert argv(plan, "certify-all") == [
         "pfstui", "certify", "/data/repo", "u/me/bias", "PFS/calib", "bias",
-        "--end-date", "2050-12-31T23:59:59", "--search-all-inputs", "--yes",
+        "--end-date", "2050-12-31T23:59:59", "--search-all-inputs", "--stage", "certify-all", "--yes",
     ]  # fmt: skip
 
 
 def test_pfstui_helper_commands(plan: Plan) -> None:
     assert argv(plan, "candidates") == [
         "pfstui", "certify-detectormaps", "/data/repo", "u/me/detectorMap", "PFS/calib", "--instrument", "PFS",
-        "--begin-date", "2000-01-01T00:00:00", "--end-date", "2050-12-31T23:59:59", "--yes",
+        "--begin-date", "2000-01-01T00:00:00", "--end-date", "2050-12-31T23:59:59", "--stage", "candidates", "--yes",
     ]  # fmt: skip
     assert argv(plan, "profiles") == [
         "pfstui", "define-profiles", "/data/repo", "PFS", "run18_brn",
         "--bright", "113855..113863", "--dark", "113845..113853",
-        "--bright", "113903..113911", "--dark", "113893..113901", "--update", "--yes",
+        "--bright", "113903..113911", "--dark", "113893..113901", "--update", "--stage", "profiles", "--yes",
     ]  # fmt: skip
     assert argv(plan, "clean") == [
-        "pfstui", "clean", "/data/repo", "u/me/bias/*", "biasProc", "biasProc_metadata", "--where", "arm = 'r'", "--yes",
+        "pfstui", "clean", "/data/repo", "u/me/bias/*", "biasProc", "biasProc_metadata", "--where", "arm = 'r'",
+        "--stage", "clean", "--yes",
     ]  # fmt: skip
     assert argv(plan, "decertify") == [
         "pfstui", "decertify", "/data/repo", "PFS/calib", "dark", "--begin-date", "2024-08-24T00:00:00",
-        "--id", "instrument=PFS", "arm=r", "spectrograph=2", "--yes",
+        "--id", "instrument=PFS", "arm=r", "spectrograph=2", "--stage", "decertify", "--yes",
     ]  # fmt: skip
+
+
+def test_a_butler_stage_names_its_attempt_from_its_attempt_folder(plan: Plan, tmp_path: Path) -> None:
+    """The journal entry names the stage and attempt: the supervisor's attempt folder says which attempt."""
+    from pfstui.plan.argv import attempt_number
+    from pfstui.queue.launch import attempt_dir
+
+    folder = attempt_dir(tmp_path, "certify", 3)
+    assert attempt_number(folder) == 3 and attempt_number(tmp_path) is None
+    got = build_argv(plan, "certify", attempt_dir=folder, first_run=True, tools=TOOLS)
+    assert got[-5:] == ["--stage", "certify", "--attempt", "3", "--yes"]
+
+
+def test_a_certify_candidates_stage_names_its_run_relative_to_the_rerun(plan: Plan) -> None:
+    stage = plan.stage("candidates").model_copy(update={"run": "detectorMap/20250101T000000Z"})
+    got = build_argv(plan, stage, attempt_dir=A, first_run=True, tools=TOOLS)
+    assert got[got.index("--run") + 1] == "u/me/detectorMap/20250101T000000Z"
+    assert describe(stage, plan).startswith("certify detectorMap_candidate from u/me/detectorMap (RUN "
+                                            "u/me/detectorMap/20250101T000000Z) as detectorMap_calib")
+    written = PLAN.replace("    collection: detectorMap\n", "    collection: detectorMap\n    run: detectorMap/r2\n")
+    assert parse_plan(written, env=ENV).stage("candidates").run == "detectorMap/r2"
+    with pytest.raises(Exception, match="run 'u/me/detectorMap/r2' already starts with the rerun"):
+        parse_plan(written.replace("run: detectorMap/r2", "run: u/me/detectorMap/r2"), env=ENV)
 
 
 def test_unknown_stage_name(plan: Plan) -> None:
@@ -324,26 +349,30 @@ def test_plan_show_pfs_template_is_the_corrected_seed(tmp_path: Path) -> None:
 
     certs = [a for _, a in cmds if "certify" in a[1]]
     dates = ["--begin-date", "2000-01-01T00:00:00", "--end-date", "2050-12-31T23:59:59"]
-    butler = ["butler", "certify-calibrations", "/work/datastore"]
+    certify = ["pfstui", "certify", "/work/datastore"]
+
+    def ending(name: str, whole: bool = True) -> list[str]:
+        return ["--whole-product"] * whole + ["--stage", name, "--yes"]
+
     assert certs == [
-        butler + ["u/me/bias", "PFS/calib", "bias"] + dates,
-        butler + ["u/me/dark", "PFS/calib", "dark"] + dates,
-        butler + ["u/me/flat", "PFS/calib", "fiberFlat"] + dates,
-        butler + ["u/me/bootstrap", "PFS/bootstrap", "detectorMap_bootstrap"] + dates,
+        certify + ["u/me/bias", "PFS/calib", "bias"] + dates + ending("certify-bias"),
+        certify + ["u/me/dark", "PFS/calib", "dark"] + dates + ending("certify-dark"),
+        certify + ["u/me/flat", "PFS/calib", "fiberFlat"] + dates + ending("certify-flat"),
+        certify + ["u/me/bootstrap", "PFS/bootstrap", "detectorMap_bootstrap"] + dates + ending("certify-bootstrap"),
         ["pfstui", "certify-detectormaps", "/work/datastore", "u/me/detectorMap", "PFS/calib", "--instrument", "PFS"]
-        + dates + ["--yes"],
-        butler + ["u/me/fitFiberProfiles", "PFS/calib", "fiberProfiles"] + dates,
-        butler + ["u/me/fiberNorms", "PFS/calib", "fiberNorms_calib"] + dates,
+        + dates + ending("certify-detectorMap", whole=False),
+        certify + ["u/me/fitFiberProfiles", "PFS/calib", "fiberProfiles"] + dates + ending("certify-fiberProfiles"),
+        certify + ["u/me/fiberNorms", "PFS/calib", "fiberNorms_calib"] + dates + ending("certify-fiberNorms"),
     ]
     cleans = [a[3:] for _, a in cmds if a[1] == "clean"]
     assert cleans == [
-        ["u/me/bias/*", "biasProc", "--yes"],
-        ["u/me/dark/*", "darkProc", "--yes"],
-        ["u/me/flat/*", "flatProc", "--yes"],
-        ["u/me/bootstrap/*", "postISRCCD", "--yes"],
-        ["u/me/detectorMap/*", "postISRCCD", "--yes"],
-        ["u/me/fitFiberProfiles/*", "postISRCCD", "--yes"],
-        ["u/me/fiberNorms/*", "postISRCCD", "--yes"],
+        ["u/me/bias/*", "biasProc", "--stage", "clean-bias", "--yes"],
+        ["u/me/dark/*", "darkProc", "--stage", "clean-dark", "--yes"],
+        ["u/me/flat/*", "flatProc", "--stage", "clean-flat", "--yes"],
+        ["u/me/bootstrap/*", "postISRCCD", "--stage", "clean-bootstrap", "--yes"],
+        ["u/me/detectorMap/*", "postISRCCD", "--stage", "clean-detectorMap", "--yes"],
+        ["u/me/fitFiberProfiles/*", "postISRCCD", "--stage", "clean-fitFiberProfiles", "--yes"],
+        ["u/me/fiberNorms/*", "postISRCCD", "--stage", "clean-fiberNorms", "--yes"],
     ]
     # the seed's order: build → certify → clean per product, profiles defined before fitFiberProfiles
     assert [n for n, _ in cmds] == [

@@ -245,7 +245,7 @@ class Session:
         argvs = [e["argv"] for e in entries if e.get("kind") == "command" and e.get("event") == "start"
                  and e.get("session") == str(self.dir)]
         outputs = [a[a.index("-o") + 1] for a in argvs if "-o" in a]
-        certified_inputs = [a[a.index("certify-calibrations") + 2] for a in argvs if "certify-calibrations" in a]
+        certified_inputs = [a[a.index("certify") + 2] for a in argvs if "certify" in a]
         out = []
         with Butler.from_config(str(self.repo)) as butler:
             for coll in butler.collections.query("u/fault*"):

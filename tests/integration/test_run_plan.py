@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import REGISTRIES
+
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("demo_repo", REGISTRIES, indirect=True)
 def test_pfstui_run_demo_template(demo_repo: Path, tool_env: dict[str, str], tmp_path: Path):
     env = dict(tool_env, PFSTUI_STATE_DIR=str(tmp_path / "state"), PFSTUI_SUPERVISOR_IDLE="5")
     pfstui = [sys.executable, "-m", "pfstui"]
@@ -21,6 +24,8 @@ def test_pfstui_run_demo_template(demo_repo: Path, tool_env: dict[str, str], tmp
     out = subprocess.run(pfstui + ["plan", "new", "--template", "demo", "--repo", str(demo_repo), "--rerun", "u/ci",
                                    "-o", str(plan)], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+    # an unattended night: no stage waits for an approval (tests/integration/test_gates.py approves one)
+    plan.write_text(plan.read_text().replace("  approvals: true ", "  approvals: false", 1))
     run = subprocess.run(pfstui + ["run", str(plan)], env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "Finished: 22 done, 0 skipped, 0 not done" in run.stdout
@@ -53,3 +58,10 @@ def test_pfstui_run_demo_template(demo_repo: Path, tool_env: dict[str, str], tmp
         # the clean stages removed the intermediates and kept the products
         assert not butler.query_datasets("biasProc", collections="u/ci/bias", explain=False)
         assert len(butler.query_datasets("bias", collections="u/ci/bias", explain=False)) == 4
+    # every Butler stage ran pfstui's own action: one journal entry each, naming its stage and attempt
+    from pfstui.infra.journal import Journal
+
+    entries = [e for e in Journal(tmp_path / "state" / "journal.jsonl").entries()[0] if e.get("kind") == "butler"]
+    butler_stages = sorted(name for name in stages if name not in expected)
+    assert sorted(e["origin"]["stage"] for e in entries) == butler_stages and len(butler_stages) == 15
+    assert {e["origin"]["attempt"] for e in entries} == {1}

@@ -24,10 +24,10 @@ ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": "/opt/demo"}
 # checked against `pfstui plan new` for every template/--repo/--rerun/--force combination.  A change here means
 # every new plan file changes: review `render_template(...)` by eye, then update the hash.
 PINNED = {
-    ("pfs", None, "u/me"): "3e32d34b44d795c6014bc6e66c2784429649841112ac3a9520998d38fa3a1471",
-    ("pfs", "/data/repo", "u/me"): "8b579d29a93f3df352592e292451cbf27b15e6901b091e9e06da1191d84a10bc",
-    ("demo", None, "u/me"): "53ac3202c70cc26f1adc6957ccac2f0d97bcb63db05f8206a40fbeff5f1380a4",
-    ("demo", "/data/repo", "u/me"): "e17258b32c83aaa3852cddf98896221c123fd47c18f0e4253fbf66c4a5ee6439",
+    ("pfs", None, "u/me"): "49610d3a5ba772a100dbd1c4897fb12d0e94b014e7ef8a6242303f0846ca7455",
+    ("pfs", "/data/repo", "u/me"): "d8f6a38dca709a0d5f9e8d6a4a65fb2f28a11325f0bc9ef0d87969871ecaba99",
+    ("demo", None, "u/me"): "2951aef0b6396877244b14c462b719bb3079a91b98b8692425c6cafb90a61108",
+    ("demo", "/data/repo", "u/me"): "4af9533c154982288bc1c8928c415f845d996fa9c198cf9649576b99d2a31f18",
 }
 
 

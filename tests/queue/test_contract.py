@@ -22,6 +22,7 @@ from pfstui.queue.protocol import (
 from pfstui.queue.requests import (
     PROTOCOL,
     REQUESTS,
+    EditStage,
     Hello,
     HelloReply,
     KillStage,
@@ -41,7 +42,7 @@ def test_every_request_has_one_handler():
     assert set(HANDLERS) == set(REQUESTS.values())
     assert {cls.cmd for cls in REQUESTS.values()} == {
         "hello", "status", "subscribe", "load_plan", "run", "pause_queue", "resume_queue", "pause", "resume", "kill",
-        "restart", "skip", "set_parallel", "shutdown"}
+        "restart", "skip", "edit", "approve", "reject", "set_parallel", "shutdown"}
     # a frozen session (unreadable state file) still answers these, and refuses every other request
     assert {cls.cmd for cls in REQUESTS.values() if not cls.changes_state} == {"hello", "status", "subscribe",
                                                                                 "shutdown"}
@@ -50,6 +51,7 @@ def test_every_request_has_one_handler():
 @pytest.mark.parametrize("request_", [
     Hello(), Status(), LoadPlan(path="/p.yaml", repo="/r"), KillStage(stage="bias"),
     RestartStage(stage="bias", overrides={"config": ["isr:doCrosstalk=False"], "processes": 2}),
+    RestartStage(stage="bias", full=True), EditStage(stage="bias", path="/p.yaml", fields=["config"]),
     SetParallel(parallel=3), Shutdown(),
 ])
 def test_requests_round_trip_the_wire(request_):

@@ -82,3 +82,45 @@ def test_plan_show_dispatches_by_backend(tmp_path: Path):
                                                bps=("bps",)), attempt_dir=tmp_path)
     assert f"\nbps submit {tmp_path / 'bps-submit.yaml'}\n" in shown
     assert f"#   {tmp_path / 'bps-submit.yaml'}:\n#   pipelineYaml:" in shown
+
+
+def _failed(number: int, adir: Path) -> Attempt:
+    return Attempt(number=number, argv=["pipetask"], cwd=str(adir), status="failed")
+
+
+def _skip_existing_in(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, arg in enumerate(argv) if arg == "--skip-existing-in"]
+
+
+def test_a_local_restart_runs_only_the_quanta_not_done(tmp_path: Path):
+    """Attempt 2 of a stage with 7 of 16 quanta done started again at 0/16: a restart is a new RUN of the same
+    output chain that skips what that chain already holds (the plan's own --skip-existing-in kept, once)."""
+    plan = parse_plan(plan_text("    skip_existing_in: [other, bias]\n"))
+    stage, earlier = plan.stage("bias"), [_failed(1, tmp_path / "attempt-1")]
+    first = launch.prepare(plan, stage, adir=tmp_path, previous=[], overrides={}, first_run=True, tools=TOOLS)
+    again = launch.prepare(plan, stage, adir=tmp_path, previous=earlier, overrides={}, first_run=False, tools=TOOLS)
+    full = launch.prepare(plan, stage, adir=tmp_path, previous=earlier, overrides={}, first_run=False, tools=TOOLS,
+                          full=True)
+    assert _skip_existing_in(first.argv) == _skip_existing_in(full.argv) == ["u/me/other,u/me/bias"]
+    assert _skip_existing_in(again.argv) == ["u/me/other,u/me/bias"]  # the output is already there: once
+
+    plan = parse_plan(plan_text())
+    stage = plan.stage("bias")
+    again = launch.prepare(plan, stage, adir=tmp_path, previous=earlier, overrides={}, first_run=False, tools=TOOLS)
+    full = launch.prepare(plan, stage, adir=tmp_path, previous=earlier, overrides={}, first_run=False, tools=TOOLS,
+                          full=True)
+    assert _skip_existing_in(again.argv) == ["u/me/bias"]
+    assert again.argv[again.argv.index("-o") + 1] == "u/me/bias", "the same output chain (a new RUN in it)"
+    assert "--extend-run" not in again.argv and "--output-run" not in again.argv
+    at = again.argv.index("--skip-existing-in")
+    assert full.argv == again.argv[:at] + again.argv[at + 2:], "a full rerun differs by the flag alone"
+    assert launch.next_run(again).argv == again.argv
+
+
+def test_a_full_rerun_of_a_bps_stage_is_a_new_submission_of_every_quantum(tmp_path: Path):
+    plan = parse_plan(plan_text(BPS))
+    first = _bps_attempt(tmp_path / "attempt-1", {}, restartable=True, reached=True)
+    spec = launch.prepare(plan, plan.stage("bias"), adir=tmp_path / "attempt-2", previous=[first], overrides={},
+                          first_run=False, tools=TOOLS, full=True)
+    assert spec.bps.mode == "submit" and spec.argv[:2] == ["/v/bin/bps", "submit"]
+    assert "--skip-existing-in" not in shlex.split(spec.submit["extraQgraphOptions"])

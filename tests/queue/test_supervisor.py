@@ -22,9 +22,11 @@ from pfstui.infra.journal import Journal
 from pfstui.plan.argv import shell_join
 from pfstui.queue.protocol import SupervisorClient
 from pfstui.queue.requests import (
+    EditStage,
     Hello,
     KillStage,
     LoadPlan,
+    PauseQueue,
     RestartStage,
     Run,
     Shutdown,
@@ -156,7 +158,8 @@ def test_next_argv_follows_the_plan_file_and_is_exactly_what_the_attempt_runs(se
     assert after.argv[after.argv.index("-c") + 1] == "isr:demoDelay=0.01"
     assert after.argv == before.argv[:after.argv.index("-c")] + ["-c", "isr:demoDelay=0.01"] + \
         before.argv[after.argv.index("-c"):]
-    assert snap.next_runs["certify-bias"].argv[1] == "certify-calibrations"
+    certify = snap.next_runs["certify-bias"].argv  # pfstui's own certify, journaled with its stage and attempt
+    assert "certify" in certify and certify[-5:] == ["--stage", "certify-bias", "--attempt", "1", "--yes"]
 
     # `pfstui status` shows the same argv: it asks the supervisor and never reads the plan file for it.
     status = [sys.executable, "-m", "pfstui", "status", "--plan", str(plan), "--repo", str(demo_repo)]
@@ -198,6 +201,97 @@ def test_failure_dependency_failed_and_restart(session, demo_repo: Path, tmp_pat
     assert [a["number"] for a in bias["attempts"]] == [1, 2]
     assert Path(bias["attempts"][0]["log_path"]).exists() and bias["attempts"][0]["log_path"] != bias["attempts"][1]["log_path"]
     assert "isr:demoFailOn=visit:12,arm:r,spectrograph:1" not in bias["attempts"][1]["argv"]
+
+
+def _tasks(attempt: dict) -> dict[str, tuple[int | None, int]]:
+    """Each task's (total, done) in an attempt's progress."""
+    return {label: (t["total"], t["done"]) for label, t in attempt["quanta"]["progress"]["tasks"].items()}
+
+
+def test_restart_runs_only_the_quanta_that_did_not_succeed(session, demo_repo: Path, tmp_path: Path):
+    """Attempt 2 of a stage with 7 of 16 quanta done started again at 0/16.  A restart now runs, in a new RUN of
+    the same output chain, only the quanta that did not succeed (here those of camera r1: 3 isr and its
+    combine), unless the operator asks for a full rerun; the next argv shown is the argv each attempt ran."""
+    from lsst.daf.butler import Butler
+
+    stage = bias_stage(["isr:demoFailOn=arm:r,spectrograph:1"]) + "    fail_fast: false\n"  # the other cameras go on
+    plan = write_plan(tmp_path, demo_repo, stage)
+    client, sdir = session(plan, demo_repo)
+    client.request(Run())
+    state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] == "failed")
+    assert _tasks(stage_of(state, "bias")["attempts"][0]) == {"isr": (12, 9), "cpBiasCombine": (4, 3)}
+
+    client.request(PauseQueue())  # to look at what the restarted attempt will run before it runs
+    restart = [sys.executable, "-m", "pfstui", "queue", "restart", "bias", "--full", "--plan", str(plan),
+               "--repo", str(demo_repo)]
+    subprocess.run(restart, capture_output=True, text=True, check=True)  # every quantum again: r1 fails again
+    shown = client.request(Status()).next_runs["bias"].argv
+    assert "--skip-existing-in" not in shown
+    client.request(Run())
+    state = wait_for(sdir, lambda s: len(stage_of(s, "bias")["attempts"]) == 2
+                     and stage_of(s, "bias")["status"] == "failed")
+    second = stage_of(state, "bias")["attempts"][1]
+    assert second["argv"] == shown and _tasks(second) == {"isr": (12, 9), "cpBiasCombine": (4, 3)}
+
+    client.request(PauseQueue())
+    client.request(RestartStage(stage="bias", overrides={"config": []}))  # the fix; only what is not done
+    shown = client.request(Status()).next_runs["bias"].argv
+    assert shown[shown.index("--skip-existing-in") + 1] == "u/test/bias"
+    client.request(Run())
+    state = wait_for(sdir, lambda s: stage_of(s, "bias")["status"] in ("done", "failed"))
+    third = stage_of(state, "bias")["attempts"][2]
+    assert stage_of(state, "bias")["status"] == "done" and third["argv"] == shown
+    assert _tasks(third) == {"isr": (3, 3), "cpBiasCombine": (1, 1)}, "counted from its graph: r1 alone"
+    assert third["quanta"]["progress"]["graph_total"] == 4
+
+    with Butler.from_config(str(demo_repo)) as butler:
+        chain = list(butler.collections.get_info("u/test/bias").children)
+        runs = [c for c in chain if c.startswith("u/test/bias/")]
+        assert len(runs) == 3 and chain[:3] == runs, "each attempt a RUN of the one chain, newest first"
+        cameras = {(ref.dataId["arm"], ref.dataId["spectrograph"])
+                   for ref in butler.query_datasets("biasProc", collections=runs[0], explain=False)}
+        assert cameras == {("r", 1)}, "the last attempt ran r1's quanta only"
+        biases = butler.query_datasets("bias", collections="u/test/bias", explain=False)
+        assert sorted(ref.run == runs[0] for ref in biases) == [False, False, False, True]
+
+
+def test_a_stage_edited_in_the_plan_file_runs_the_file_over_earlier_restart_options(session, demo_repo: Path,
+                                                                                      tmp_path: Path):
+    """``e`` writes a queued stage's options into the plan file (EditStage): the fields edited there replace
+    what the restart editor had set for them, so the next attempt runs what the operator just saved."""
+    from pfstui.plan.edit import read_plan_file
+    from pfstui.plan.stage_edit import edit_stage
+
+    plan = write_plan(tmp_path, demo_repo, bias_stage(["isr:demoFailOn=visit:12,arm:r,spectrograph:1"]))
+    client, sdir = session(plan, demo_repo)
+    client.request(Run())
+    wait_for(sdir, lambda s: stage_of(s, "bias")["status"] == "failed")
+    client.request(PauseQueue())
+    client.request(RestartStage(stage="bias", overrides={"config": ["isr:demoDelay=0.01"], "processes": 2}))
+    before = client.request(Status()).next_runs["bias"].argv
+    assert "isr:demoDelay=0.01" in before and before[before.index("-j") + 1] == "2"
+
+    edit_stage(read_plan_file(plan), "bias", {"config": ["isr:demoDelay=0.02"]})
+    reply = client.request(EditStage(stage="bias", path=str(plan), fields=["config"]))
+    assert reply.status == "queued"
+    snap = client.request(Status())
+    after = snap.next_runs["bias"].argv
+    assert "isr:demoDelay=0.02" in after and "isr:demoDelay=0.01" not in after
+    assert after[after.index("-j") + 1] == "2", "a field not edited keeps the restart editor's value"
+    assert snap.state.stage("bias").extra.overrides == {"processes": 2}
+
+
+def test_a_refused_restart_changes_nothing(session, demo_repo: Path, tmp_path: Path):
+    """Restarting a queued stage with options used to keep the options although the restart was refused."""
+    from pfstui.queue.protocol import SupervisorError
+
+    client, _ = session(write_plan(tmp_path, demo_repo, bias_stage()), demo_repo)
+    with pytest.raises(SupervisorError, match="only a failed, killed, lost or dependency-failed stage"):
+        client.request(RestartStage(stage="bias", overrides={"processes": 3}, full=True))
+    snap = client.request(Status())
+    assert snap.state.stage("bias").extra.overrides == {} and snap.state.stage("bias").extra.full_rerun is None
+    argv = snap.next_runs["bias"].argv
+    assert argv[argv.index("-j") + 1] == "1"
 
 
 def test_kill_reaches_every_process_of_a_j2_pipetask(session, demo_repo: Path, tmp_path: Path):

@@ -87,6 +87,14 @@ def test_queue_parallel_is_a_whole_number_from_1_to_1000(capsys, tmp_path, monke
     assert code == 2 and "--parallel" in err and "Traceback" not in err
 
 
+def test_full_is_an_option_of_restart_alone(capsys, tmp_path, monkeypatch) -> None:
+    """``--full`` (run every quantum again) means nothing to kill or skip: said in one line, nothing started."""
+    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
+    code, _, err = run(capsys, "queue", "kill", "bias", "--full")
+    assert code == 2 and err.count("\n") == 1 and "--full is an option of `pfstui queue restart`" in err, err
+    assert not (tmp_path / "state").exists()
+
+
 def test_a_huge_visit_range_is_refused_before_it_is_expanded(capsys, cli_repo: Path) -> None:
     """`--bright 1..99999999999999999999` grew to 4 GB; now one line, at once."""
     code, _, err = run(capsys, "define-profiles", str(cli_repo), "PFS", "run1", "--bright", "1..99999999999999999999",

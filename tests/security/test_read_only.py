@@ -155,6 +155,9 @@ CHANGES = {
     requests.KillStage: {"stage": "bias"},
     requests.SkipStage: {"stage": "bias"},
     requests.RestartStage: {"stage": "bias"},
+    requests.EditStage: {"stage": "bias", "path": "PLAN", "fields": ["config"]},
+    requests.ApproveStage: {"stage": "bias", "seen_argv": []},
+    requests.RejectStage: {"stage": "bias"},
     requests.SetParallel: {"parallel": 4},
     requests.Shutdown: {},
 }

@@ -13,6 +13,7 @@ from pfstui.ui.link import contract
 from pfstui.ui.messages import QueueRequest
 from pfstui.ui.panes.collections import CollectionsPane
 from pfstui.ui.panes.queue import QueuePane
+from tests.pg import REGISTRIES
 from tests.ui import wait_until
 
 
@@ -32,6 +33,7 @@ def certify_a_bias(repo: Path) -> None:
         butler.registry.certify("PFS/calib", refs, Timespan(Time("2025-01-01T00:00:00", scale="tai"), None))
 
 
+@pytest.mark.parametrize("demo_repo", REGISTRIES, indirect=True)
 async def test_collections_show_validity_ranges(demo_repo: Path):
     certify_a_bias(demo_repo)
     app = PfsTuiApp(repo=str(demo_repo), connect=False)
@@ -130,11 +132,13 @@ async def test_read_only_refuses_every_queue_mutation(demo_repo: Path, tmp_path:
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(QueuePane)
         await wait_until(pilot, lambda: len(pane.stages()) == 2)
-        keys = {"r": "run the queue", "k": "kill", "R": "restart", "s": "skip", "p": "pause", "u": "resume",
-                "a": "add stage"}
+        keys = {"r": "run the queue", "ctrl+k": "kill", "R": "restart", "s": "skip", "p": "pause", "u": "resume",
+                "a": "add stage", "e": "edit stage", "plus": "change the parallel limit",
+                "minus": "change the parallel limit", "y": "approve", "n": "reject"}
         # every key of the pane that changes something, so a new one cannot slip through untested
         mutating = {"queue.run", "queue.pause", "queue.resume", "queue.kill", "queue.restart", "queue.skip",
-                    "queue.add"}
+                    "queue.add", "queue.edit", "queue.parallel_more", "queue.parallel_less", "queue.approve",
+                    "queue.reject"}
         assert {b.key for b in QueuePane.BINDINGS if b.id in mutating} == set(keys)
         for key, what in keys.items():
             await pilot.press(key)

@@ -62,11 +62,11 @@ async def test_bps_failure_opens_the_job_log(demo_repo: Path, tmp_path: Path, st
         line = view.row_text(view.cursor)
         assert "visit: 12" in line and "arm: 'r'" in line
 
-        # every job's log is reachable: `j` lists them, the failed one first
+        # every job's log is reachable: `L` lists them, the failed one first
         app.action_show_pane("queue")
         await pilot.pause(0.3)
         pane.query_one("DataTable").focus()
-        await pilot.press("j")
+        await pilot.press("L")
         await wait_until(pilot, lambda: isinstance(app.screen, JobLogsScreen), timeout=5)
         options = app.screen.query_one("OptionList")
         await wait_until(pilot, lambda: options.option_count > 1, timeout=10)

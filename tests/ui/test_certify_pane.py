@@ -13,6 +13,8 @@ from pfstui.ui.app import PfsTuiApp
 from pfstui.ui.panes.certify import CertifyPane
 from pfstui.ui.screens.confirm import ConfirmScreen
 
+from tests.pg import REGISTRIES
+
 from . import wait_until
 from .test_app import certify_a_bias
 
@@ -38,8 +40,9 @@ def associations(repo: Path) -> list[tuple]:
 
 
 async def fill(pilot, pane: CertifyPane, **values: str) -> None:
-    # The target is prefilled from the repository once it is read (its <instrument>/calib).
-    await wait_until(pilot, lambda: pane.query_one("#f-target").value, what="the target prefilled")
+    # The demo's CALIBRATION collection, as the form fills it in once it has read the repository (which may
+    # not have happened yet, or may fail: an unreadable repository).
+    values = {"target": "PFS/calib", **values} if not pane.query_one("#f-target").value else values
     for name, value in values.items():
         pane.query_one(f"#f-{name}").value = value
     await pilot.pause()
@@ -50,6 +53,7 @@ def journal_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
 
 
+@pytest.mark.parametrize("demo_repo", REGISTRIES, indirect=True)
 async def test_validation_conflict_apply_and_undo(demo_repo: Path, journal_dir):
     certify_a_bias(demo_repo)
     run = second_bias_run(demo_repo)
@@ -142,3 +146,46 @@ async def test_the_journal_list_decides_what_a_killed_pfstui_left_pending(demo_r
         await wait_until(pilot, lambda: [e.id for e in pane.journal_entries] == [done.entry_id], timeout=60)
         assert pane.journal_entries[0]["committed"]["reconciled"] is True
     assert journal.pending() == []
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_the_journal_shows_this_repository_what_was_undone_and_by_whom(demo_repo: Path, journal_dir, size):
+    """An undone certify read ``yes`` under Undo, and every repository's entries were listed together."""
+    from pfstui.butler.apply import apply
+    from pfstui.butler.certify import preview_certify
+    from pfstui.butler.gateway import ButlerGateway
+    from pfstui.butler.undo import preview_undo
+    from pfstui.infra.journal import default_journal
+
+    certify_a_bias(demo_repo)
+    run = second_bias_run(demo_repo)
+    journal = default_journal()
+    journal.append({"kind": "butler", "action": "certify", "repository": "/elsewhere/repo", "undoable": True,
+                    "summary": "certified 4 bias in PFS/calib elsewhere", "inverse": {}})
+    with ButlerGateway(str(demo_repo)) as gw:
+        preview = preview_certify(gw, run, "PFS/calib", "bias", begin="2020-01-01", end="2024-01-01")
+        preview.origin = {"stage": "certify-bias", "attempt": 2}
+        done = apply(gw, preview, journal=journal)
+        undo = apply(gw, preview_undo(gw, done.entry_id, journal=journal), journal=journal)
+    app = PfsTuiApp(repo=str(demo_repo), connect=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("4")
+        pane = app.query_one(CertifyPane)
+        table = pane.query_one("#journal-table")
+        await wait_until(pilot, lambda: table.row_count == 2, timeout=60, what="this repository's two entries")
+        assert [e.id for e in pane.journal_entries] == [undo.entry_id, done.entry_id]  # newest first
+        _when, action, undone, repository, what = table.get_row_at(1)
+        assert (action, undone, repository) == ("certify", "undone", "repo")
+        assert what.endswith(f"(stage certify-bias#2) — undone by {undo.entry_id}")
+        assert table.get_row_at(0)[1:3] == ["undo", "yes"]
+        await pilot.pause()
+        assert "undone" in app.export_screenshot(), "the Undo column is on screen"
+        table.move_cursor(row=1)
+        table.focus()
+        await pilot.press("ctrl+z")
+        await wait_until(pilot, lambda: any("Already undone by entry " + undo.entry_id in n.message
+                                            for n in app._notifications), what="the refusal")
+        assert not isinstance(app.screen, ConfirmScreen)
+        pane.query_one("#journal-all").value = True
+        await wait_until(pilot, lambda: table.row_count == 3, timeout=60, what="every repository's entries")
+        assert table.get_row_at(2)[3] == "repo" and pane.journal_entries[2]["repository"] == "/elsewhere/repo"

@@ -38,16 +38,20 @@ async def test_bad_config_uses_defaults_and_says_why(tmp_path: Path, monkeypatch
 
 
 async def test_help_and_palette(tmp_path: Path, monkeypatch, demo_repo: Path):
+    from pfstui.ui.palette import palette_entries
+    from pfstui.ui.screens.keys import KeysScreen
+
     monkeypatch.setenv("PFSTUI_CONFIG_DIR", str(tmp_path))
     app = PfsTuiApp(repo=str(demo_repo), connect=False)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("4")
         await pilot.pause(0.3)
-        titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Show Queue" in titles and any(t.startswith("Preview") for t in titles)
+        titles = [text for text, *_ in palette_entries(app)]
+        assert "pfstui: Show the Queue pane" in titles and any(t.startswith("Certify: Preview") for t in titles)
+        assert "Keys" not in [c.title for c in app.get_system_commands(app.screen)], "? replaces Textual's"
         await pilot.press("question_mark")
         await pilot.pause(0.3)
-        assert app.screen.query("HelpPanel")
+        assert isinstance(app.screen, KeysScreen)
 
 
 async def test_stage_end_notifies_and_rings(tmp_path: Path, monkeypatch):

@@ -176,23 +176,23 @@ async def test_jump_to_next_and_previous_error_and_goto(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(LogView)
         await wait_for(pilot, lambda: view.index is not None and view.index.indexed and view.rows == 3000)
-        await pilot.press("g", *"1", "enter")
+        await pilot.press("colon", *"1", "enter")
         await wait_for(pilot, lambda: view.cursor == 0)
         assert "line 1" in view.status
-        await pilot.press("n")
+        await pilot.press("right_square_bracket")
         await wait_for(pilot, lambda: view.cursor == 699)
         assert view.row_text(view.cursor) == lines[699]
         assert compact_line(lines[699])[:50] in "".join(screen_rows(view))
         await pilot.press("right_square_bracket")
         await wait_for(pilot, lambda: view.cursor == 1399)
-        await pilot.press("N")
+        await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: view.cursor == 699)
-        await pilot.press("N")  # none before: stays, with a note
+        await pilot.press("left_square_bracket")  # none before: stays, with a note
         await wait_for(pilot, lambda: view._note is not None)
         assert view.cursor == 699
-        await pilot.press("g", *"-10", "enter")
+        await pilot.press("colon", *"-10", "enter")
         await wait_for(pilot, lambda: view.cursor == 2990)
-        await pilot.press("g", *"2500", "enter")
+        await pilot.press("colon", *"2500", "enter")
         await wait_for(pilot, lambda: view.cursor == 2499)
         assert view.row_text(view.cursor) == lines[2499]
 
@@ -206,7 +206,7 @@ async def test_jump_within_a_filter(tmp_path):
         await wait_for(pilot, lambda: view.rows == 1000)
         await pilot.press("slash", *"line 1\\d\\d$|boom", "enter")
         await wait_for(pilot, lambda: view.line_filter is not None and view.rows == 104)
-        await pilot.press("home", "n")
+        await pilot.press("home", "right_square_bracket")
         await wait_for(pilot, lambda: "boom 249" in view.row_text(view.cursor))
 
 
@@ -229,11 +229,11 @@ async def test_before_the_index_is_built_lines_come_from_the_end(tmp_path, monke
         top_line = view.row_text(view.cursor)
         await wait_for(pilot, lambda: view.rows > first_rows)  # read further back from the end
         assert view.row_text(view.cursor) == top_line  # the cursor kept its line
-        await pilot.press("end", "N")  # the last line is an error itself; N goes to the previous one
+        await pilot.press("end", "left_square_bracket")  # the last line is an error itself: the one before
         await wait_for(pilot, lambda: not view.follow and view.row_text(view.cursor) == lines[14_999])
-        await pilot.press("N")  # far before the known tail: read back to it
+        await pilot.press("left_square_bracket")  # far before the known tail: read back to it
         await wait_for(pilot, lambda: view.row_text(view.cursor) == lines[9_999])
-        await pilot.press("g", *"42", "enter")  # needs line numbers: waits for the index
+        await pilot.press("colon", *"42", "enter")  # needs line numbers: waits for the index
         await pilot.pause(0.1)
         assert view.row_text(view.cursor) != lines[41] and "will go to line 42" in view._note
         monkeypatch.setattr(LogIndex, "index_step", real_step)
@@ -248,7 +248,7 @@ async def test_json_record_view(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(LogView)
         await wait_for(pilot, lambda: view.rows == 87)
-        await pilot.press("home", "n")
+        await pilot.press("home", "right_square_bracket")
         await wait_for(pilot, lambda: "failed. Exception RuntimeError" in view.row_text(view.cursor))
         await pilot.press("enter")
         assert isinstance(app.screen, RecordScreen)
@@ -272,7 +272,7 @@ async def test_record_view_of_text_lines(tmp_path):
         await pilot.press("end", "enter")
         await pilot.pause(0.05)
         assert not isinstance(app.screen, RecordScreen)
-        await pilot.press("g", *"1", "enter", "enter")
+        await pilot.press("colon", *"1", "enter", "enter")
         assert isinstance(app.screen, RecordScreen) and app.screen.kind == "long"
         assert app.screen.fields["levelname"] == "INFO" and app.screen.fields["lineno"] > 0
 
@@ -411,11 +411,11 @@ async def test_logs_panel_tabs_and_split(tmp_path):
         shown = [v for v in panel.views if v.display]
         assert [v.title for v in shown] == ["stage 0"]
         await wait_for(pilot, lambda: panel.views[0].rows == 50)
-        await pilot.press("s")
+        await pilot.press("v")
         assert panel.split == 2
         await pilot.pause(0.1)
         assert sum(v.display for v in panel.views) == 2
-        await pilot.press("s")
+        await pilot.press("v")
         assert panel.split == 4
         await pilot.pause(0.2)
         shown = [v for v in panel.views if v.display]
@@ -427,7 +427,7 @@ async def test_logs_panel_tabs_and_split(tmp_path):
         assert [v.title for v in panel.views if v.display] == ["stage 1", "stage 2", "stage 3", "stage 4"]
         assert await panel.remove_log(paths[2])
         assert len(panel.views) == 4 and panel.view_for(paths[2]) is None
-        await pilot.press("s")
+        await pilot.press("v")
         assert panel.split == 1
         await pilot.pause(0.1)
         assert sum(v.display for v in panel.views) == 1

@@ -2,14 +2,19 @@
 
 Before, each open log ran its watcher as a Textual thread worker from the event loop's default executor
 (6 threads on 2 cores): with four or five logs open the certify preview stayed at "Computing the preview..."
-and a Collections refresh showed nothing new.  Now one thread follows every log.
+and a Collections refresh showed nothing new.  Now one thread follows every log, and repository work runs on
+the app's own Butler lane: even with the shared default executor full (of anything: log searches, requests
+to a stopped supervisor), the preview and the refresh finish.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from pfstui.ui.app import PfsTuiApp
 from pfstui.ui.panes.certify import CertifyPane
@@ -36,6 +41,12 @@ def grow(paths: list[Path], stop: threading.Event) -> None:
         time.sleep(0.05)
 
 
+def fill_default_executor(loop: asyncio.AbstractEventLoop, gate: threading.Event) -> None:
+    """Hold every thread of the loop's default executor (at most 32) until ``gate`` is set."""
+    for _ in range(40):
+        loop.run_in_executor(None, gate.wait)
+
+
 async def test_eight_following_logs_leave_the_butler_work_room(demo_repo: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
     certify_a_bias(demo_repo)
@@ -46,9 +57,11 @@ async def test_eight_following_logs_leave_the_butler_work_room(demo_repo: Path, 
     stop = threading.Event()
     writer = threading.Thread(target=grow, args=(paths, stop), daemon=True)
     writer.start()
+    gate = threading.Event()
     app = PfsTuiApp(repo=str(demo_repo), connect=False)
     try:
         async with app.run_test(size=(160, 48)) as pilot:
+            fill_default_executor(asyncio.get_running_loop(), gate)
             for path in paths:
                 await app.open_log(path.stem, str(path))
             assert len(app.query_one(LogsPanel).query("LogView")) == LOGS
@@ -73,6 +86,32 @@ async def test_eight_following_logs_leave_the_butler_work_room(demo_repo: Path, 
             collections.action_refresh()
             await wait_until(pilot, lambda: any(r.name == "u/new/while-following" for r in collections._rows),
                              timeout=60)
+            assert app.butler_lane.threads == 2
+            assert sum(t.name.startswith("pfstui-butler") for t in threading.enumerate()) <= 2
     finally:
+        gate.set()
         stop.set()
         writer.join()
+
+
+@pytest.mark.integration
+async def test_the_supervisor_link_and_requests_need_no_shared_thread(demo_repo: Path, tmp_path: Path, state_env):
+    from pfstui.ui.link import contract
+    from pfstui.ui.messages import QueueRequest
+    from pfstui.ui.panes.queue import QueuePane
+
+    from .test_app import write_plan
+
+    plan = write_plan(tmp_path, demo_repo)
+    gate = threading.Event()
+    fill_default_executor(asyncio.get_running_loop(), gate)  # before the app starts its link
+    app = PfsTuiApp(repo=str(demo_repo), plan=str(plan))
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(QueuePane)
+            await wait_until(pilot, lambda: len(pane.stages()) == 2, timeout=60, what="the queue from the link")
+            app.post_message(QueueRequest(contract().Status(), "status answered"))
+            await wait_until(pilot, lambda: any(n.message == "status answered" for n in app._notifications),
+                             timeout=30, what="the reply to a request")
+    finally:
+        gate.set()

@@ -2,7 +2,8 @@
 effect (from the gateway), one confirmation, and the action journal with undo.
 
 Nothing here decides what a change does: previews and applies come from `pfstui.butler` (certify, removal,
-undo, apply), run in worker threads; this pane only collects input, shows the preview and asks once.
+undo, apply), run on the app's Butler lane (:mod:`pfstui.ui.workers`); this pane only collects input, shows
+the preview and asks once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -21,7 +23,8 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, S
 
 from pfstui.ui.messages import RegistryChanged
 from pfstui.ui.screens.confirm import ConfirmScreen
-from pfstui.ui.workers import WorkerErrors
+from pfstui.ui.widgets.tables import ListTable
+from pfstui.ui.workers import RepositoryWork
 
 ACTIONS = [("Certify", "certify"), ("Decertify", "decertify"), ("Clean", "clean")]
 FIELDS = {
@@ -47,19 +50,66 @@ LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class JournalRow:
+    """One journal entry as the pane lists it: whether and by which entry it was undone, where, by whom."""
+
+    entry: object
+    undone_by: str | None
+
+    def cells(self) -> tuple[str, ...]:
+        e = self.entry
+        undo = "undone" if self.undone_by else "yes" if e.get("undoable") else "no"
+        what = str(e.get("summary", ""))
+        origin = e.get("origin") or {}
+        if origin.get("stage"):
+            what += f" (stage {origin['stage']}#{origin.get('attempt', '?')})"
+        if self.undone_by:
+            what += f" — undone by {self.undone_by}"
+        repo = str(e.get("repository") or "")
+        return (e.ts[:19].replace("T", " "), str(e.get("action")), undo, repo.rstrip("/").rsplit("/", 1)[-1], what)
+
+
+def journal_rows(entries: list, repo: str | None) -> list[JournalRow]:
+    """The rows of ``entries`` (oldest first) on ``repo`` (None: every repository), each marked if undone."""
+    from pfstui.butler.undo import undone_by
+    from pfstui.butler.values import same_repo
+
+    undone = undone_by(entries)
+    return [JournalRow(e, undone.get(e.id)) for e in entries
+            if repo is None or same_repo(str(e.get("repository") or ""), repo)]
+
+
+JOURNAL_TITLE = "[b]Journal[/b] (newest first; ctrl+z undoes)"
+
+
 def split_data_ids(text: str) -> list[dict[str, str]]:
     from pfstui.butler.values import parse_data_id
 
     return [parse_data_id(part) for part in text.split(";") if part.strip()]
 
 
-class CertifyPane(WorkerErrors, Widget):
+class CertifyPane(RepositoryWork, Widget):
+    DEFAULT_CSS = """
+    CertifyPane #journal-head { height: 1; }
+    CertifyPane #journal-head Static { width: 1fr; }
+    CertifyPane #journal-all { height: 1; width: auto; border: none; padding: 0 1; }
+    """
+    # priority: the pane's keys work with the cursor in a field (an Input takes ctrl+e as end-of-line),
+    # and the footer keeps showing them there.
     BINDINGS = [
-        Binding("ctrl+e", "preview", "Preview", id="certify.preview"),
-        Binding("ctrl+y", "apply", "Apply", id="certify.apply"),
-        Binding("ctrl+z", "undo", "Undo selected", id="certify.undo"),
-        Binding("ctrl+j", "refresh_journal", "Journal", id="certify.journal", show=False),
+        Binding("ctrl+e", "preview", "Preview", id="certify.preview", priority=True,
+                tooltip="Preview the exact effect of the form"),
+        Binding("ctrl+y", "apply", "Apply", id="certify.apply", priority=True, tooltip="Apply the preview"),
+        Binding("ctrl+z", "undo", "Undo selected", id="certify.undo", priority=True,
+                tooltip="Undo the selected journal entry"),
+        Binding("ctrl+r", "refresh_journal", "Refresh", id="certify.journal", show=False, priority=True,
+                tooltip="Read the journal again"),
+        Binding("escape", "cancel_work", "Cancel", id="certify.cancel", show=False),
     ]
+    #: The preview box says when a preview or an apply runs; the journal's title line says this.
+    WORKING = {"certify-journal": "reading the journal"}
+    CANCELLABLE = frozenset({"certify-preview", "certify-journal", "certify-names"})
 
     @dataclass
     class Previewed(Message):
@@ -96,6 +146,7 @@ class CertifyPane(WorkerErrors, Widget):
         self.preview = None
         self._preview_form: dict | None = None
         self.journal_entries: list = []
+        self._undone: dict[str, str] = {}  #: entry id -> the id of the undo that undid it
 
     # --- layout ----------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -118,8 +169,10 @@ class CertifyPane(WorkerErrors, Widget):
                 yield Button("Apply… (ctrl+y)", id="b-apply", variant="warning", disabled=True)
             yield Static("Fill the form and preview: nothing is written before you confirm.", id="certify-preview")
         with Vertical(id="certify-journal"):
-            yield Static("[b]Journal[/b] (newest first; ctrl+z undoes the selected entry)", classes="status-line")
-            yield DataTable(id="journal-table", cursor_type="row")
+            with Horizontal(id="journal-head"):
+                yield Static(JOURNAL_TITLE, id="journal-title", classes="status-line")
+                yield Checkbox("All repositories", id="journal-all")
+            yield ListTable(id="journal-table", cursor_type="row")
 
     def on_mount(self) -> None:
         tables = self.query("#journal-table").results(DataTable)
@@ -205,13 +258,14 @@ class CertifyPane(WorkerErrors, Widget):
         return errs
 
     # --- names for completion ------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="certify-names", exit_on_error=False,
-          description="Cannot read the repository")
-    def load_names(self) -> None:
-        gw = self.gateway()
-        self.post_message(self.Names(gw.collection_names(), gw.dataset_type_names(),
-                                     gw.collection_names(collection_type="CALIBRATION"), gw.instrument_names(),
-                                     gw.calibration_dimensions()))
+    @work(exclusive=True, group="certify-names", exit_on_error=False, description="Cannot read the repository")
+    async def load_names(self) -> None:
+        def names() -> tuple:
+            gw = self.gateway()
+            return (gw.collection_names(), gw.dataset_type_names(), gw.collection_names(collection_type="CALIBRATION"),
+                    gw.instrument_names(), gw.calibration_dimensions())
+
+        self.post_message(self.Names(*await self.in_butler(names)))
 
     @on(Names)
     def _names(self, message: Names) -> None:
@@ -263,7 +317,7 @@ class CertifyPane(WorkerErrors, Widget):
         if errs:
             self._set_preview(None, Text("\n".join(errs), "red"))
             return
-        self._set_preview(None, "Computing the preview…")
+        self._set_preview(None, "Computing the preview… (esc cancels)")
         form = self._form()
         self.compute_preview(form["kind"], form["values"], form["search_all"], form)
 
@@ -272,8 +326,11 @@ class CertifyPane(WorkerErrors, Widget):
         return {"kind": kind, "values": {n: self._value(n) for n in FIELDS[kind] if n != "search_all"},
                 "search_all": self.query_one("#f-search_all", Checkbox).value}
 
-    @work(thread=True, exclusive=True, group="certify-preview", exit_on_error=False)
-    def compute_preview(self, kind: str, v: dict, search_all: bool, form: dict) -> None:
+    @work(exclusive=True, group="certify-preview", exit_on_error=False)
+    async def compute_preview(self, kind: str, v: dict, search_all: bool, form: dict) -> None:
+        self.post_message(self.Previewed(await self.in_butler(self._preview, kind, v, search_all), form))
+
+    def _preview(self, kind: str, v: dict, search_all: bool):
         from pfstui.butler.certify import preview_certify, preview_decertify
         from pfstui.butler.removal import preview_clean
 
@@ -287,7 +344,7 @@ class CertifyPane(WorkerErrors, Widget):
                                   end=v["end"] or None, data_ids=ids)
         else:
             p = preview_clean(gw, v["glob"], v["dataset_types"].split(), where=v["where"])
-        self.post_message(self.Previewed(p, form))
+        return p
 
     @on(Previewed)
     def _previewed(self, message: Previewed) -> None:
@@ -323,15 +380,23 @@ class CertifyPane(WorkerErrors, Widget):
             return
         note = "" if p.undoable else "\n\nThis cannot be undone: the files are deleted."
         self.app.push_screen(ConfirmScreen(f"Apply: {p.summary}", "\n".join(p.lines()) + note, ok_label="Apply"),
-                             lambda ok: ok and self.run_apply(p))
+                             lambda ok: ok and self._start_apply(p))
 
-    @work(thread=True, exclusive=True, group="certify-apply", exit_on_error=False)
-    def run_apply(self, preview) -> None:
+    def _start_apply(self, preview) -> None:
+        """Apply once: the preview is cleared (a second ctrl+y has nothing to apply) until it is done."""
+        self._set_preview(None, "Applying…")
+        self.run_apply(preview)
+
+    @work(group="certify-apply", exit_on_error=False)
+    async def run_apply(self, preview) -> None:
+        done = await self.in_butler(self._apply, preview)
+        self.post_message(self.Applied(done.summary if isinstance(done.summary, str) else " ".join(done.summary)))
+
+    def _apply(self, preview):
         from pfstui.butler.apply import apply
         from pfstui.infra.journal import default_journal
 
-        done = apply(self.gateway(), preview, journal=default_journal())
-        self.post_message(self.Applied(done.summary if isinstance(done.summary, str) else " ".join(done.summary)))
+        return apply(self.gateway(), preview, journal=default_journal())
 
     @on(Applied)
     def _applied(self, message: Applied) -> None:
@@ -344,9 +409,16 @@ class CertifyPane(WorkerErrors, Widget):
     def action_refresh_journal(self) -> None:
         self.load_journal()
 
-    @work(thread=True, exclusive=True, group="certify-journal", exit_on_error=False,
-          description="Cannot read the journal")
-    def load_journal(self) -> None:
+    @on(Checkbox.Changed, "#journal-all")
+    def _journal_scope(self, event: Checkbox.Changed) -> None:
+        self.load_journal()
+
+    @work(exclusive=True, group="certify-journal", exit_on_error=False, description="Cannot read the journal")
+    async def load_journal(self) -> None:
+        every = self._every_repository()  # read on the UI thread: widgets are not for the Butler's threads
+        self.post_message(self.JournalLoaded(*await self.in_butler(self._read_journal, every)))
+
+    def _read_journal(self, every: bool) -> tuple[list, list]:
         from pfstui.butler.reconcile import reconcile
         from pfstui.infra.journal import default_journal
 
@@ -357,20 +429,26 @@ class CertifyPane(WorkerErrors, Widget):
         outcomes = reconcile(journal, self.gateway(), orphans) if orphans else []
         warnings = [o.message() for o in outcomes if o.state == "uncertain"]
         entries = [e for e in journal.read() if e.get("kind") == "butler"]
-        self.post_message(self.JournalLoaded(entries[::-1][:500], warnings))
+        rows = journal_rows(entries, None if every else self.gateway().repo)
+        return rows[::-1][:500], warnings
+
+    def _every_repository(self) -> bool:
+        boxes = self.query("#journal-all").results(Checkbox)
+        box = next(boxes, None)
+        return box is not None and box.value
 
     @on(JournalLoaded)
     def _journal(self, message: JournalLoaded) -> None:
         for text in message.warnings or ():
             self.app.notify(text, title="Journal", severity="warning", markup=False, timeout=30)
-        self.journal_entries = message.entries
+        self.journal_entries = [row.entry for row in message.entries]
+        self._undone = {row.entry.id: row.undone_by for row in message.entries if row.undone_by}
         table = self.query_one("#journal-table", DataTable)
         table.clear()
         # The Action column as wide as its longest word (certify-detectormaps), never cut.
-        self._journal_columns(table, max([6] + [len(str(e.get("action"))) for e in message.entries]))
-        for e in message.entries:
-            table.add_row(e.ts[:19].replace("T", " "), str(e.get("action")), "yes" if e.get("undoable") else "no",
-                          str(e.get("summary", "")), key=e.id)
+        self._journal_columns(table, max([6] + [len(str(row.entry.get("action"))) for row in message.entries]))
+        for row in message.entries:
+            table.add_row(*row.cells(), key=row.entry.id)
 
     def _journal_columns(self, table: DataTable, action_width: int) -> None:
         if table.columns and table.columns["action"].width == action_width:
@@ -378,7 +456,8 @@ class CertifyPane(WorkerErrors, Widget):
         table.clear(columns=True)
         table.add_column("When", key="ts", width=19)
         table.add_column("Action", key="action", width=action_width)
-        table.add_column("Undo", key="undo", width=4)
+        table.add_column("Undo", key="undo", width=6)
+        table.add_column("Repository", key="repository", width=12)
         table.add_column("What", key="summary")
 
     def action_undo(self) -> None:
@@ -394,15 +473,22 @@ class CertifyPane(WorkerErrors, Widget):
             self.app.notify(f"{entry.get('action')} cannot be undone (files were deleted).", severity="warning",
                             markup=False)
             return
+        if entry.id in self._undone:
+            self.app.notify(f"Already undone by entry {self._undone[entry.id]}: undo that entry to redo it.",
+                            severity="warning", markup=False)
+            return
+        self._set_preview(None, "Computing what undoing it would change… (esc cancels)")
         self.undo_preview(entry.id)
 
-    @work(thread=True, exclusive=True, group="certify-preview", exit_on_error=False)
-    def undo_preview(self, entry_id: str) -> None:
+    @work(exclusive=True, group="certify-preview", exit_on_error=False)
+    async def undo_preview(self, entry_id: str) -> None:
+        self.post_message(self.Previewed(await self.in_butler(self._undo_preview, entry_id), None, then_apply=True))
+
+    def _undo_preview(self, entry_id: str):
         from pfstui.butler.undo import preview_undo
         from pfstui.infra.journal import default_journal
 
-        p = preview_undo(self.gateway(), entry_id, journal=default_journal())
-        self.post_message(self.Previewed(p, None, then_apply=True))
+        return preview_undo(self.gateway(), entry_id, journal=default_journal())
 
     def worker_failed(self, worker, text: str) -> None:
         """Every worker's failure, once: a refused apply says nothing was written (unless it was)."""
@@ -411,3 +497,10 @@ class CertifyPane(WorkerErrors, Widget):
         if worker.group == "certify-apply" and not isinstance(worker.error, UnjournaledError):
             text = f"Not applied: {text}"
         self.post_message(self.Failed(text))
+
+    def show_working(self, line: str | None) -> None:
+        self.query_one("#journal-title", Static).update(f"[b]Journal[/b]: {escape(line)}" if line else JOURNAL_TITLE)
+
+    def work_cancelled(self, groups: set[str]) -> None:
+        if "certify-preview" in groups:
+            self._set_preview(None, "Preview cancelled: nothing was changed (ctrl+e computes it again).")

@@ -9,36 +9,72 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.markup import escape
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Static, Tree
-from textual.worker import get_current_worker
 
-from pfstui.ui.workers import WorkerErrors
+from pfstui.errors import UserError
+from pfstui.ui.widgets.lists import ListTree
+from pfstui.ui.workers import RepositoryWork
 
 TIMESTAMP = re.compile(r"/(\d{8}T\d{6})Z?$")
+#: Said after the counts when Escape stopped a refresh (the list shown is the one read before).
+CANCELLED = " [dim]· refresh cancelled (r reads again)[/]"
+
+
+class PatternError(UserError, ValueError):
+    """A Collections filter that is meant as a regex but does not compile; str() says what to fix."""
+
+
+#: Characters only a regex uses: a pattern holding one of them (or ``.*``, ``.+``, ``.?``) is a regex.
+REGEX_ONLY = re.compile(r"[\^$()|+{}\\]|\.[*+?]")
 
 
 def matcher(pattern: str):
-    """A name filter from what the operator typed: a glob when it has glob characters, else a regex/substring."""
+    """A name filter from what the operator typed.  How a regex is told from a glob:
+
+    * ``re:PATTERN`` is a regex, always;
+    * a pattern with a character only regexes use (``^ $ ( ) | + { } \\``, or ``.*``, ``.+``, ``.?``) is a
+      regex: ``step[34]$``, ``^u/me/``, ``bias|dark``;
+    * else one with ``*``, ``?`` or ``[`` is a glob matched against the whole name, as ``butler
+      query-collections`` does: ``u/me/*``, ``PFS/raw/[as]*``;
+    * else a substring: ``calib``.
+
+    A regex is searched anywhere in the name (anchor it with ``^``/``$``).  A bad regex raises
+    :class:`PatternError` naming the fix.
+    """
     pattern = pattern.strip()
     if not pattern:
         return lambda name: True
-    if any(ch in pattern for ch in "*?["):
+    regex = pattern[3:] if pattern.startswith("re:") else pattern if REGEX_ONLY.search(pattern) else None
+    if regex is None and any(ch in pattern for ch in "*?["):
         return lambda name: fnmatch.fnmatchcase(name, pattern)
-    try:
-        rx = re.compile(pattern)
-    except re.error:
+    if regex is None:
         return lambda name: pattern in name
+    try:
+        rx = re.compile(regex)
+    except re.error as exc:
+        raise PatternError(f"not a valid regex {regex!r}: {exc}",
+                           "escape special characters with \\ (e.g. \\( or \\$), or write a glob: u/me/*") from None
     return lambda name: rx.search(name) is not None
 
 
-class CollectionsPane(WorkerErrors, Widget):
-    """Browse collections; details load in a worker thread (the Butler is never called on the UI thread)."""
+class CollectionsPane(RepositoryWork, Widget):
+    """Browse collections; reads run on the app's Butler lane (the Butler is never called on the UI thread)."""
 
-    BINDINGS = [("slash", "focus_filter", "Filter"), ("r", "refresh", "Refresh")]
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", id="collections.filter",
+                tooltip="Filter collections: glob (u/me/*), regex (step[34]$, re:...) or substring"),
+        # escape: cancel a running read first; with nothing running it passes on to clear the filter
+        Binding("escape", "cancel_work", "Cancel", id="collections.cancel", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="collections.filter_clear"),
+        Binding("ctrl+r", "refresh", "Refresh", id="collections.refresh", tooltip="Read the collections again"),
+    ]
+    WORKING = {"collections": "reading the collections", "collection-detail": "reading the collection"}
+    CANCELLABLE = frozenset(WORKING)
 
     @dataclass
     class Loaded(Message):
@@ -68,11 +104,13 @@ class CollectionsPane(WorkerErrors, Widget):
         #: Plain text of what the detail view shows (for tests and copy).
         self.detail_plain = ""
         self._wanted: str | None = None
+        #: What the status line says when nothing is taking long (counts, or the last failure).
+        self._status = "Loading collections…"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="collections-left"):
-            yield Input(placeholder="/ filter: glob (u/me/*) or regex", id="collection-filter")
-            yield Tree("collections", id="collection-tree")
+            yield Input(placeholder="/ filter: glob u/me/*, regex b.*$", id="collection-filter")
+            yield ListTree("collections", id="collection-tree")
             yield Static("Loading collections…", id="collections-status", classes="status-line")
         with VerticalScroll(id="collection-detail"):
             yield Static("Select a collection to see its type, chain, dataset types and validity ranges.",
@@ -83,8 +121,9 @@ class CollectionsPane(WorkerErrors, Widget):
         if tree is None:  # the app closed while this pane was being mounted (after the first frame)
             return
         tree.show_root = False
-        # After the first frame: the worker imports the Butler (over a second of CPU under the GIL).
-        self.set_timer(0.15, self.load)
+        # After the first frame, however slow the host: the worker imports the Butler (over a second of CPU
+        # under the GIL), which would otherwise compete with drawing that frame.
+        self.call_after_refresh(self.set_timer, 0.05, self.load)
 
     # --- workers ---------------------------------------------------------------------------------------
     def gateway(self):
@@ -92,36 +131,49 @@ class CollectionsPane(WorkerErrors, Widget):
             self._gateway = self._gateway_factory()
         return self._gateway
 
-    @work(thread=True, exclusive=True, group="collections", exit_on_error=False, description="Cannot list collections")
-    def load(self) -> None:
-        rows = self.gateway().collections()
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.Loaded(rows))
+    @work(exclusive=True, group="collections", exit_on_error=False, description="Cannot list collections")
+    async def load(self, refresh: bool = False) -> None:
+        self.post_message(self.Loaded(await self.in_butler(self._read_collections, refresh)))
+        if refresh and self._wanted:
+            self.load_detail(self._wanted)  # after the registry's caches were re-read
 
-    @work(thread=True, exclusive=True, group="collection-detail", exit_on_error=False,
-          description="Cannot read that collection")
-    def load_detail(self, name: str) -> None:
-        detail = self.gateway().collection_detail(name)
+    def _read_collections(self, refresh: bool) -> list:
+        if refresh:
+            self.gateway().invalidate()
+        return self.gateway().collections()
+
+    @work(exclusive=True, group="collection-detail", exit_on_error=False, description="Cannot read that collection")
+    async def load_detail(self, name: str) -> None:
+        detail = await self.in_butler(lambda: self.gateway().collection_detail(name))
         self.post_message(self.DetailLoaded(detail))
         if detail.row.type == "CALIBRATION":
-            assocs: list = []
-            more = False
-            for page in self.gateway().associations(name, page_size=500):
-                assocs.extend(page)
-                if len(assocs) >= 2000:  # enough for a screen; never load everything
-                    more = True
-                    break
+            assocs, more = await self.in_butler(self._read_ranges, name)
             self.post_message(self.RangesLoaded(name, assocs, more))
+
+    def _read_ranges(self, name: str) -> tuple[list, bool]:
+        """The first validity ranges of ``name``: enough for a screen, never everything."""
+        assocs: list = []
+        for page in self.gateway().associations(name, page_size=500):
+            assocs.extend(page)
+            if len(assocs) >= 2000:
+                return assocs, True
+        return assocs, False
 
     def worker_failed(self, worker, text: str) -> None:
         self.post_message(self.Failed(text))
 
+    def show_working(self, line: str | None) -> None:
+        self.query_one("#collections-status", Static).update(f"[b]{escape(line)}[/]" if line else self._status)
+
+    def work_cancelled(self, groups: set[str]) -> None:
+        if "collections" in groups:
+            self._set_status(self._status.removesuffix(CANCELLED) + CANCELLED)
+
     # --- handlers --------------------------------------------------------------------------------------
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
-        from pfstui.ui.render.collection_detail import (
-            TYPE_STYLE,  # not on the first frame's path
-        )
+        # Imported here, not on the first frame's path.
+        from pfstui.ui.render.collection_detail import TYPE_STYLE
 
         self._type_style = TYPE_STYLE
         self._rows = message.rows
@@ -129,7 +181,13 @@ class CollectionsPane(WorkerErrors, Widget):
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:
-        self.query_one("#collections-status", Static).update(f"[red]{escape(message.text)}[/]")
+        self._set_status(f"[red]{escape(message.text)}[/]")
+
+    def _set_status(self, markup: str) -> None:
+        """The status line's own text (shown unless the working line is)."""
+        self._status = markup
+        if not self.working:
+            self.query_one("#collections-status", Static).update(markup)
 
     @on(DetailLoaded)
     def _detail(self, message: DetailLoaded) -> None:
@@ -173,8 +231,16 @@ class CollectionsPane(WorkerErrors, Widget):
             self._wanted = event.node.data
             self.load_detail(event.node.data)
 
+    @on(Input.Submitted, "#collection-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.focus_main()
+
     def _rebuild(self, pattern: str) -> None:
-        keep = matcher(pattern)
+        try:
+            keep = matcher(pattern)
+        except PatternError as exc:
+            self.query_one("#collections-status", Static).update(Text(str(exc), "red"))
+            return
         tree = self.query_one(Tree)
         tree.clear()
         by_name = {r.name: r for r in self._rows}
@@ -185,9 +251,8 @@ class CollectionsPane(WorkerErrors, Widget):
         roots = [r for r in shown if pattern.strip() or r.name not in nested]
         for row in sorted(roots, key=lambda r: r.name):
             self._add(tree.root, row, by_name, depth=0)
-        self.query_one("#collections-status", Static).update(Text(  # the pattern as typed, not markup
-            f"{len(shown)} of {len(self._rows)} match {pattern!r}" if pattern.strip()
-            else f"{len(self._rows)} collections"))
+        self._set_status(escape(f"{len(shown)} of {len(self._rows)} " + (  # fits the tree's width at 80 columns
+            f"match {pattern!r}" if pattern.strip() else "collections")))
 
     def _add(self, parent, row, by_name, depth: int) -> None:
         label = f"{escape(row.name)} [{self._type_style.get(row.type, 'white')}]{row.type}[/]"
@@ -209,15 +274,18 @@ class CollectionsPane(WorkerErrors, Widget):
     def action_focus_filter(self) -> None:
         self.query_one("#collection-filter", Input).focus()
 
+    def action_clear_filter(self) -> None:
+        self.query_one("#collection-filter", Input).value = ""  # Input.Changed rebuilds the tree
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":  # escape in the tree; else it goes on to the app (leave an input)
+            box = next(self.query("#collection-filter").results(Input), None)
+            return box is not None and bool(box.value.strip()) and not box.has_focus
+        return True
+
     def action_refresh(self) -> None:
         self.refresh_all()
 
     def refresh_all(self) -> None:
-        """Reload after a change to the registry (ours or anyone's)."""
-        if self._gateway is not None:
-            invalidate = getattr(self._gateway, "invalidate", None)
-            if invalidate is not None:
-                invalidate()
-        self.load()
-        if self._wanted:
-            self.load_detail(self._wanted)
+        """Reload after a change to the registry (ours or anyone's): the caches are re-read on the lane too."""
+        self.load(refresh=True)

@@ -2,7 +2,7 @@
 
 Why: an operator follows several running stages at once, over SSH.  :class:`LogsPanel` holds one
 :class:`~pfstui.ui.widgets.log_view.LogView` per stage log; hidden views keep their watcher (cheap) but
-do not repaint until shown, and ``s`` cycles a split of 1, 2 or 4 views.
+do not repaint until shown, and ``v`` cycles a split of 1, 2 or 4 views.
 
 Use: ``yield LogsPanel()`` in a pane, then ``await panel.add_log(path, title)`` for each running stage and
 ``await panel.remove_log(path)`` when done.  Every Binding has an ``id`` (``logs.*``) so the app can rebind
@@ -41,16 +41,17 @@ class LogsPanel(Vertical):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "cycle_split", "Split 1/2/4", id="logs.split"),
+        Binding("v", "cycle_split", "Split 1/2/4", id="logs.split", tooltip="Show 1, 2 or 4 logs at once"),
         Binding("greater_than_sign", "tab(1)", "Next log", id="logs.next_tab"),
         Binding("less_than_sign", "tab(-1)", "Prev log", show=False, id="logs.prev_tab"),
-        Binding("x", "close_log", "Close log", show=False, id="logs.close"),
+        # ctrl+w closes a tab as in a browser; x is the Queue's failures (one meaning per key)
+        Binding("ctrl+w", "close_log", "Close log", show=False, id="logs.close", tooltip="Close the shown log"),
     ]
 
     SPLITS = (1, 2, 4)
 
     class LogRemoved(Message):
-        """A log was closed from the panel (``x``)."""
+        """A log was closed from the panel (``ctrl+w``)."""
 
         def __init__(self, path: Path) -> None:
             super().__init__()

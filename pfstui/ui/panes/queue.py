@@ -8,8 +8,8 @@ supervisor decided it, so the pane never builds a command from the plan file its
 
 from __future__ import annotations
 
+import contextlib
 import shlex
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,65 +19,34 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
-from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Static, TextArea
+from textual.widgets import DataTable, Static
+from textual.widgets.data_table import CellDoesNotExist
 
-from pfstui.queue.model import ACTIVE, RESTARTABLE, StageStatus
+from pfstui.queue.model import (
+    ACTIVE,
+    EDITABLE,
+    MAX_PARALLEL,
+    RESTARTABLE,
+    WAITS,
+    StageStatus,
+)
 from pfstui.ui.link import contract
 from pfstui.ui.messages import OpenLog, QueueRequest
+from pfstui.ui.panes.queue_filter import QueueFilter
+from pfstui.ui.render.queue_rows import COLUMNS, elapsed, header, row_cells
 from pfstui.ui.screens.confirm import ConfirmScreen, TextScreen
+from pfstui.ui.screens.stage_options import RestartChoice, RestartEditor, StageEditor
+from pfstui.ui.widgets.quiet import set_cell, set_rows
+from pfstui.ui.widgets.tables import ListTable
 
 if TYPE_CHECKING:
     from pfstui.queue.requests import NextRun, Request, Snapshot
     from pfstui.queue.state import Attempt, Stage
 
-S = StageStatus
-STATUS_STYLE = {
-    S.QUEUED: "dim", S.RUNNING: "bold cyan", S.PAUSED: "yellow", S.DONE: "green", S.FAILED: "bold red",
-    S.KILLED: "red", S.DEPENDENCY_FAILED: "magenta", S.SKIPPED: "dim italic", S.LOST: "bold magenta",
-}
-#: The table's columns; on a narrow pane the Stage column gives room first, then Quanta (column, down to).
-COLUMNS = {"stage": "Stage", "status": "Status", "quanta": "Quanta", "time": "Time", "attempt": "Try"}
+#: On a narrow pane the Stage column gives room first, then Quanta (column, down to).
 SHRINK = (("stage", 12), ("quanta", 8))
-EDITABLE = ("query", "config", "config_files", "processes", "extra_options", "begin", "end", "data_ids", "where")
-
-
-def bar(done: int, failed: int, blocked: int, total: int | None, width: int = 8) -> Text:
-    """A progress bar: done green, failed red, blocked magenta, remaining dim; then the counts."""
-    text = Text()
-    if not total:
-        text.append("·" * width, "dim")
-        return text
-    cells = [("green", done), ("red", failed), ("magenta", blocked)]
-    used = 0
-    for style, n in cells:
-        k = min(width - used, round(width * n / total)) if n else 0
-        if n and k == 0 and used < width:
-            k = 1
-        text.append("█" * k, style)
-        used += k
-    text.append("░" * (width - used), "dim")
-    text.append(f" {done}/{total}")
-    if failed:
-        text.append(f" ✗{failed}", "red")
-    if blocked:
-        text.append(f" ⊘{blocked}", "magenta")
-    return text
-
-
-def elapsed(stage: Stage, now: datetime | None = None) -> str:
-    a = stage.last_attempt
-    if a is None or not a.started_at:
-        return ""
-    try:
-        start = datetime.fromisoformat(a.started_at)
-        end = datetime.fromisoformat(a.ended_at) if a.ended_at else (now or datetime.now(UTC))
-    except ValueError:
-        return ""
-    secs = max(0, int((end - start).total_seconds()))
-    return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600 else f"{secs // 60}:{secs % 60:02d}"
+EDITABLE_FIELDS = ("query", "config", "config_files", "processes", "extra_options", "begin", "end", "data_ids", "where")
 
 
 def next_run_text(run: NextRun | None) -> str:
@@ -97,54 +66,6 @@ def next_run_text(run: NextRun | None) -> str:
     return text
 
 
-class RestartEditor(ModalScreen[dict | None]):
-    """Edit a stage's options (YAML) before restarting it."""
-
-    DEFAULT_CSS = """
-    RestartEditor { align: center middle; }
-    RestartEditor > Vertical { width: 95%; height: 90%; border: thick $warning; background: $surface; padding: 0 1; }
-    RestartEditor TextArea { height: 1fr; }
-    RestartEditor #restart-error { color: $error; height: auto; }
-    RestartEditor #restart-buttons { height: 3; }
-    """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="restart.cancel"),
-                Binding("ctrl+s", "save", "Restart", id="restart.save")]
-
-    def __init__(self, stage_id: str, options: dict[str, Any]) -> None:
-        super().__init__()
-        self.stage_id = stage_id
-        self.options = options
-
-    def compose(self) -> ComposeResult:
-        text = yaml.safe_dump(self.options, sort_keys=False, default_flow_style=False) if self.options else "{}\n"
-        with Vertical():
-            yield Static(Text.assemble((f"Restart {self.stage_id}", "bold"),
-                                       " with these options (YAML; ctrl+s restarts, escape cancels)"))
-            yield TextArea(text, id="restart-text")
-            yield Static("", id="restart-error")
-            with Vertical(id="restart-buttons"):
-                yield Button("Restart (ctrl+s)", id="restart-ok", variant="warning")
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.action_save()
-
-    def action_save(self) -> None:
-        raw = self.query_one(TextArea).text
-        try:
-            data = yaml.safe_load(raw) or {}
-        except yaml.YAMLError as exc:
-            self.query_one("#restart-error", Static).update(Text(f"Not valid YAML: {exc}".splitlines()[0]))
-            return
-        if not isinstance(data, dict):
-            self.query_one("#restart-error", Static).update("Write the options as 'field: value' lines.")
-            return
-        changed = {k: v for k, v in data.items() if self.options.get(k) != v}
-        self.dismiss(changed)
-
-
 def _bps_lines(attempt: Attempt) -> list[str]:
     """What a bps attempt adds to a stage's details: where it runs, its jobs, and the exact submit file."""
     bps = attempt.bps
@@ -154,7 +75,7 @@ def _bps_lines(attempt: Attempt) -> list[str]:
     jobs = ", ".join(f"{n} {word}" for word, n in sorted((state.jobs if state else {}).items())) or "none yet"
     lines = [f"  bps {bps.mode} in {bps.workdir}",
              f"  phase {(state.phase if state else None) or '-'}; jobs: {jobs}",
-             f"  job logs {Path(bps.submit_dir or '.') / 'logs'}  (j lists them)"]
+             f"  job logs {Path(bps.submit_dir or '.') / 'logs'}  (L lists them)"]
     if bps.submit_file:
         try:
             text = Path(bps.submit_file).read_text(encoding="utf-8")
@@ -164,21 +85,35 @@ def _bps_lines(attempt: Attempt) -> list[str]:
     return lines
 
 
-class QueuePane(Widget):
+class QueuePane(QueueFilter, Widget):
     """The queue: one row per stage."""
 
     BINDINGS = [
         Binding("r", "run", "Run queue", id="queue.run"),
-        Binding("p", "pause", "Pause", id="queue.pause"),
-        Binding("u", "resume", "Resume", id="queue.resume"),
-        Binding("k", "kill", "Kill", id="queue.kill"),
-        Binding("R", "restart", "Restart", id="queue.restart"),
-        Binding("s", "skip", "Skip", id="queue.skip"),
-        Binding("l", "open_log", "Log", id="queue.log"),
-        Binding("x", "failures", "Failures", id="queue.failures"),
-        Binding("j", "job_logs", "Job logs", id="queue.jobs", show=False),
-        Binding("a", "add_stage", "Add stage", id="queue.add"),
-        Binding("enter", "details", "Details", id="queue.details", show=False),
+        Binding("p", "pause", "Pause", id="queue.pause", tooltip="Pause the selected running stage, else the queue"),
+        Binding("u", "resume", "Resume", id="queue.resume",
+                tooltip="Resume the selected paused stage, else the queue"),
+        # ctrl+k as in k9s: k moves up in every list and log
+        Binding("ctrl+k", "kill", "Kill", id="queue.kill", tooltip="Kill the selected stage"),
+        Binding("R", "restart", "Restart", id="queue.restart", tooltip="Restart the selected stage (edit options)"),
+        Binding("e", "edit", "Edit stage", id="queue.edit", show=False, tooltip="Edit a queued stage's options"),
+        Binding("s", "skip", "Skip", id="queue.skip", tooltip="Skip the selected stage"),
+        Binding("l", "open_log", "Log", id="queue.log", tooltip="Open the selected stage's log"),
+        Binding("x", "failures", "Failures", id="queue.failures", tooltip="Failed quanta of the selected stage"),
+        Binding("L", "job_logs", "Job logs", id="queue.jobs", show=False, tooltip="Open a bps stage's job log"),
+        Binding("a", "add_stage", "Add stage", id="queue.add", tooltip="Add a stage from the plan's template"),
+        Binding("slash", "filter", "Filter", id="queue.filter", show=False, tooltip="Filter stages by name or status"),
+        Binding("escape", "clear_filter", "Clear filter", id="queue.filter_clear", show=False),
+        Binding("enter", "details", "Details", id="queue.details", show=False,
+                tooltip="Details and next command of the selected stage"),
+        Binding("y", "approve", "Approve", id="queue.approve", show=False,
+                tooltip="Approve the selected waiting stage (its preview is shown first)"),
+        Binding("n", "reject", "Reject", id="queue.reject", show=False,
+                tooltip="Reject the selected waiting stage (it is skipped)"),
+        Binding("plus", "parallel(1)", "More at once", id="queue.parallel_more", show=False,
+                tooltip="Let one more stage run at once"),
+        Binding("minus", "parallel(-1)", "Fewer at once", id="queue.parallel_less", show=False,
+                tooltip="Let one fewer stage run at once"),
     ]
 
     def __init__(self, *, read_only: bool = False, plan_stage_options=None, **kwargs) -> None:
@@ -186,13 +121,14 @@ class QueuePane(Widget):
         self.read_only = read_only
         self.snapshot: Snapshot | None = None
         self._side_path: str | None = None
+        self._header = ""
         self._widths: dict[str, int] = {}
         self.plan_stage_options = plan_stage_options or (lambda name: {})
 
     def compose(self) -> ComposeResult:
         with Vertical(id="queue-main"):
             yield Static("Connecting to the supervisor…", id="queue-status", classes="status-line")
-            yield DataTable(id="queue-table", cursor_type="row", zebra_stripes=False)
+            yield ListTable(id="queue-table", cursor_type="row", zebra_stripes=False)
         # Beside the queue on a wide terminal: the log of the highlighted stage (hidden at 80 columns).
         with Vertical(id="queue-side"):
             yield Static("Highlight a stage to follow its log here.", id="queue-side-title", classes="status-line")
@@ -220,12 +156,13 @@ class QueuePane(Widget):
             return
         from pfstui.ui.widgets.log_view import LogView
 
-        title.update(Text(f"{st.id} · attempt {attempt.number} · {path}"))
+        title.update(Text(f"{st.id} · attempt {attempt.number} · {path}"))  # text, not markup
         side.mount(LogView(path, st.id))
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        self._fit_columns(table, [])
+        for title, key, width in COLUMNS:
+            table.add_column(title, key=key, width=width)
         table.focus()
         self.set_interval(1.0, self._refresh_times)
 
@@ -244,55 +181,47 @@ class QueuePane(Widget):
         return self.snapshot.stages if self.snapshot else []
 
     def update_snapshot(self, snapshot: Snapshot) -> None:
+        """Show a new snapshot, repainting only what changed: a cell whose text is the same, or a header
+        that says the same, is not sent to the terminal again (bench/wire.py)."""
         self.snapshot = snapshot
         table = self._table()
         if table is None:
             return
         keep = table.cursor_row
-        stages = self.stages()
-        existing = {str(k.value) for k in table.rows}
-        ids = [s.id for s in stages]
-        rows = [self._cells(st) for st in stages]
-        if self._fit_columns(table, rows) or existing != set(ids) or len(existing) != len(ids):
-            table.clear()
-            for st, cells in zip(stages, rows):
-                table.add_row(*self._fitted(cells), key=st.id)
-        else:
-            for st, cells in zip(stages, rows):
-                for col, value in zip(COLUMNS, self._fitted(cells)):
-                    table.update_cell(st.id, col, value)
-        if stages and keep is not None:
-            table.move_cursor(row=min(keep, len(stages) - 1))
+        shown = self.shown_stages()
+        rows = [(st.id, row_cells(st, snapshot.waiting.get(st.id, []))) for st in shown]
+        self._fit_columns(table, [cells for _, cells in rows])
+        rows = [(key, self._fitted(cells)) for key, cells in rows]
+        if set_rows(table, rows) and shown and keep is not None:
+            table.move_cursor(row=min(keep, len(shown) - 1))
         self._side_log()
-        counts: dict[str, int] = {}
-        for st in stages:
-            counts[st.status] = counts.get(st.status, 0) + 1
-        summary = " · ".join(f"{n} {word}" for word, n in counts.items())
-        paused = "[yellow]queue PAUSED — r runs it[/]" if snapshot.state.queue_paused else "queue running"
-        problems = " ".join(f"[red]{escape(p)}[/]" for p in (snapshot.plan_error, snapshot.state_problem) if p)
-        self.query_one("#queue-status", Static).update(f"{paused} · {summary} {problems}".strip())
+        text = header(snapshot)
+        if text != self._header:
+            self._header = text
+            self.query_one("#queue-status", Static).update(text)
 
-    def _fit_columns(self, table: DataTable, rows: list[tuple]) -> bool:
-        """Columns as wide as their longest cell (every stage name in full) unless the pane is truly too
-        narrow; True when the widths changed (the columns were made again, the rows must be)."""
+    def _fit_columns(self, table: DataTable, rows: list[tuple]) -> None:
+        """Columns as wide as their longest cell (every stage name in full, ``clean-fitFiberProfiles`` too)
+        unless the pane is truly too narrow; made again (every row with them) only when a width changes.
+        The other columns only grow: a status word that comes and goes does not rebuild the table twice."""
         from pfstui.ui.render.fit import fit_widths, natural_widths
 
-        plain = [tuple(c.plain if isinstance(c, Text) else str(c) for c in row) for row in rows]
-        natural = natural_widths(COLUMNS, plain)
+        titles = {key: title for title, key, _width in COLUMNS}
+        natural = natural_widths(titles, [tuple(c.plain if isinstance(c, Text) else str(c) for c in r) for r in rows])
         natural["time"] = max(natural["time"], 7)  # "1:00:00" without a jump of the columns an hour in
+        for key in ("status", "quanta", "time"):
+            natural[key] = max(natural[key], self._widths.get(key, 0))
         # The vertical scrollbar's cells are always kept: widths must not change when it comes and goes.
         room = table.size.width - table.styles.scrollbar_size_vertical if table.size.width else 76
         widths = fit_widths(natural, room, steps=SHRINK, gap=2 * table.cell_padding)
-        if widths == self._widths:
-            return False
-        self._widths = widths
-        table.clear(columns=True)
-        for key, label in COLUMNS.items():
-            table.add_column(label, key=key, width=widths[key])
-        return True
+        if widths != self._widths:
+            self._widths = widths
+            table.clear(columns=True)
+            for key, title in titles.items():
+                table.add_column(title, key=key, width=widths[key])
 
     def _fitted(self, cells: tuple) -> tuple:
-        """A row's cells with the stage name cut (with an ellipsis) to its column, when it must be."""
+        """A row's cells with the stage name cut (an ellipsis at its end) to its column, when it must be."""
         from pfstui.ui.render.fit import cut
 
         return (cut(cells[0], self._widths["stage"]), *cells[1:])
@@ -301,37 +230,22 @@ class QueuePane(Widget):
         if self.snapshot is not None:
             self.call_after_refresh(self.update_snapshot, self.snapshot)
 
-    def _cells(self, st: Stage) -> tuple:
-        p = st.progress
-        if p.tasks:
-            done, failed, blocked, total = p.totals()
-            quanta = bar(done, failed, blocked, total)
-        else:
-            quanta = Text("")
-        a = st.last_attempt
-        word = str(st.status)
-        if st.status == StageStatus.RUNNING and a is not None and a.bps is not None:
-            step = a.quanta.bps.step if a.quanta.bps else None
-            word = f"running ({step or 'graph'})"
-        return (st.id, Text(word, STATUS_STYLE.get(st.status, "")), quanta, elapsed(st),
-                str(a.number) if a else "")
-
     def _refresh_times(self) -> None:
+        """Once a second: the running stages' times (a paused stage's stands still); a cell is repainted
+        only when its text changes."""
         table = self._table()
         if table is None:
             return
         for st in self.stages():
             if st.status in ACTIVE:
-                try:
-                    table.update_cell(st.id, "time", elapsed(st))
-                except Exception:  # noqa: BLE001 - the row may have just been rebuilt
-                    pass
+                with contextlib.suppress(CellDoesNotExist):  # a row not shown
+                    set_cell(table, st.id, "time", elapsed(st))
 
     # --- selection -------------------------------------------------------------------------------------
     def selected(self) -> Stage | None:
         table = self._table()
         stages = self.stages()
-        if table is None or not stages or table.cursor_row is None or table.cursor_row >= len(stages):
+        if table is None or not stages or table.cursor_row is None or table.cursor_row >= table.row_count:
             return None
         key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         return next((s for s in stages if s.id == key), None)
@@ -354,6 +268,18 @@ class QueuePane(Widget):
     def action_run(self) -> None:
         if not self._refuse_read_only("run the queue"):
             self._send(contract().Run(), "Queue running")
+
+    def action_parallel(self, step: int) -> None:
+        """``+``/``-``: one stage more or fewer at once (the supervisor keeps it in the queue's state)."""
+        if self._refuse_read_only("change the parallel limit") or self.snapshot is None:
+            return
+        limit = self.snapshot.state.parallel + step
+        if not 1 <= limit <= MAX_PARALLEL:
+            self.app.notify(f"The parallel limit stays {self.snapshot.state.parallel}: it goes from 1 to "
+                            f"{MAX_PARALLEL}.", severity="warning", markup=False)
+            return
+        self._send(contract().SetParallel(parallel=limit), f"Parallel limit {limit}: up to {limit} stage"
+                   f"{'s' if limit > 1 else ''} at once")
 
     def action_pause(self) -> None:
         if self._refuse_read_only("pause"):
@@ -395,24 +321,68 @@ class QueuePane(Widget):
         if self._refuse_read_only("restart"):
             return
         st = self.selected()
-        if not st or st.status not in RESTARTABLE:
-            self.app.notify("Only a failed, killed, lost or dependency-failed stage can be restarted.", severity="warning")
+        if st and st.status in EDITABLE:
+            self.action_edit()  # nothing to restart yet: its options are edited in the plan file
             return
-        options = {k: v for k, v in self.plan_stage_options(st.id).items() if k in EDITABLE}
+        if not st or st.status not in RESTARTABLE:
+            self.app.notify("Only a failed, killed, lost or dependency-failed stage can be restarted (a queued "
+                            "one is edited with e).", severity="warning")
+            return
+        options = {k: v for k, v in self.plan_stage_options(st.id).items() if k in EDITABLE_FIELDS}
         options.update(st.extra.overrides)
 
-        def edited(changes: dict | None) -> None:
-            if changes is None:
+        def edited(choice: RestartChoice | None) -> None:
+            if choice is None:
                 return
-            body = "Restart as a new attempt (the old attempt's log is kept)"
-            body += (":\n\n" + yaml.safe_dump(changes, sort_keys=False)) if changes else " with the same options."
-            self.app.push_screen(
-                ConfirmScreen(f"Restart {st.id}?", body, ok_label="Restart", danger=False),
-                lambda ok: ok and self._send(contract().RestartStage(stage=st.id, overrides=changes or None),
-                                             f"Restarting {st.id}"),
-            )
+            runs = "every quantum again (full rerun)" if choice.full else "only the quanta that did not succeed"
+            body = f"Restart as a new attempt running {runs} (the old attempt's log is kept)"
+            changes = choice.changes
+            body += (":\n\n" + yaml.safe_dump(changes, sort_keys=False)) if changes else ", with the same options."
+            request = contract().RestartStage(stage=st.id, overrides=changes or None, full=choice.full)
+            self.app.push_screen(ConfirmScreen(f"Restart {st.id}?", body, ok_label="Restart", danger=False),
+                                 lambda ok: ok and self._send(request, f"Restarting {st.id}"))
 
         self.app.push_screen(RestartEditor(st.id, options), edited)
+
+    def action_edit(self) -> None:
+        """Edit a stage that has not started, in the plan file; the supervisor then reads the plan again."""
+        if self._refuse_read_only("edit stage"):
+            return
+        st = self.selected()
+        path = self.plan_path()
+        if not st or st.status not in EDITABLE:
+            self.app.notify("Only a queued stage can be edited (R restarts a failed one with new options).",
+                            severity="warning")
+            return
+        if not path:
+            self.app.notify("No plan is loaded: start pfstui with --plan PLAN to edit its stages.", severity="warning")
+            return
+        from pfstui.plan.edit import read_plan_file
+        from pfstui.plan.issues import PlanError
+        from pfstui.plan.stage_edit import stage_values
+        from pfstui.plan.variables import stage_env
+
+        env = stage_env()
+        try:
+            plan_file = read_plan_file(path, env=env)
+            written = stage_values(plan_file, st.id)
+        except PlanError as exc:
+            self.app.notify(f"{exc}", title="Cannot edit: fix the plan first", severity="error", timeout=10,
+                            markup=False)
+            return
+        # What runs: the file's values as written (else the plan's defaults), and over them what a restart editor
+        # set; the fields edited here go into the file and replace those.
+        model = self.plan_stage_options(st.id)
+        options = {k: written[k] if k in written else model[k] for k in EDITABLE_FIELDS if k in written or k in model}
+        options.update(st.extra.overrides)
+
+        def saved(result) -> None:
+            if result is not None:
+                self._send(contract().EditStage(stage=st.id, path=str(result.path), fields=list(result.fields),
+                                                repo=getattr(self.app, "repo", None)),
+                           f"Saved {st.id} in {Path(result.path).name}: its next attempt runs with it")
+
+        self.app.push_screen(StageEditor(st.id, options, plan_file, env=env), saved)
 
     def action_skip(self) -> None:
         if self._refuse_read_only("skip"):
@@ -425,6 +395,48 @@ class QueuePane(Widget):
                           ok_label="Skip", danger=False),
             lambda ok: ok and self._send(contract().SkipStage(stage=st.id), f"Skipped {st.id}"),
         )
+
+    def action_approve(self) -> None:
+        """Show the waiting stage's preview and approve exactly it (the supervisor refuses one that changed)."""
+        if self._refuse_read_only("approve"):
+            return
+        st = self._waiting("approve")
+        preview = st.extra.preview if st else None
+        if st is None or preview is None:
+            return
+        if preview.state == "computing":
+            self.app.notify(f"{st.id}: its preview is still being computed; approve once it is shown (enter).",
+                            severity="warning", markup=False)
+            return
+        if preview.state == "failed":  # refused with the reason; the supervisor computes the preview again
+            self._send(contract().ApproveStage(stage=st.id, via="app", seen_argv=preview.argv), "")
+            return
+        request = contract().ApproveStage(stage=st.id, via="app", seen_argv=preview.argv, seen_digest=preview.digest)
+        self.app.push_screen(
+            ConfirmScreen(f"Approve {st.id} (attempt {preview.attempt})?", preview.text, ok_label="Approve",
+                          danger=True),
+            lambda ok: ok and self._send(request, f"Approved {st.id}: it runs exactly this"),
+        )
+
+    def action_reject(self) -> None:
+        if self._refuse_read_only("reject"):
+            return
+        st = self._waiting("reject")
+        if st is None:
+            return
+        self.app.push_screen(
+            ConfirmScreen(f"Reject {st.id}?", "It is skipped (nothing of it runs); stages that depend on it may then "
+                          "run. The journal records the rejection.", ok_label="Reject", danger=False),
+            lambda ok: ok and self._send(contract().RejectStage(stage=st.id, via="app"), f"Rejected {st.id}"),
+        )
+
+    def _waiting(self, what: str) -> Stage | None:
+        st = self.selected()
+        if st is not None and st.status != StageStatus.WAITING:
+            self.app.notify(f"{st.id} is {st.status}: only a stage waiting for approval can be {what}d.",
+                            severity="warning", markup=False)
+            return None
+        return st
 
     def plan_path(self) -> str | None:
         """The plan file this queue runs: the one pfstui was started with, else the supervisor's."""
@@ -467,7 +479,14 @@ class QueuePane(Widget):
         if not st:
             return
         lines = [f"status: {st.status}", f"depends on: {', '.join(st.depends_on) or '-'}"]
-        if st.status == StageStatus.QUEUED or st.status in RESTARTABLE:
+        waits = self.snapshot.waiting.get(st.id, []) if self.snapshot else []
+        if st.status in WAITS:
+            lines += ["", "not running because:", *(f"  - {w.text}" for w in waits)]
+        preview = st.extra.preview
+        if st.status == StageStatus.WAITING and preview is not None:
+            lines += ["", f"preview of attempt {preview.attempt} ({preview.state}, {preview.at}):",
+                      *("  " + line for line in (preview.text or "…").splitlines())]
+        if st.status in (StageStatus.QUEUED, StageStatus.WAITING) or st.status in RESTARTABLE:
             run = self.snapshot.next_runs.get(st.id) if self.snapshot else None
             lines += ["", "next run:", *("  " + line for line in next_run_text(run).splitlines())]
         for a in st.attempts:

@@ -35,23 +35,29 @@ class LogPrompt(ModalScreen[str | None]):
     }
     LogPrompt Label { width: 100%; color: $text-muted; }
     LogPrompt #prompt-error { color: $error; height: auto; }
-    LogPrompt Input { border: none; height: 1; padding: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="logs.prompt.cancel"),
+        Binding("up", "recall", "Recall", show=False, id="logs.prompt.recall"),
     ]
 
-    def __init__(self, label: str, *, value: str = "", placeholder: str = "", validate=None) -> None:
+    def __init__(self, label: str, *, value: str = "", placeholder: str = "", validate=None,
+                 recall: str = "") -> None:
         super().__init__()
         self._label = label
         self._value = value
         self._placeholder = placeholder
         self._validate = validate
+        #: What ``up`` puts in the line (the filter in force): the prompt opens empty, so enter on it
+        #: does what the label says empty does, and the old answer is one key away.
+        self._recall = recall
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self._label)
-            yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
+            # compact: one row, no border (a 1-row Input with the default tall border had no room left for
+            # its text: the prompt drew only its borders, focused or not).
+            yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input", compact=True)
             yield Static("", id="prompt-error")
 
     def on_mount(self) -> None:
@@ -70,3 +76,9 @@ class LogPrompt(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def action_recall(self) -> None:
+        if self._recall:
+            box = self.query_one(Input)
+            box.value = self._recall
+            box.cursor_position = len(self._recall)

@@ -1,7 +1,7 @@
 """What the keys of a log view do: move, follow, filter, go to line, next/previous error, record view.
 
 Why a mixin: these are the operator's commands to a :class:`~pfstui.ui.widgets.log_view.LogView`
-(arrows, ``f``, ``c``, ``/`` ``!`` ``esc``, ``g``, ``n``/``N``, ``enter``), built on the view's own
+(arrows, ``f``, ``c``, ``/`` ``!`` ``esc``, ``:``, ``]``/``[``, ``enter``), built on the view's own
 primitives; kept apart so the widget's file holds what it is (rows, batches, painting, following) and
 this one what it is asked to do.  :class:`LogCommands` is only ever mixed into ``LogView`` (Textual reads
 ``BINDINGS`` from widget classes only, so the bindings stay there): it uses the view's snapshot (``_snap``),
@@ -97,9 +97,11 @@ class LogCommands:
                 return
             self.set_filter(LineFilter.parse(value) if value.strip() else None)
 
+        hint = (f"now /{current}/: ↑ edits it, enter clears it" if current
+                else "e.g. ERROR|failed   or   !single_quantum_executor")
         self.app.push_screen(
-            LogPrompt("Filter (regex; leading ! shows lines NOT matching; empty clears)", value=current,
-                      placeholder="e.g. ERROR|failed   or   !single_quantum_executor", validate=validate),
+            LogPrompt("Filter (regex; leading ! shows lines NOT matching; empty clears)", placeholder=hint,
+                      validate=validate, recall=current),
             done)
 
     def action_invert_filter(self) -> None:

@@ -14,8 +14,8 @@ watches several at once over SSH.  So:
   UI coalesces batches instead of queueing them.
 * Follow mode scrolls to the end on each batch (and hides the scrollbar, which would otherwise repaint
   every batch); scrolled away, a badge on the bottom row says "N new lines" and only that row repaints.
-* ``/`` filter (regex; a leading ``!`` or the ``!`` key inverts), ``n``/``N`` (``]``/``[``) next/previous
-  ERROR or failed quantum, ``g`` go to line (``-N`` from the end), ``enter`` structured view of a record:
+* ``/`` filter (regex; a leading ``!`` or the ``!`` key inverts), ``]``/``[`` next/previous ERROR or
+  failed quantum, ``:`` go to line (``-N`` from the end), ``enter`` structured view of a record:
   :class:`~pfstui.ui.widgets.log_commands.LogCommands`.  Level colours through component classes
   (``logview--error`` etc., themable in TCSS).
 * ``--long-log`` record heads are shown compact (``HH:MM:SS L logger: message``); ``c`` shows the full
@@ -122,21 +122,26 @@ class LogView(LogCommands, ScrollView, can_focus=True):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "toggle_follow", "Follow", id="logs.follow"),
-        Binding("slash", "filter", "Filter", id="logs.filter"),
+        Binding("slash", "filter", "Filter", id="logs.filter", tooltip="Filter the log's lines (regex; ! inverts)"),
         Binding("exclamation_mark", "invert_filter", "Invert filter", show=False, id="logs.filter_invert"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="logs.filter_clear"),
-        Binding("n,right_square_bracket", "next_error", "Next error", id="logs.next_error"),
-        Binding("N,left_square_bracket", "prev_error", "Prev error", show=False, id="logs.prev_error"),
-        Binding("g", "goto", "Go to line", id="logs.goto"),
-        Binding("enter", "record", "Record", show=False, id="logs.record"),
+        # ] and [ (vim's next/previous thing): n is "no" (confirmations, rejecting an approval)
+        Binding("right_square_bracket", "next_error", "Next error", id="logs.next_error",
+                tooltip="Next ERROR or failed quantum"),
+        Binding("left_square_bracket", "prev_error", "Prev error", show=False, id="logs.prev_error",
+                tooltip="Previous ERROR or failed quantum"),
+        # : as in vim and less; g is the first line, as in every list
+        Binding("colon", "goto", "Go to line", id="logs.goto"),
+        Binding("enter", "record", "Record", show=False, id="logs.record", tooltip="Fields of the record"),
         Binding("up,k", "cursor(-1)", "Up", show=False, id="logs.cursor_up"),
         Binding("down,j", "cursor(1)", "Down", show=False, id="logs.cursor_down"),
         Binding("pageup,b", "page(-1)", "Page up", show=False, id="logs.page_up"),
         Binding("pagedown,space", "page(1)", "Page down", show=False, id="logs.page_down"),
-        Binding("home", "top", "Top", show=False, id="logs.top"),
-        Binding("end,G", "bottom", "End", show=False, id="logs.bottom"),
-        Binding("left,h", "scroll_cols(-8)", "Left", show=False, id="logs.left"),
-        Binding("right,l", "scroll_cols(8)", "Right", show=False, id="logs.right"),
+        Binding("home,g", "top", "Top", show=False, id="logs.top"),
+        Binding("end,G", "bottom", "Bottom", show=False, id="logs.bottom", tooltip="Last line, following"),
+        # arrows only, as in less: l opens a log (Queue), h is free
+        Binding("left", "scroll_cols(-8)", "Left", show=False, id="logs.left"),
+        Binding("right", "scroll_cols(8)", "Right", show=False, id="logs.right"),
         Binding("c", "toggle_compact", "Full/compact", show=False, id="logs.compact"),
     ]
 

@@ -160,10 +160,10 @@ class LogWatcher:
                 changed = True
         scan = self.scan
         if scan is not None and scan.generation == index.generation:
-            before = len(scan)
+            before = scan.position
             if not scan.step():
                 busy = True
-            changed = changed or len(scan) != before or r.changed
+            changed = changed or scan.position != before or r.changed
         return changed, busy
 
 

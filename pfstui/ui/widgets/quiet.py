@@ -1,20 +1,26 @@
 """Quieter Textual setters for a widget that changes often: the same effect, a smaller repaint.
 
 Why: following 8 busy logs, a log view sets its scrollable size on every batch and its status (in the
-bottom border) on every cursor move.  Textual's own setters re-lay out the whole screen or repaint the
-whole widget for either.  These two reach into Textual 8.x internals to do only what is needed, and fall
-back to the plain setter when an internal is missing (another Textual) or the widget has no size yet.
-Kept in one module so a Textual upgrade has one place to check.
+bottom border) on every cursor move; the Queue pane's running stage changes its time every second.
+Textual's own setters re-lay out the whole screen or repaint the whole widget for each (a whole Queue
+table a second was 7-10 KB/s to a terminal at 100x30).  These reach into Textual 8.x internals to do only
+what is needed, and fall back to the plain setter when an internal is missing (another Textual) or the
+widget has no size yet.  Kept in one module so a Textual upgrade has one place to check.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.widget import Widget
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
-__all__ = ["set_border_subtitle", "set_virtual_size"]
+__all__ = ["set_border_subtitle", "set_cell", "set_rows", "set_virtual_size"]
 
 
 def set_virtual_size(view: ScrollView, size: Size) -> None:
@@ -49,3 +55,36 @@ def set_border_subtitle(widget: Widget, text: str) -> None:
     widget._border_subtitle = content.expand_tabs(4).split()[0]
     ox, oy = widget.content_offset
     widget.refresh(Region(-ox, outer.height - 1 - oy, outer.width, 1))
+
+
+def set_cell(table: DataTable, row: str, column: str, value: Any) -> bool:
+    """Put ``value`` in one cell, repainting that cell only; False, and nothing repainted, when it holds it.
+
+    ``DataTable.update_cell`` repaints the whole table for one cell.  The render caches are keyed on the
+    table's update count, so it is bumped as ``update_cell`` does; only the cell's region is refreshed.
+    """
+    if table.get_cell(row, column) == value:
+        return False
+    data = getattr(table, "_data", None)
+    if not isinstance(data, dict) or not isinstance(getattr(table, "_update_count", None), int):
+        table.update_cell(row, column, value)
+        return True
+    data[RowKey(row)][ColumnKey(column)] = value
+    table._update_count += 1
+    table.refresh_coordinate(table.get_cell_coordinate(row, column))
+    return True
+
+
+def set_rows(table: DataTable, rows: Sequence[tuple[str, Sequence[Any]]]) -> bool:
+    """Show ``rows`` (key, cells in column order): only the cells that changed are repainted, unless rows
+    came, went or moved (then the table is rebuilt).  True when it was rebuilt."""
+    columns = [str(c.key.value) for c in table.ordered_columns]
+    if [str(r.key.value) for r in table.ordered_rows] != [key for key, _ in rows]:
+        table.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+        return True
+    for key, cells in rows:
+        for column, value in zip(columns, cells, strict=True):
+            set_cell(table, key, column, value)
+    return False
