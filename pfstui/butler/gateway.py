@@ -233,6 +233,20 @@ class ButlerGateway:
         with self.session("dataset types") as butler:
             return sorted(dt.name for dt in butler.registry.queryDatasetTypes() if dt.isCalibration())
 
+    def instrument_names(self) -> list[str]:
+        """The instruments registered in the repository (what forms offer instead of assuming ``PFS``)."""
+        with self.session("instruments") as butler:
+            return sorted(str(r.name) for r in butler.registry.queryDimensionRecords("instrument"))
+
+    def calibration_dimensions(self) -> list[str]:
+        """The dimensions (other than the instrument) that the calibration dataset types are per, in order."""
+        with self.session("dataset types") as butler:
+            dims: list[str] = []
+            for dt in butler.registry.queryDatasetTypes():
+                if dt.isCalibration():
+                    dims += [d for d in dt.dimensions.required if d != "instrument" and d not in dims]
+            return dims
+
     def dataset_type(self, name: str):
         """The Butler DatasetType; NotFoundError names the known ones when it does not exist."""
         dafb = daf_butler()

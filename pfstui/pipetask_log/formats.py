@@ -271,23 +271,34 @@ def parse_record(line: str) -> tuple[str, dict[str, Any]] | None:
 
 
 def compact_line(text: str) -> str:
-    """A ``--long-log`` record head shortened for the screen: ``HH:MM:SS L logger: message``.
+    """A ``--long-log`` record head shortened for the screen: ``HH:MM:SS L task{data ID}: message``.
 
     Why: the long prefix (``INFO 2026-11-25T12:00:00.123+00:00 lsst.pipe.base.mp_graph_executor
     (isr:{instrument: 'PFS', ...})(mp_graph_executor.py:757) - ``) fills most of an 80-column terminal
-    before the message starts.  The level stays as its letter (and the row's colour), the logger as its
-    last component; the date, MDC label and source line are dropped here and shown in the record view.
-    Any other line (default format, JSON, continuation lines) is returned unchanged.
+    before the message starts.  The level stays as its letter (and the row's colour); inside a quantum the
+    task label and its data ID (``isr{arm=b spectrograph=1 visit=11}``: which quantum the line is about,
+    the instrument left out) take the place of the logger, which is otherwise shown as its last component;
+    the date, the logger of a quantum's line and the source line are dropped here and shown in the record
+    view.  Any other line (default format, JSON, continuation lines) is returned unchanged.
     """
     if text[:1] not in _LEVEL_FIRST:
         return text
     m = _LONG_HEAD.match(text)
     if m is None:
         return text
-    level, when, name = m.group("levelname", "asctime", "name")
+    level, when, name, label = m.group("levelname", "asctime", "name", "label")
     if len(when) >= 19 and when[10] in "T " and when[13] == ":":
         when = when[11:19]
-    return f"{when} {level[0]} {name.rpartition('.')[2]}: {text[m.end():]}"
+    return f"{when} {level[0]} {_compact_source(name, label)}: {text[m.end():]}"
+
+
+def _compact_source(name: str, label: str) -> str:
+    """``task{k=v ...}`` for a quantum's MDC label, else the logger's last component."""
+    task, data_id = split_mdc_label(label)
+    if task and data_id is not None and "_raw" not in data_id:
+        values = " ".join(f"{k}={v}" for k, v in data_id.items() if k != "instrument")
+        return f"{task}{{{values}}}"
+    return name.rpartition(".")[2]
 
 
 # --------------------------------------------------------------------------------------------------

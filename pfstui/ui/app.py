@@ -32,7 +32,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from pfstui.queue.model import EDITABLE, ENDED, StageStatus
 from pfstui.ui.hangup import exit_with_terminal
@@ -44,6 +44,7 @@ from pfstui.ui.messages import (
     QueueRequest,
     QueueUpdated,
 )
+from pfstui.ui.widgets.footer import KeysFooter
 from pfstui.ui.workers import Lane
 
 if TYPE_CHECKING:
@@ -51,11 +52,17 @@ if TYPE_CHECKING:
 
 
 def theme_css(name: str = "pfstui.tcss") -> str:
-    """The stylesheet: installed as the ``pfstui.themes`` package, or ``themes/`` of a source checkout.
+    """The stylesheet: ``themes/`` of the source checkout this code runs from, else the installed
+    ``pfstui.themes`` package.
 
-    Located with ``find_spec`` rather than ``importlib.resources`` (whose import, zipfile and all, was a
-    measurable part of the start-up); the package is a plain folder in both layouts.
+    The checkout's own first: an editable install maps ``pfstui.themes`` to the checkout it was made from,
+    and code run from another checkout (a git worktree on ``PYTHONPATH``) must get the stylesheet written
+    for it.  Located with ``find_spec`` rather than ``importlib.resources`` (whose import, zipfile and all,
+    was a measurable part of the start-up); the package is a plain folder in both layouts.
     """
+    beside = Path(__file__).resolve().parents[2] / "themes" / name
+    if beside.is_file():
+        return beside.read_text()
     from importlib.util import find_spec
 
     try:
@@ -66,7 +73,7 @@ def theme_css(name: str = "pfstui.tcss") -> str:
         path = Path(folder) / name
         if path.is_file():
             return path.read_text()
-    return (Path(__file__).resolve().parents[2] / "themes" / name).read_text()
+    return beside.read_text()  # FileNotFoundError: no stylesheet anywhere
 
 
 def settle_gc() -> None:
@@ -182,7 +189,7 @@ class PfsTuiApp(App):
                     yield lazy("certify", self._certify_pane)
                 else:
                     yield Static("No repository: start pfstui with --repo REPO.", classes="pane-note")
-        yield Footer()
+        yield KeysFooter()
 
     def _collections_pane(self) -> Widget:
         from pfstui.ui.panes.collections import CollectionsPane
@@ -208,6 +215,8 @@ class PfsTuiApp(App):
             await self._mount_panes(deferred)
         finally:
             self._deferred_done.set()
+        if self.plan:
+            self.restore_logs()
         if self.is_running and not self.is_headless:
             # In a real terminal only: tests run many apps in one process and must get their garbage back.
             settle_gc()
@@ -452,7 +461,8 @@ class PfsTuiApp(App):
     async def on_open_log(self, message: Any) -> None:
         await self.open_log(message.stage_id, message.path, message.offset)
 
-    async def open_log(self, stage_id: str, path: str, offset: int | None = None) -> None:
+    async def _logs_panel(self):
+        """The Logs pane's panel, made on first use (the pane shows a note until a log is opened)."""
         from pfstui.ui.panes.logs import LogsPanel
 
         # Pane switching must not race the panes still being mounted after the first frame.
@@ -460,13 +470,17 @@ class PfsTuiApp(App):
             await asyncio.wait_for(self._deferred_done.wait(), timeout=5)
         panels = self.query(LogsPanel)
         if panels:
-            panel = panels.first()
-        else:
-            note = self.query_one("#logs-note", Static)
-            panel = LogsPanel(id="logs-panel")
-            await note.parent.mount(panel)
-            await note.remove()
+            return panels.first()
+        note = self.query_one("#logs-note", Static)
+        panel = LogsPanel(id="logs-panel")
+        await note.parent.mount(panel)
+        await note.remove()
+        return panel
+
+    async def open_log(self, stage_id: str, path: str, offset: int | None = None) -> None:
+        panel = await self._logs_panel()
         view = await panel.add_log(path, stage_id)
+        self.remember_logs([(v.title, str(v.path)) for v in panel.views])
         if offset is not None:
             goto = getattr(view, "goto_offset", None)
             if goto is not None:
@@ -474,6 +488,37 @@ class PfsTuiApp(App):
         self.action_show_pane("logs")
         # Keep the keyboard in the log: a focus left elsewhere would pull the tabs back to that pane.
         self.call_after_refresh(view.focus)
+
+    # --- open logs, remembered per queue (pfstui.ui.open_logs) ----------------------------------------------
+    def on_logs_panel_log_removed(self, message: Any) -> None:
+        for panel in self.query("LogsPanel"):
+            self.remember_logs([(v.title, str(v.path)) for v in panel.views])
+
+    @work(thread=True, exclusive=True, group="open-logs", exit_on_error=False)
+    def remember_logs(self, logs: list[tuple[str, str]]) -> None:
+        from pfstui.ui.open_logs import write_open_logs
+
+        if self.session_dir is None or self.read_only or not self.session_dir.is_dir():
+            return  # no queue to remember them for (or nothing may be written)
+        try:
+            write_open_logs(self.session_dir, logs)
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"The open logs are not remembered: {exc}", severity="warning",
+                                  markup=False)
+
+    @work(thread=True, group="open-logs-read", exit_on_error=False)
+    def restore_logs(self) -> None:
+        from pfstui.ui.open_logs import read_open_logs
+
+        logs = read_open_logs(self.session_dir) if self.session_dir is not None else []
+        if logs:
+            self.call_from_thread(self._reopen_logs, logs)
+
+    async def _reopen_logs(self, logs: list[tuple[str, str]]) -> None:
+        """Open again, in the background tabs of the Logs pane, the logs that were open last time."""
+        panel = await self._logs_panel()
+        for title, path in logs:
+            await panel.add_log(path, title, activate=False)
 
     def action_show_pane(self, pane: str) -> None:
         tabs = self.query_one(TabbedContent)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 from textual.keys import (
@@ -30,7 +30,12 @@ from textual.keys import (
     format_key,
 )
 
-__all__ = ["KeymapCheck", "Section", "binding_scopes", "check_keymap", "key_text", "sections", "valid_key"]
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.dom import DOMNode
+
+__all__ = ["KeymapCheck", "Section", "binding_scopes", "bound_key", "check_keymap", "key_for", "key_text", "sections",
+           "valid_key"]
 
 MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
 #: Key names Textual knows without a modifier (``f1``, ``pageup``, ``space``, ``slash`` ...).
@@ -107,6 +112,20 @@ def check_keymap(keymap: Mapping[str, str], scopes: Sequence[Iterable[Binding]])
                 clashing |= mapped
     check.usable = {i: t for i, t in valid.items() if i not in clashing}
     return check
+
+
+def bound_key(app: App, binding: Binding) -> str:
+    """How the key that runs ``binding`` is shown (``f``, ``^k``): the first key the applied keymap gives its
+    id, else its own first key.  Hints built with it name the key that works after a rebinding."""
+    keys = _keys(app._keymap.get(binding.id or "", "") or binding.key)  # Textual's applied keymap (set_keymap)
+    return app.get_key_display(binding.with_key(keys[0]) if keys else binding)
+
+
+def key_for(node: DOMNode, binding_id: str) -> str:
+    """:func:`bound_key` of the binding of ``node``'s class (or a base) with id ``binding_id``."""
+    binding = next(b for cls in type(node).__mro__ for b in vars(cls).get("BINDINGS", ())
+                   if isinstance(b, Binding) and b.id == binding_id)
+    return bound_key(node.app, binding)
 
 
 # --- what is active together -------------------------------------------------------------------------------

@@ -110,8 +110,8 @@ def test_parse_record_json_and_text():
 def test_compact_line_shortens_long_log_heads_only():
     head = ("INFO 2026-11-25T12:00:00.123+00:00 lsst.isr (isr:{instrument: 'PFS', visit: (1)})(module.py:123)"
             " - Processing visit 1")
-    assert compact_line(head) == "12:00:00 I isr: Processing visit 1"
-    assert compact_line(head.replace("INFO", "ERROR", 1)).startswith("12:00:00 E isr: ")
+    assert compact_line(head) == "12:00:00 I isr{visit=1}: Processing visit 1"
+    assert compact_line(head.replace("INFO", "ERROR", 1)).startswith("12:00:00 E isr{visit=1}: ")
     assert compact_line("WARNING 2026-11-25T12:00:01.5+00:00 lsst.a.b ()(x.py:1) - m - n") == "12:00:01 W b: m - n"
     for other in ("lsst.isr INFO: Processing visit 1",  # default format
                   '{"levelname": "INFO", "message": "x"}',  # --log-file X.json
@@ -140,7 +140,7 @@ def test_every_level_word_is_known_to_every_reader(word, level):
         head = parse_head(line)
         assert head is not None and head.level == word and head.message == "a message", line
         assert parse_record(line)[1]["levelname"] == word
-    assert compact_line(long) == f"12:00:00 {word[0]} isr: a message"
+    assert compact_line(long) == f"12:00:00 {word[0]} isr{{visit=1}}: a message"
     error_like = level in ("CRITICAL", "ERROR")
     for line in (long, default, js):
         assert is_attention(line) == error_like == bool(ATTENTION_RE.search(line.encode())), line

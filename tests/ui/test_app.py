@@ -45,7 +45,7 @@ async def test_collections_show_validity_ranges(demo_repo: Path):
         assert any(label.startswith("PFS/calib") for label in labels)
         index = next(i for i, n in enumerate(tree.root.children) if str(n.label).startswith("PFS/calib"))
         tree.move_cursor(tree.root.children[index])
-        await wait_until(pilot, lambda: "Validity ranges" in pane.detail_plain, timeout=60)
+        await wait_until(pilot, lambda: "Validity ranges (" in pane.detail_plain, timeout=60)
         text = pane.detail_plain
         assert "bias" in text and "2025-01-01T00:00:00" in text and "+∞" in text
 

@@ -40,6 +40,9 @@ def associations(repo: Path) -> list[tuple]:
 
 
 async def fill(pilot, pane: CertifyPane, **values: str) -> None:
+    # The demo's CALIBRATION collection, as the form fills it in once it has read the repository (which may
+    # not have happened yet, or may fail: an unreadable repository).
+    values = {"target": "PFS/calib", **values} if not pane.query_one("#f-target").value else values
     for name, value in values.items():
         pane.query_one(f"#f-{name}").value = value
     await pilot.pause()

@@ -34,18 +34,19 @@ FIELDS = {
 }
 ORDER = ["input", "collection", "glob", "target", "dataset_type", "dataset_types", "begin", "end", "data_ids",
          "where", "search_all"]
-#: (short label, placeholder with an example)
+#: (short label, placeholder with an example); the examples that depend on the repository (its instrument and
+#: CALIBRATION collections) are filled in once it is read (:meth:`CertifyPane._names`).
 LABELS = {
     "input": ("Input", "collection holding the product, e.g. u/me/bias"),
-    "target": ("Target", "CALIBRATION collection, e.g. PFS/calib"),
-    "collection": ("Collection", "CALIBRATION collection, e.g. PFS/calib"),
+    "target": ("Target", "a CALIBRATION collection of this repository"),
+    "collection": ("Collection", "a CALIBRATION collection of this repository"),
     "dataset_type": ("Dataset type", "e.g. bias, dark, fiberFlat"),
     "begin": ("Begin (TAI)", "2025-03-01T00:00:00 (empty: open)"),
     "end": ("End (TAI)", "2050-12-31T23:59:59 (empty: open)"),
-    "data_ids": ("Data IDs", "instrument=PFS arm=r spectrograph=2 ; … (empty: all)"),
+    "data_ids": ("Data IDs", "key=value … ; … (empty: all)"),
     "glob": ("RUN glob", "u/me/bias/*"),
     "dataset_types": ("Types", "biasProc (space separated)"),
-    "where": ("Where", "optional: instrument='PFS' AND visit IN (11, 12)"),
+    "where": ("Where", "optional: e.g. visit IN (11, 12)"),
 }
 
 
@@ -133,6 +134,9 @@ class CertifyPane(RepositoryWork, Widget):
     class Names(Message):
         collections: list
         dataset_types: list
+        calibrations: list  #: the CALIBRATION collections
+        instruments: list
+        dimensions: list  #: what the calibration types are per, besides the instrument
 
     def __init__(self, gateway_factory, *, read_only: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -158,8 +162,7 @@ class CertifyPane(RepositoryWork, Widget):
                 label, hint = LABELS[name]
                 with Horizontal(id=f"row-{name}", classes="field-row"):
                     yield Label(label, classes="field-label")
-                    yield Input(id=f"f-{name}", placeholder=hint,
-                                value="PFS/calib" if name in ("target", "collection") else "")
+                    yield Input(id=f"f-{name}", placeholder=hint)
                 yield Static("", id=f"e-{name}", classes="field-error")
             with Horizontal(id="certify-buttons"):
                 yield Button("Preview (ctrl+e)", id="b-preview", variant="primary")
@@ -176,11 +179,7 @@ class CertifyPane(RepositoryWork, Widget):
         table = next(tables, None)
         if table is None:  # the app closed while this pane was being mounted (after the first frame)
             return
-        table.add_column("When", key="ts", width=19)
-        table.add_column("Action", key="action", width=10)
-        table.add_column("Undo", key="undo", width=6)
-        table.add_column("Repository", key="repository", width=12)
-        table.add_column("What", key="summary")
+        self._journal_columns(table, 10)
         self._show_fields("certify")
         self.set_timer(0.3, self.load_names)  # after the first frame (the Butler import is heavy)
         self.load_journal()
@@ -261,8 +260,12 @@ class CertifyPane(RepositoryWork, Widget):
     # --- names for completion ------------------------------------------------------------------------------
     @work(exclusive=True, group="certify-names", exit_on_error=False, description="Cannot read the repository")
     async def load_names(self) -> None:
-        names = await self.in_butler(lambda: (self.gateway().collection_names(), self.gateway().dataset_type_names()))
-        self.post_message(self.Names(*names))
+        def names() -> tuple:
+            gw = self.gateway()
+            return (gw.collection_names(), gw.dataset_type_names(), gw.collection_names(collection_type="CALIBRATION"),
+                    gw.instrument_names(), gw.calibration_dimensions())
+
+        self.post_message(self.Names(*await self.in_butler(names)))
 
     @on(Names)
     def _names(self, message: Names) -> None:
@@ -271,6 +274,26 @@ class CertifyPane(RepositoryWork, Widget):
         for name in ("input", "target", "collection", "glob"):
             self.query_one(f"#f-{name}", Input).suggester = collections
         self.query_one("#f-dataset_type", Input).suggester = types
+        self._prefill(message.calibrations, message.instruments, message.dimensions)
+
+    def _prefill(self, calibrations: list[str], instruments: list[str], dimensions: list[str]) -> None:
+        """Examples and defaults from the open repository, not from PFS: its CALIBRATION collection (the
+        instrument's ``<instrument>/calib`` first) and its instrument in the data ID and where hints."""
+        instrument = instruments[0] if len(instruments) == 1 else None
+        preferred = f"{instrument}/calib" if instrument and f"{instrument}/calib" in calibrations else None
+        target = preferred or (calibrations[0] if len(calibrations) == 1 else None)
+        for name in ("target", "collection"):
+            field = self.query_one(f"#f-{name}", Input)
+            field.placeholder = (f"CALIBRATION collection, e.g. {calibrations[0]}" if calibrations
+                                 else "CALIBRATION collection (this repository has none yet)")
+            if target and not field.value:
+                field.value = target
+        keys = " ".join(f"{d}=…" for d in dimensions[:3])
+        if instrument:
+            self.query_one("#f-data_ids", Input).placeholder = f"instrument={instrument} {keys} ; … (empty: all)"
+            self.query_one("#f-where", Input).placeholder = f"optional: instrument='{instrument}' AND visit IN (11, 12)"
+        elif keys:
+            self.query_one("#f-data_ids", Input).placeholder = f"{keys} ; … (empty: all)"
 
     # --- preview / apply -------------------------------------------------------------------------------------
     def _set_preview(self, preview, text: str | Text | None = None) -> None:
@@ -422,8 +445,20 @@ class CertifyPane(RepositoryWork, Widget):
         self._undone = {row.entry.id: row.undone_by for row in message.entries if row.undone_by}
         table = self.query_one("#journal-table", DataTable)
         table.clear()
+        # The Action column as wide as its longest word (certify-detectormaps), never cut.
+        self._journal_columns(table, max([6] + [len(str(row.entry.get("action"))) for row in message.entries]))
         for row in message.entries:
             table.add_row(*row.cells(), key=row.entry.id)
+
+    def _journal_columns(self, table: DataTable, action_width: int) -> None:
+        if table.columns and table.columns["action"].width == action_width:
+            return
+        table.clear(columns=True)
+        table.add_column("When", key="ts", width=19)
+        table.add_column("Action", key="action", width=action_width)
+        table.add_column("Undo", key="undo", width=6)
+        table.add_column("Repository", key="repository", width=12)
+        table.add_column("What", key="summary")
 
     def action_undo(self) -> None:
         if self.read_only:
@@ -435,7 +470,8 @@ class CertifyPane(RepositoryWork, Widget):
             return
         entry = self.journal_entries[table.cursor_row]
         if not entry.get("undoable"):
-            self.app.notify(f"{entry.get('action')} cannot be undone (files were deleted).", severity="warning")
+            self.app.notify(f"{entry.get('action')} cannot be undone (files were deleted).", severity="warning",
+                            markup=False)
             return
         if entry.id in self._undone:
             self.app.notify(f"Already undone by entry {self._undone[entry.id]}: undo that entry to redo it.",

@@ -6,7 +6,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from rich.text import Text as Text_
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,7 +23,6 @@ from pfstui.ui.workers import RepositoryWork
 TIMESTAMP = re.compile(r"/(\d{8}T\d{6})Z?$")
 #: Said after the counts when Escape stopped a refresh (the list shown is the one read before).
 CANCELLED = " [dim]· refresh cancelled (r reads again)[/]"
-TYPE_STYLE = {"RUN": "green", "CHAINED": "cyan", "CALIBRATION": "magenta", "TAGGED": "yellow"}
 
 
 class PatternError(UserError, ValueError):
@@ -100,7 +99,8 @@ class CollectionsPane(RepositoryWork, Widget):
         self._gateway_factory = gateway_factory
         self._gateway = None
         self._rows: list = []
-        self._detail_text = Text_("")
+        self._shown = None  # the CollectionDetail shown, and its validity ranges once loaded
+        self._ranges_shown = None
         #: Plain text of what the detail view shows (for tests and copy).
         self.detail_plain = ""
         self._wanted: str | None = None
@@ -172,6 +172,10 @@ class CollectionsPane(RepositoryWork, Widget):
     # --- handlers --------------------------------------------------------------------------------------
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
+        # Imported here, not on the first frame's path.
+        from pfstui.ui.render.collection_detail import TYPE_STYLE
+
+        self._type_style = TYPE_STYLE
         self._rows = message.rows
         self._rebuild(self.query_one("#collection-filter", Input).value)
 
@@ -187,49 +191,35 @@ class CollectionsPane(RepositoryWork, Widget):
 
     @on(DetailLoaded)
     def _detail(self, message: DetailLoaded) -> None:
-        d = message.detail
-        if d.row.name != self._wanted:
+        if message.detail.row.name != self._wanted:
             return  # a slower answer for a collection the operator has already moved past
-        row = d.row
-        lines = [f"[b]{escape(row.name)}[/b]  [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"]
-        if row.doc:
-            lines.append(escape(row.doc))
-        if row.children:
-            lines.append("\n[b]Children[/b] (search order)")
-            lines += [f"  {i + 1}. {escape(c)}" for i, c in enumerate(row.children)]
-        if row.parents:
-            lines.append("\n[b]Parents[/b]")
-            lines += [f"  {escape(p)}" for p in sorted(row.parents)]
-        if d.dataset_types:
-            lines.append("\n[b]Dataset types[/b]")
-            width = max(len(name) for name, _ in d.dataset_types)
-            lines += [f"  {escape(name):<{width}} {count:>6}" for name, count in d.dataset_types]
-        from rich.text import Text
-
-        self._detail_text = Text.from_markup("\n".join(lines))
-        self.detail_plain = self._detail_text.plain
-        self.query_one("#collection-detail-body", Static).update(self._detail_text)
+        self._shown, self._ranges_shown = message.detail, None
+        self._show_detail()
 
     @on(RangesLoaded)
     def _ranges(self, message: RangesLoaded) -> None:
-        if message.collection != self._wanted:
+        if message.collection != self._wanted or self._shown is None:
             return
-        from rich.console import Group
-        from rich.table import Table
+        from pfstui.ui.render.collection_detail import Ranges
 
-        from pfstui.ui.render.timeline import camera_key, timeline
+        self._ranges_shown = Ranges(message.assocs, message.more)
+        self._show_detail()
 
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        for col in ("type", "camera", "begin (TAI)", "end (TAI)", "run"):
-            table.add_column(col, overflow="fold", no_wrap=col in ("camera", "begin (TAI)", "end (TAI)"))
-        for a in message.assocs:
-            table.add_row(a.dataset_type, camera_key(a.data_id), a.begin or "−∞", a.end or "+∞", a.run)
-        body = self.query_one("#collection-detail-body", Static)
-        head = Text_(f"\nValidity ranges ({len(message.assocs)}{'+, first shown' if message.more else ''})", "bold")
-        rows = timeline(message.assocs, width=40)
-        body.update(Group(self._detail_text, head, *rows, Text_(""), table))
-        self.detail_plain = "\n".join([self._detail_text.plain, head.plain, *(r.plain for r in rows)] + [
-            f"{a.dataset_type} {camera_key(a.data_id)} {a.begin or '−∞'} {a.end or '+∞'} {a.run}" for a in message.assocs])
+    def _show_detail(self) -> None:
+        """Render the shown collection at the detail view's width (again after a resize)."""
+        # Imported here: the Butler's value types are not needed for the first frame.
+        from pfstui.ui.render.collection_detail import detail_view
+
+        if self._shown is None:
+            return
+        scroll = self.query_one("#collection-detail", VerticalScroll)
+        width = scroll.scrollable_content_region.width or 80
+        renderable, self.detail_plain = detail_view(self._shown, self._ranges_shown, max(20, width))
+        self.query_one("#collection-detail-body", Static).update(renderable)
+
+    def on_resize(self) -> None:
+        if self._shown is not None:
+            self.call_after_refresh(self._show_detail)
 
     @on(Input.Changed, "#collection-filter")
     def _filter(self, event: Input.Changed) -> None:
@@ -249,7 +239,7 @@ class CollectionsPane(RepositoryWork, Widget):
         try:
             keep = matcher(pattern)
         except PatternError as exc:
-            self.query_one("#collections-status", Static).update(Text_(str(exc), "red"))
+            self.query_one("#collections-status", Static).update(Text(str(exc), "red"))
             return
         tree = self.query_one(Tree)
         tree.clear()
@@ -261,11 +251,11 @@ class CollectionsPane(RepositoryWork, Widget):
         roots = [r for r in shown if pattern.strip() or r.name not in nested]
         for row in sorted(roots, key=lambda r: r.name):
             self._add(tree.root, row, by_name, depth=0)
-        self._set_status(escape(f"{len(shown)} of {len(self._rows)} collections"
-                                + (f" match {pattern!r}" if pattern.strip() else "")))
+        self._set_status(escape(f"{len(shown)} of {len(self._rows)} " + (  # fits the tree's width at 80 columns
+            f"match {pattern!r}" if pattern.strip() else "collections")))
 
     def _add(self, parent, row, by_name, depth: int) -> None:
-        label = f"{escape(row.name)} [{TYPE_STYLE.get(row.type, 'white')}]{row.type}[/]"
+        label = f"{escape(row.name)} [{self._type_style.get(row.type, 'white')}]{row.type}[/]"
         stamp = TIMESTAMP.search(row.name)
         if stamp and row.type == "RUN":
             d = stamp.group(1)

@@ -18,6 +18,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static, Tab, Tabs
 
@@ -102,7 +103,7 @@ class LogsPanel(Vertical):
         self._views[tab_id] = view
         await self.query_one("#log-grid", Container).mount(view)
         tabs = self.query_one(Tabs)
-        await tabs.add_tab(Tab(view.title, id=tab_id))
+        await tabs.add_tab(Tab(Content(view.title), id=tab_id))  # plain text, not markup
         self.query_one("#logs-empty").display = False
         if activate or len(self._views) == 1:
             tabs.active = tab_id
@@ -167,7 +168,7 @@ class LogsPanel(Vertical):
         event.stop()
         self._layout_views()
         view = self.active_view
-        if view is not None:
+        if view is not None and self.region:  # not while hidden: the focus would pull the app to the Logs pane
             view.focus()
 
     def _layout_views(self) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from pfstui.queue.requests import NextRun, Request, Snapshot
     from pfstui.queue.state import Attempt, Stage
 
+#: On a narrow pane the Stage column gives room first, then Quanta (column, down to).
+SHRINK = (("stage", 12), ("quanta", 8))
 EDITABLE_FIELDS = ("query", "config", "config_files", "processes", "extra_options", "begin", "end", "data_ids", "where")
 
 
@@ -121,6 +124,7 @@ class QueuePane(QueueFilter, Widget):
         self.snapshot: Snapshot | None = None
         self._side_path: str | None = None
         self._header = ""
+        self._widths: dict[str, int] = {}
         self.plan_stage_options = plan_stage_options or (lambda name: {})
 
     def compose(self) -> ComposeResult:
@@ -150,11 +154,11 @@ class QueuePane(QueueFilter, Widget):
             old.remove()
         title = self.query_one("#queue-side-title", Static)
         if not path:
-            title.update(f"{st.id}: no log yet" if st else "Highlight a stage to follow its log here.")
+            title.update(Text(f"{st.id}: no log yet" if st else "Highlight a stage to follow its log here."))
             return
         from pfstui.ui.widgets.log_view import LogView
 
-        title.update(f"{st.id} · attempt {attempt.number} · {path}")
+        title.update(Text(f"{st.id} · attempt {attempt.number} · {path}"))  # text, not markup
         side.mount(LogView(path, st.id))
 
     def on_mount(self) -> None:
@@ -188,6 +192,8 @@ class QueuePane(QueueFilter, Widget):
         keep = table.cursor_row
         shown = self.shown_stages()
         rows = [(st.id, row_cells(st, snapshot.waiting.get(st.id, []))) for st in shown]
+        self._fit_columns(table, [cells for _, cells in rows])
+        rows = [(key, self._fitted(cells)) for key, cells in rows]
         if set_rows(table, rows) and shown and keep is not None:
             table.move_cursor(row=min(keep, len(shown) - 1))
         self._side_log()
@@ -195,6 +201,36 @@ class QueuePane(QueueFilter, Widget):
         if text != self._header:
             self._header = text
             self.query_one("#queue-status", Static).update(text)
+
+    def _fit_columns(self, table: DataTable, rows: list[tuple]) -> None:
+        """Columns as wide as their longest cell (every stage name in full, ``clean-fitFiberProfiles`` too)
+        unless the pane is truly too narrow; made again (every row with them) only when a width changes.
+        The other columns only grow: a status word that comes and goes does not rebuild the table twice."""
+        from pfstui.ui.render.fit import fit_widths, natural_widths
+
+        titles = {key: title for title, key, _width in COLUMNS}
+        natural = natural_widths(titles, [tuple(c.plain if isinstance(c, Text) else str(c) for c in r) for r in rows])
+        natural["time"] = max(natural["time"], 7)  # "1:00:00" without a jump of the columns an hour in
+        for key in ("status", "quanta", "time"):
+            natural[key] = max(natural[key], self._widths.get(key, 0))
+        # The vertical scrollbar's cells are always kept: widths must not change when it comes and goes.
+        room = table.size.width - table.styles.scrollbar_size_vertical if table.size.width else 76
+        widths = fit_widths(natural, room, steps=SHRINK, gap=2 * table.cell_padding)
+        if widths != self._widths:
+            self._widths = widths
+            table.clear(columns=True)
+            for key, title in titles.items():
+                table.add_column(title, key=key, width=widths[key])
+
+    def _fitted(self, cells: tuple) -> tuple:
+        """A row's cells with the stage name cut (an ellipsis at its end) to its column, when it must be."""
+        from pfstui.ui.render.fit import cut
+
+        return (cut(cells[0], self._widths["stage"]), *cells[1:])
+
+    def on_resize(self) -> None:
+        if self.snapshot is not None:
+            self.call_after_refresh(self.update_snapshot, self.snapshot)
 
     def _refresh_times(self) -> None:
         """Once a second: the running stages' times (a paused stage's stands still); a cell is repainted

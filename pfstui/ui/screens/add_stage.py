@@ -77,6 +77,7 @@ class AddStageScreen(ModalScreen[AppendResult | None]):
         self.env = env
         self.queue_paused = queue_paused
         self.chosen: TemplateStage | None = None
+        self._loaded_text = ""  # the chosen stage's text as the editor got it (edits are what differs)
 
     @property
     def plan_name(self) -> str:
@@ -127,6 +128,7 @@ class AddStageScreen(ModalScreen[AppendResult | None]):
         text = stage_text_for(self.plan_file.plan, stage)
         editor = self.query_one("#addstage-text", TextArea)
         editor.load_text(text)
+        self._loaded_text = editor.text
         self.add_class("-editing")
         when = {True: "it stays queued until the queue runs (r)",
                 False: "the queue is running: it starts as soon as its 'after' stages are done",
@@ -145,7 +147,18 @@ class AddStageScreen(ModalScreen[AppendResult | None]):
         self.action_save()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Escape: leave, but never throw away edits without asking."""
+        editor = self.query_one("#addstage-text", TextArea)
+        if self.chosen is None or editor.text == self._loaded_text:
+            self.dismiss(None)
+            return
+        from pfstui.ui.screens.confirm import ConfirmScreen
+
+        self.app.push_screen(
+            ConfirmScreen(f"Discard your edits to {self.chosen.name}?",
+                          f"The stage is not added to {self.plan_name}; the text you changed is lost.",
+                          ok_label="Discard"),
+            lambda discard: discard and self.dismiss(None))
 
     def _error(self, text: str) -> None:
         self.query_one("#addstage-error", Static).update(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -30,7 +31,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"[b]{self.title_text}[/b]")
+            yield Static(Text(self.title_text, "bold"), id="confirm-title")  # as written: never read as markup
             with VerticalScroll(id="confirm-body"):
                 yield Static(self.body, markup=False)
             with Horizontal():
@@ -67,7 +68,7 @@ class TextScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(f"[b]{self.title_text}[/b]  (escape closes)")
+            yield Static(Text.assemble((self.title_text, "bold"), "  (escape closes)"))
             yield Static(self.body, markup=False)
 
     def action_close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -57,8 +58,8 @@ class JobLogsScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"[b]Job logs of {self.stage_id}[/b]  (enter opens, escape closes)\n{self.logs_dir}",
-                         id="joblogs-title")
+            yield Static(Text.assemble((f"Job logs of {self.stage_id}", "bold"),
+                                       f"  (enter opens, escape closes)\n{self.logs_dir}"), id="joblogs-title")
             yield OptionList(id="joblogs-list")
 
     def on_mount(self) -> None:
@@ -74,7 +75,7 @@ class JobLogsScreen(ModalScreen[str | None]):
         if not entries:
             options.add_option(Option("No job has written a log yet.", disabled=True))
             return
-        options.add_options([Option(label, id=path) for path, label in entries])
+        options.add_options([Option(Text(label), id=path) for path, label in entries])  # file names, not markup
         options.highlighted = 0
         options.focus()
 

@@ -64,7 +64,7 @@ class RecordScreen(ModalScreen[None]):
                 cell = Text(json.dumps(value))
             table.add_row(key, cell)
         with VerticalScroll() as vs:
-            vs.border_title = f"{self._title} — {self.kind} record"
+            vs.border_title = Text(f"{self._title} — {self.kind} record")  # a stage id is not markup
             vs.border_subtitle = "esc close"
             yield Static(Group(table), id="record-fields")
 

@@ -274,7 +274,7 @@ class LogCommands:
         try:
             line = index.read_full_line(offset)
         except LogIndexError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         parsed = parse_record(line)
         if parsed is None:

@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -51,6 +52,7 @@ from textual.strip import Strip
 from pfstui.logfile.index import LogIndex
 from pfstui.logfile.search import FilterScan, FilterSnapshot, LineFilter
 from pfstui.logfile.snapshot import LogSnapshot
+from pfstui.ui.keymap import key_for
 from pfstui.ui.render.log_lines import (
     MAX_CELLS,
     NO_CACHE,
@@ -199,7 +201,7 @@ class LogView(LogCommands, ScrollView, can_focus=True):
         self._searching = False
         #: Monotonic time of the last batch shown (benchmarks read it).
         self.last_update = 0.0
-        self.border_title = self.title
+        self.border_title = Content(self.title)  # plain text, not markup
 
     # -- public state ----------------------------------------------------------------------------
 
@@ -303,6 +305,9 @@ class LogView(LogCommands, ScrollView, can_focus=True):
         if not self.region:
             self._pending.clear()
             self._stale = True  # hidden: catch up when shown
+            # ... or once laid out: a view just mounted has no region yet, and its Show may already be past
+            # (a finished log posts nothing more, and showed no line until the next index step).
+            self.call_after_refresh(self._catch_up)
             return
         wait = LogView._input_at + _INPUT_GRACE - time.monotonic()
         if wait > 0:
@@ -322,7 +327,10 @@ class LogView(LogCommands, ScrollView, can_focus=True):
         self._resync()
 
     def on_show(self) -> None:
-        if self._stale:
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        if self._stale and self.region and self.is_mounted:
             self._stale = False
             self._resync()
 
@@ -467,8 +475,9 @@ class LogView(LogCommands, ScrollView, can_focus=True):
         if snap is None or row >= snap.rows:
             problem = self._watcher.problem
             if y == 0 and (problem or snap is None or snap.rows == 0):
-                note = problem or ("no matching lines yet" if self._filter is not None
-                                   else "waiting for the log…" if self._watcher.index is None else "(empty log)")
+                # "(empty log)" only once a read found no line: until the first read is shown, "loading…".
+                note = problem or ("loading…" if snap is None else "no matching lines yet"
+                                   if self._filter is not None else "(empty log)")
                 strip = note_strip(note, width, styles)
             else:
                 strip = Strip.blank(width, styles["base"])
@@ -483,7 +492,8 @@ class LogView(LogCommands, ScrollView, can_focus=True):
         if y == self._page() - 1:
             label = None
             if not self._follow and self._new_lines:
-                label = f" ↓ {self._new_lines:,} new line{'s' if self._new_lines != 1 else ''} · f follow "
+                label = (f" ↓ {self._new_lines:,} new line{'s' if self._new_lines != 1 else ''} · "
+                         f"{key_for(self, 'logs.follow')} follow ")
             elif self._note:
                 label = f" {self._note} "
             if label is not None:

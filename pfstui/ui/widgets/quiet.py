@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from textual.content import Content
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.widget import Widget
@@ -46,11 +47,12 @@ def set_border_subtitle(widget: Widget, text: str) -> None:
     ``border_subtitle = ...`` repaints the whole widget; a cursor move changes a log view's status ("line
     N") and two rows, so it would repaint every row.  Same conversion as Textual's setter.
     """
+    content = Content(text)  # plain text: a filter such as /[b]ad/ is shown as typed, not read as markup
     outer = widget.outer_size
     if not hasattr(widget, "_border_subtitle") or not widget.is_mounted or not outer.height:
-        widget.border_subtitle = text
+        widget.border_subtitle = content
         return
-    widget._border_subtitle = widget.render_str(text).expand_tabs(4).split()[0]
+    widget._border_subtitle = content.expand_tabs(4).split()[0]
     ox, oy = widget.content_offset
     widget.refresh(Region(-ox, outer.height - 1 - oy, outer.width, 1))
 
