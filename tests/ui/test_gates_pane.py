@@ -80,3 +80,19 @@ async def test_a_preview_still_computing_cannot_be_approved(tmp_path: Path, stat
         await pilot.pause()
         assert not sent and not isinstance(app.screen, ConfirmScreen)
         assert any("still being computed" in n.message for n in app._notifications)
+
+
+@sizes
+async def test_a_long_preview_keeps_the_approve_button_on_screen(tmp_path: Path, size) -> None:
+    """A 4-camera preview wraps to ~16 rows at 80 columns: the dialog's buttons were below a 24-row screen."""
+    app = queue_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        app.push_screen(ConfirmScreen("Approve certify-bias (attempt 1)?", "\n".join(f"  + add line {i}" for i in range(60)),
+                                      ok_label="Approve"))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=5, what="the dialog")
+        await pilot.pause()
+        from textual.widgets import Button
+
+        for button in app.screen.query(Button):
+            region = button.region
+            assert region.height > 0 and region.bottom <= size[1], (button.id, region)

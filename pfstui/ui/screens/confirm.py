@@ -15,7 +15,7 @@ class ConfirmScreen(ModalScreen[bool]):
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical { width: 90%; max-width: 110; height: auto; max-height: 90%;
                                border: thick $warning; background: $surface; padding: 1 2; }
-    ConfirmScreen #confirm-body { height: auto; max-height: 20; }
+    ConfirmScreen #confirm-body { height: auto; max-height: 50vh; }  /* the buttons stay on a 24-row screen */
     ConfirmScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     ConfirmScreen Button { margin-left: 2; }
     """
