@@ -19,6 +19,21 @@ from tests.pg import PgServer, ServerUnavailable, copy_repo, on_registry
 VENV_BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(autouse=True)
+def _group_access_stays_in_its_test():
+    """``pfstui.cli.main`` puts the site's ``group_access`` into ``os.environ`` for the processes it starts; a
+    test that calls it in-process must not leave it to the next test of its worker (whose files would then be
+    group-readable: the open-logs file test saw mode 0640 after the group-access test)."""
+    from pfstui.infra.private import GROUP_ACCESS_ENV
+
+    before = os.environ.get(GROUP_ACCESS_ENV)
+    yield
+    if before is None:
+        os.environ.pop(GROUP_ACCESS_ENV, None)
+    else:
+        os.environ[GROUP_ACCESS_ENV] = before
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the demo as the CLI does at every start (``pfstui.demo.register``): the tests use the
     product without the CLI.  Done before collection, as some test modules render the demo template

@@ -321,6 +321,8 @@ class PfsTuiApp(App):
     def on_unmount(self) -> None:
         if self.link is not None:
             self.link.stop.set()
+        with contextlib.suppress(OSError):
+            self.write_open_logs()  # a write its worker had no time for (a few hundred bytes)
         self.butler_lane.shutdown()
         self.request_lane.shutdown()
         if getattr(self, "_gc_frozen", False):
@@ -480,7 +482,7 @@ class PfsTuiApp(App):
     async def open_log(self, stage_id: str, path: str, offset: int | None = None) -> None:
         panel = await self._logs_panel()
         view = await panel.add_log(path, stage_id)
-        self.remember_logs([(v.title, str(v.path)) for v in panel.views])
+        self._remember_logs(panel)
         if offset is not None:
             goto = getattr(view, "goto_offset", None)
             if goto is not None:
@@ -490,21 +492,41 @@ class PfsTuiApp(App):
         self.call_after_refresh(view.focus)
 
     # --- open logs, remembered per queue (pfstui.ui.open_logs) ----------------------------------------------
+    #: Serialises the writes of the open logs: the newest list asked for is the one left on disk.
+    _open_logs_lock = threading.Lock()
+    #: (how many lists were asked for, the newest list), and how many had been asked when the file was written.
+    _open_logs_wanted: tuple[int, list[tuple[str, str]]] = (0, [])
+    _open_logs_written = 0
+
     def on_logs_panel_log_removed(self, message: Any) -> None:
         for panel in self.query("LogsPanel"):
-            self.remember_logs([(v.title, str(v.path)) for v in panel.views])
+            self._remember_logs(panel)
 
-    @work(thread=True, exclusive=True, group="open-logs", exit_on_error=False)
-    def remember_logs(self, logs: list[tuple[str, str]]) -> None:
+    def _remember_logs(self, panel: Any) -> None:
+        self._open_logs_wanted = (self._open_logs_wanted[0] + 1, [(v.title, str(v.path)) for v in panel.views])
+        self.remember_logs()
+
+    @work(thread=True, group="open-logs", exit_on_error=False)
+    def remember_logs(self) -> None:
+        try:
+            self.write_open_logs()
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"The open logs are not remembered: {exc}", severity="warning",
+                                  markup=False)
+
+    def write_open_logs(self) -> None:
+        """Write the newest list of open logs, unless it is on disk already.  Why a "newest wins" rule: writer
+        threads ran out of order (a closed log came back after a reopen), and the app's exit cancelled the
+        last pending write (:meth:`on_unmount` writes it then)."""
         from pfstui.ui.open_logs import write_open_logs
 
         if self.session_dir is None or self.read_only or not self.session_dir.is_dir():
             return  # no queue to remember them for (or nothing may be written)
-        try:
-            write_open_logs(self.session_dir, logs)
-        except OSError as exc:
-            self.call_from_thread(self.notify, f"The open logs are not remembered: {exc}", severity="warning",
-                                  markup=False)
+        with self._open_logs_lock:
+            asked, logs = self._open_logs_wanted
+            if asked > self._open_logs_written:
+                write_open_logs(self.session_dir, logs)
+                self._open_logs_written = asked
 
     @work(thread=True, group="open-logs-read", exit_on_error=False)
     def restore_logs(self) -> None:
