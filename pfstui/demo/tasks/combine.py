@@ -164,7 +164,8 @@ class DemoFlatCombineTask(DemoPipelineTask):
         model = smooth_rows(total, self.config.smoothing)
         good = model > self.config.minSignal
         response = np.where(good, total / np.where(good, model, 1.0), 1.0)
-        response /= np.median(response[good]) if good.any() else 1.0
+        if good.any():  # normalised; the pixels it could not measure stay exactly 1 (what verification skips)
+            response = np.where(good, response / np.median(response[good]), 1.0)
         self.log.info("fiberFlat for %s%d from %d dithers: %d/%d pixels measured, response rms %.4f",
                       *camera(dataId), len(inputExps), int(good.sum()), good.size, float(response[good].std()) if good.any() else 0.0)
         return Struct(outputExp=response.astype(np.float32))
