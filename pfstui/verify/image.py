@@ -18,7 +18,7 @@ from pfstui.errors import UserError
 
 from .limits import OUTLIER_SIGMA
 
-__all__ = ["ProductImage", "ReadError", "read_image", "robust", "outlier_fraction"]
+__all__ = ["ProductImage", "ReadError", "outlier_fraction", "read_image", "robust"]
 
 _SECTION = re.compile(r"^\[(\d+):(\d+),(\d+):(\d+)\]$")
 
