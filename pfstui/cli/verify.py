@@ -68,8 +68,8 @@ def add_subcommands(sub: Any) -> None:
         "noise per amplifier, hot/cold pixel fraction, dark current, flat median and spread, and the same of new - "
         "current (new / current for a flat) against the product certified in --against at --at. Reads the files "
         "as FITS. Exit status 0 when every camera passes or warns, 1 when a camera fails.")
-    p.add_argument("repo")
-    p.add_argument("collection", help="RUN or chain holding the new product")
+    p.add_argument("repo", metavar="REPO")
+    p.add_argument("collection", metavar="COLLECTION", help="RUN or chain holding the new product")
     p.add_argument("dataset_type", metavar="DATASETTYPE", help="bias, dark or fiberFlat")
     p.add_argument("--against", metavar="CALIBCOLL",
                    help=f"CALIBRATION collection (or chain) holding the current product (default {DEFAULT_AGAINST} "
