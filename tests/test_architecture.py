@@ -20,7 +20,7 @@ def test_import_linter_contracts_hold():
                          timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     text = " ".join(out.stdout.split())  # import-linter wraps long contract names
-    for name in ("Layers: cli > ui > queue > (bps, process) > (plan, butler, pipetask_log, logfile) > config > "
+    for name in ("Layers: cli > ui > queue > (bps, process) > (plan, butler, pipetask_log, logfile, verify) > config > "
                  "(infra, values) > errors", "The line index knows nothing of pipetask", "Only the CLI knows the demo",
                  "The core is free of the UI", "The demo is free of the UI"):
         assert f"{name} KEPT" in text, name

@@ -44,9 +44,11 @@ def build_parser(want_subcommands: bool = True) -> argparse.ArgumentParser:
     if want_subcommands:
         import pfstui.cli.butler as cli_butler
         import pfstui.cli.queue as cli_queue
+        import pfstui.cli.verify as cli_verify
 
         cli_queue.add_subcommands(sub)
         cli_butler.add_subcommands(sub)
+        cli_verify.add_subcommands(sub)
     accept_everywhere(sub)
     return parser
 

@@ -20,7 +20,7 @@ from . import data, postgres
 
 MARKER = "pfstui-demo.json"
 #: Bumped whenever the demo repository's content changes shape; an older repo is rebuilt with --fresh.
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: bias, dark and fiberFlat are FITS (IMAGE/MASK/VARIANCE)
 
 RAW_RUN = "PFS/raw/sps"
 RAW_CHAIN = "PFS/raw/all"

@@ -1,11 +1,16 @@
-"""Python types of the demo's datasets that are not plain arrays or dicts, and the formatter of its detectorMaps."""
+"""Python types of the demo's datasets that are not plain arrays or dicts, and the formatters of its detectorMaps and
+image calibrations."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from lsst.daf.butler.formatters.pickle import PickleFormatter
+from lsst.daf.butler.formatters.typeless import TypelessFormatter
+from lsst.resources import ResourcePath
 
 
 @dataclass
@@ -36,3 +41,64 @@ class DetectorMapFormatter(PickleFormatter):
     formatter of each file, and on a production host pfstui's environment cannot import drp_stella's.  The
     demo reproduces that: a process that cannot import this module cannot read or write a demo detectorMap.
     """
+
+
+#: Amplifiers the demo's FITS images are cut into, across columns (as PFS's CCDs read out through 8 amplifiers).
+DEMO_AMPLIFIERS = 4
+
+
+class ExposureFitsFormatter(TypelessFormatter):
+    """The demo's image calibrations (bias, dark, fiberFlat) as FITS in the layout the LSST stack writes.
+
+    Why: the real products are ``lsst.afw.image.Exposure`` files (an empty primary HDU, then IMAGE, MASK and
+    VARIANCE extensions), which tools that cannot import afw or drp_stella read with a FITS library; the demo
+    writes the same layout from its plain arrays, so verification is exercised exactly as it runs on real
+    products.  The amplifier geometry is in the IMAGE header (``NAMP``, ``AMPnNAME``, ``AMPnSEC`` as FITS
+    sections), which is where pfstui's verification looks for it.
+    """
+
+    default_extension = ".fits"
+    unsupported_parameters = None
+    can_read_from_uri = True
+
+    def read_from_uri(self, uri: ResourcePath, component: str | None = None, expected_size: int = -1) -> Any:
+        from astropy.io import fits
+
+        with fits.open(io.BytesIO(uri.read())) as hdus:
+            return np.array(hdus["IMAGE"].data)
+
+    def to_bytes(self, in_memory_dataset: Any) -> bytes:
+        from astropy.io import fits
+
+        image = np.asarray(in_memory_dataset)
+        header = fits.Header()
+        header.update(_amplifier_cards(image.shape))
+        variance = np.full(image.shape, _robust_sigma(image) ** 2, dtype=np.float32)
+        hdus = fits.HDUList([
+            fits.PrimaryHDU(),
+            fits.ImageHDU(image, header=header, name="IMAGE"),
+            fits.ImageHDU(np.zeros(image.shape, dtype=np.int32), name="MASK"),
+            fits.ImageHDU(variance, name="VARIANCE"),
+        ])
+        out = io.BytesIO()
+        hdus.writeto(out)
+        return out.getvalue()
+
+
+def _amplifier_cards(shape: tuple[int, ...]) -> dict[str, Any]:
+    """Header cards of the amplifier sections (1-based, inclusive, ``[x0:x1,y0:y1]``) of a 2-D image."""
+    if len(shape) != 2 or shape[1] % DEMO_AMPLIFIERS:
+        return {}
+    rows, cols = shape
+    width = cols // DEMO_AMPLIFIERS
+    cards: dict[str, Any] = {"NAMP": DEMO_AMPLIFIERS}
+    for k in range(DEMO_AMPLIFIERS):
+        cards[f"AMP{k + 1}NAME"] = f"{k + 1}"
+        cards[f"AMP{k + 1}SEC"] = f"[{k * width + 1}:{(k + 1) * width},1:{rows}]"
+    return cards
+
+
+def _robust_sigma(image: np.ndarray) -> float:
+    if image.size == 0:
+        return 0.0
+    return 1.4826 * float(np.median(np.abs(image - np.median(image))))

@@ -7,7 +7,15 @@ from lsst.pex.config import ChoiceField, Field
 from lsst.pipe.base import PipelineTaskConfig, PipelineTaskConnections, Struct
 from lsst.pipe.base import connectionTypes as cT
 
-from .base import DemoKnobsConfig, DemoPipelineTask, camera, local_residual, median_combine, smooth_rows
+from .base import (
+    DemoKnobsConfig,
+    DemoPipelineTask,
+    camera,
+    data_id_matches,
+    local_residual,
+    median_combine,
+    smooth_rows,
+)
 
 CAMERA_VISIT = ("instrument", "visit", "arm", "spectrograph")
 CAMERA = ("instrument", "arm", "spectrograph")
@@ -33,6 +41,16 @@ class DemoCalibCombineConfig(PipelineTaskConfig, DemoKnobsConfig, pipelineConnec
         doc="How to scale each input before combining.",
     )
     clip = Field(dtype=float, default=3.0, doc="Sigma-clip threshold for the combination.")
+    demoOffsetOn = Field(
+        dtype=str,
+        default="",
+        doc=(
+            "Demo knob: data ID (as demoFailOn, e.g. 'arm:r,spectrograph:1') of the cameras whose product is made "
+            "bad: demoOffset is added to it and demoHotColumns columns are hot, so verification must fail them."
+        ),
+    )
+    demoOffset = Field(dtype=float, default=50.0, doc="Demo knob: offset added to a product demoOffsetOn selects.")
+    demoHotColumns = Field(dtype=int, default=3, doc="Demo knob: hot columns (+1000) in a product demoOffsetOn selects.")
 
 
 class DemoCalibCombineTask(DemoPipelineTask):
@@ -64,7 +82,18 @@ class DemoCalibCombineTask(DemoPipelineTask):
         rejected = int((~mask).sum())
         self.log.info("%s for %s%d: mean %.4f, rms %.4f, %d pixels rejected", self.config.calibrationType, arm, sm,
                       float(combined.mean()), float(combined.std()), rejected)
+        combined = self.spoil(combined, data_id)
         butlerQC.put(Struct(outputData=combined.astype(np.float32)), outputRefs)
+
+    def spoil(self, combined: np.ndarray, data_id) -> np.ndarray:
+        """The demoOffsetOn knob: a bad product (an offset and hot columns) that verification must catch."""
+        if not data_id_matches(self.config.demoOffsetOn, data_id):
+            return combined
+        spoiled = combined + self.config.demoOffset
+        spoiled[:, 1 : 1 + 4 * self.config.demoHotColumns : 4] += 1000.0
+        self.log.warning("demoOffsetOn: %s%d spoiled (offset %.1f, %d hot columns)", *camera(data_id),
+                         self.config.demoOffset, self.config.demoHotColumns)
+        return spoiled
 
 
 # --- dark (PfsDarkTask): cosmic-ray repair of each dark -------------------------------------------------
@@ -135,7 +164,8 @@ class DemoFlatCombineTask(DemoPipelineTask):
         model = smooth_rows(total, self.config.smoothing)
         good = model > self.config.minSignal
         response = np.where(good, total / np.where(good, model, 1.0), 1.0)
-        response /= np.median(response[good]) if good.any() else 1.0
+        if good.any():  # normalised; the pixels it could not measure stay exactly 1 (what verification skips)
+            response = np.where(good, response / np.median(response[good]), 1.0)
         self.log.info("fiberFlat for %s%d from %d dithers: %d/%d pixels measured, response rms %.4f",
                       *camera(dataId), len(inputExps), int(good.sum()), good.size, float(response[good].std()) if good.any() else 0.0)
         return Struct(outputExp=response.astype(np.float32))
