@@ -18,6 +18,7 @@ from pfstui.butler.errors import ConflictError, InputError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.pfs import preview_certify_detectormaps
 from pfstui.infra.journal import Journal
+from tests.blocked_demo import SCRIPT
 from tests.butler.test_pfs import _put_candidates, detectormap_calibs
 
 CHAIN = "u/me/dm"
@@ -76,42 +77,13 @@ def test_a_partial_rerun_is_not_ambiguous(demo_repo: Path, gw: ButlerGateway, jo
     assert len(detectormap_calibs(demo_repo)) == 4
 
 
-BLOCKED_DEMO_CLASSES = """
-import sys
-
-class NoDemoStorage:
-    '''Stands for a host without drp_stella: the demo's detectorMap type and formatter cannot be imported.'''
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "pfstui.demo.storage":
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, NoDemoStorage())
-from lsst.daf.butler import Butler
-
-with Butler.from_config(sys.argv[1]) as butler:
-    ref = next(iter(butler.query_datasets("detectorMap_candidate", collections=sys.argv[2], limit=1)))
-    try:
-        butler.get(ref)
-    except Exception as exc:
-        print(f"this process cannot read a detectorMap: {type(exc).__name__}", flush=True)
-    else:
-        sys.exit("the demo's detectorMap classes are importable here: the test would prove nothing")
-
-from pfstui.cli.main import main
-
-sys.exit(main(sys.argv[3:]))
-"""
-
-
 def test_the_copy_needs_neither_the_formatter_nor_the_type(demo_repo: Path, tmp_path: Path):
     from lsst.daf.butler import Butler
 
     _put_candidates(demo_repo, OLD, CHAIN)
     env = dict(os.environ, PFSTUI_STATE_DIR=str(tmp_path / "state"))
     argv = ["certify-detectormaps", str(demo_repo), CHAIN, "PFS/calib", "--yes"]
-    done = subprocess.run([sys.executable, "-c", BLOCKED_DEMO_CLASSES, str(demo_repo), CHAIN, *argv], env=env,
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(demo_repo), CHAIN, "detectorMap_candidate", *argv], env=env,
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "this process cannot read a detectorMap" in done.stdout

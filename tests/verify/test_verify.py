@@ -14,6 +14,7 @@ import pytest
 
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.verify.report import verify
+from tests.blocked_demo import SCRIPT
 from tests.integration.test_workflow import BIN, certify, pipetask, run
 from tests.pg import copy_repo
 
@@ -85,39 +86,10 @@ def test_the_demo_writes_its_bias_as_fits_in_the_lsst_layout(bias_repo: Path):
             assert (hdus["IMAGE"].data == butler.get(ref)).all()  # the formatter reads back what it wrote
 
 
-BLOCKED_DEMO = """
-import sys
-
-class NoDemo:
-    '''Stands for a production host: the pipeline's (here the demo's) classes and formatters cannot be imported.'''
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "pfstui.demo.storage":
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, NoDemo())
-from lsst.daf.butler import Butler
-
-with Butler.from_config(sys.argv[1]) as butler:
-    ref = next(iter(butler.query_datasets("bias", collections=sys.argv[2], limit=1)))
-    try:
-        butler.get(ref)
-    except Exception as exc:
-        print(f"this process cannot read a bias: {type(exc).__name__}", flush=True)
-    else:
-        sys.exit("the demo's formatter is importable here: the test would prove nothing")
-
-from pfstui.cli.main import main
-
-sys.exit(main(sys.argv[3:]))
-"""
-
-
 def test_verify_reads_the_fits_where_the_formatter_cannot_be_imported(bias_repo: Path, tmp_path: Path):
     env = dict(os.environ, PFSTUI_STATE_DIR=str(tmp_path / "state"))
     argv = ["verify", str(bias_repo), BAD, "bias", "--against", "PFS/calib", "--json"]
-    done = subprocess.run([sys.executable, "-c", BLOCKED_DEMO, str(bias_repo), BAD, *argv], check=False,
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(bias_repo), BAD, "bias", *argv], check=False,
                           env=env,
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert done.returncode == 1, done.stdout + done.stderr
