@@ -33,7 +33,7 @@ from pfstui.butler.undo import find_entry, preview_undo, undone_by
 from pfstui.butler.values import data_id_text, same_repo
 from pfstui.cli.argtypes import count
 from pfstui.cli.butler_flags import add_dates, add_id, add_write_flags, origin
-from pfstui.cli.guard import CliError, run_guarded, say
+from pfstui.cli.guard import CliError, print_table, run_guarded, say
 from pfstui.cli.readonly import HELP as READ_ONLY_HELP
 from pfstui.cli.readonly import accept_everywhere, changes
 from pfstui.infra.journal import default_journal
@@ -184,17 +184,8 @@ def cmd_calibs(args: argparse.Namespace) -> int:
         header.pop(5)
         for r in rows:
             r.pop(5)
-    _table(header, rows)
+    print_table(header, rows)
     return 0
-
-
-def _table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    print(fmt.format(*header).rstrip())
-    print(fmt.format(*("-" * w for w in widths)).rstrip())
-    for r in rows:
-        say(fmt.format(*r).rstrip())
 
 
 def cmd_journal(args: argparse.Namespace) -> int:

@@ -29,6 +29,16 @@ def say(text: object, *, file=None, flush: bool = False) -> None:
     print(shown(str(text), None), file=file or sys.stdout, flush=flush)
 
 
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Columns as wide as their widest cell, a rule under the header; cells are shown as :func:`say` shows them."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(fmt.format(*header).rstrip())
+    print(fmt.format(*("-" * w for w in widths)).rstrip())
+    for r in rows:
+        say(fmt.format(*r).rstrip())
+
+
 def run_guarded(args: argparse.Namespace) -> int:
     """Run ``args.func`` and turn what it raises into one line (see the module docstring)."""
     from pfstui.cli.readonly import refuse

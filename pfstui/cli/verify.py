@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from pfstui.cli.guard import say
+from pfstui.cli.guard import print_table, say
 
 __all__ = ["DEFAULT_AGAINST", "EXIT_FAILED", "add_subcommands", "cmd_verify"]
 
@@ -38,8 +38,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _print_report(report: Any) -> None:
-    from pfstui.cli.butler import _table
-
     against = f"against {report.against} at {report.at} TAI" if report.against else "against nothing certified"
     say(f"{report.dataset_type} in {report.collection}, {against}")
     rows = []
@@ -47,7 +45,7 @@ def _print_report(report: Any) -> None:
         for check in cam.checks:
             rows.append([cam.camera, check.name, check.verdict.upper(), _number(check.value, check.limit.unit),
                          f"{check.limit.warn:g} / {check.limit.fail:g}", check.amp])
-    _table(["Camera", "Check", "Verdict", "Value", "Warn / fail", "Amp"], rows)
+    print_table(["Camera", "Check", "Verdict", "Value", "Warn / fail", "Amp"], rows)
     for cam in report.cameras:
         if cam.current is None and report.against:
             say(f"{cam.camera}: nothing certified in {report.against} at {report.at}: comparisons n/a")
