@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -18,6 +19,7 @@ def run_app(*, repo: str | None, plan: str | None, read_only: bool, demo: bool) 
         from pfstui.config import load_settings
 
         os.environ["TEXTUAL_FPS"] = str(load_settings()[0].ssh_fps)
+    gc.disable()  # until the first frame is out (see pfstui.__main__): PfsTuiApp's settle_gc switches it on
     from pfstui.ui.app import PfsTuiApp
 
     app = PfsTuiApp(repo=repo, plan=plan, read_only=read_only, demo=demo, prepare_templates=_register_demo)

@@ -8,6 +8,7 @@ holds the traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 
@@ -95,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         pfstui.demo.register()  # the demo's plan template for `plan new`; the app registers it when `a` needs it
     parser = build_parser(headless)
     args = parser.parse_args(argv)
+    if args.func is not cmd_app:
+        # Off while the modules were imported (pfstui.__main__).  The app keeps it off until its first frame:
+        # switched on here, its first pass would walk every object made so far.
+        gc.enable()
     return run_guarded(args)
 
 
