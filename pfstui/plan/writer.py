@@ -61,6 +61,8 @@ def dump_plan(plan: Plan, path: str | os.PathLike[str] | None = None, *, overwri
         doc["defaults"] = defaults
     if plan.stack is not None:
         doc["stack"] = plan.stack.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    if plan.bps_sites:
+        doc["bps_sites"] = plan.bps_sites
     doc["stages"] = [_stage_dict(s) for s in plan.stages]
     doc = _escape_dollars(doc)
     text = f"# pfstui calibration plan (schema version {PLAN_SCHEMA_VERSION})\n" + yaml.safe_dump(

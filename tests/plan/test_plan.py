@@ -137,6 +137,12 @@ def test_dump_round_trips(tmp_path: Path) -> None:
     assert load_plan(out, env={}) == plan
 
 
+def test_dump_keeps_the_bps_sites(tmp_path: Path) -> None:
+    site = {"class": "pfstui.bps.sites.Condor", "cores_per_slot": 4, "walltime": "04:00:00"}
+    plan = load_plan(write(tmp_path, BASE), env=ENV).model_copy(update={"bps_sites": {"condor": site}})
+    assert parse_plan(dump_plan(plan), env={}).bps_sites == {"condor": site}
+
+
 def test_fingerprint_is_stable_and_tracks_what_the_stage_makes(tmp_path: Path) -> None:
     plan = load_plan(write(tmp_path, BASE), env=ENV)
     fp = stage_fingerprint(plan, "bias")
