@@ -7,12 +7,13 @@ evidence, and it is tested without a terminal; the UI only colours the bytes.
 How a picture keeps what matters when 4k x 4k pixels become 64 x 64:
 
 - each block is reduced in two steps: the median along each column's stretch of the block (an isolated hot pixel
-  or a cosmic ray vanishes), then, of those column medians, the one furthest from their median (a hot or cold
-  column, hot in every row, survives at full strength instead of being averaged over 64 columns);
+  or a cosmic ray vanishes), then, of those column medians, the one furthest from the level of the block and its
+  neighbours (a hot or cold column, hot in every row, survives at full strength instead of being averaged over
+  64 columns);
 - masked pixels take no part; a block without a good pixel is blank;
-- black and white are the centre -/+ ``SIGMAS`` robust sigma: the product's median for the product, and the
-  value of "no change" (0 for new - current, 1 for new / current) for the comparison, so a whole camera offset
-  from what is certified shows as a white or black picture rather than as a grey one.
+- black and white are the centre -/+ ``SIGMAS`` times the typical amplifier's robust sigma: the centre is the
+  product's median for the product, and the value of "no change" (0 for new - current, 1 for new / current) for
+  the comparison, so a camera or an amplifier offset from what is certified shows saturated, not grey.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def picture(image: ProductImage, *, centre: float | None = None, label: str = ""
     """``image`` downsampled to at most ``size`` and scaled to 8 bits around ``centre`` (its median if None)."""
     small = downsample(image.data, image.good, size)
     blank = ~np.isfinite(small)
-    median, sigma = robust(_sample(image.data[image.good & np.isfinite(image.data)]))
+    median, _ = robust(_sample(image.data[image.good & np.isfinite(image.data)]))
+    sigma = _noise(image)
     centre = median if centre is None else centre
     if not np.isfinite(centre):
         centre = 0.0
@@ -104,10 +106,22 @@ def downsample(data: np.ndarray, good: np.ndarray, size: tuple[int, int] = SIZE)
     padded[:rows, :cols] = values
     blocks = padded.reshape(ny, by, nx, bx).transpose(0, 2, 3, 1)  # (ny, nx, bx, by)
     columns = _nanmedian(blocks)  # (ny, nx, bx): each column's median within the block
-    centre = _nanmedian(columns)[..., None]
+    # The level a column is "furthest from" is that of the block and its two neighbours: a hot column that is
+    # half of a narrow block would otherwise be as far from it as the normal column beside it.
+    edge = np.full(columns[:, :1].shape, np.nan)
+    around = np.concatenate([np.concatenate([edge, columns[:, :-1]], axis=1), columns,
+                             np.concatenate([columns[:, 1:], edge], axis=1)], axis=2)
+    centre = _nanmedian(around)[..., None]
     distance = np.where(np.isfinite(columns), np.abs(columns - centre), -1.0)
     pick = distance.argmax(axis=2)[..., None]
     return np.take_along_axis(columns, pick, axis=2)[..., 0]
+
+
+def _noise(image: ProductImage) -> float:
+    """The typical amplifier's robust sigma: the noise, not the spread of levels between amplifiers (an amplifier
+    offset by 8 sigma makes the whole image's sigma four times the noise, and would show pale)."""
+    sigmas = [robust(_sample(values))[1] for values in image.amp_values().values() if values.size]
+    return float(np.median(sigmas)) if sigmas else float("nan")
 
 
 def _sample(values: np.ndarray, most: int = 250_000) -> np.ndarray:
