@@ -16,7 +16,7 @@ BAD = ("r", 1)
 
 def _bias(seed: int, shape=(96, 128)) -> ProductImage:
     rng = np.random.default_rng(seed)
-    data = rng.normal(0.0, 4.0, shape)
+    data = rng.normal(0.0, 3.0, shape)
     good = np.ones(shape, bool)
     good[-6:, :10] = False  # a masked corner (drawn blank)
     amps = {"A": (slice(None), slice(0, 64)), "B": (slice(None), slice(64, 128))}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pfstui.verify.image import ProductImage
-from pfstui.verify.pictures import camera_pictures, downsample, histogram, picture
+from pfstui.verify.pictures import camera_pictures, downsample, histogram, picture, shrink
 
 
 def bias(shape=(256, 256), seed=3) -> ProductImage:
@@ -78,3 +78,20 @@ def test_histogram_of_an_image_without_good_pixels_is_empty():
     image = bias((8, 8))
     image.good[:] = False
     assert histogram(image).counts.sum() == 0
+
+
+def test_shrinking_for_the_terminal_keeps_the_extremes():
+    image = bias()
+    image.data[:, 100] += 200.0
+    shown = picture(image)  # 64 x 64, the hot column white
+    small = shrink(shown, 12, 35)
+    assert small.pixels.shape == (12, 35) and small.blank.shape == (12, 35)
+    assert (small.pixels == 255).all(axis=0).sum() == 1  # still one whole white column, not a grey smear
+    assert shrink(shown, 80, 80) is not shown and shrink(shown, 80, 80).pixels.shape == (64, 64)
+
+
+def test_shrinking_keeps_a_white_column_in_a_black_amplifier():
+    shown = picture(bias((64, 64)), size=(64, 64))
+    shown.pixels[:] = 0
+    shown.pixels[:, 30] = 255
+    assert (shrink(shown, 64, 20).pixels == 255).all(axis=0).sum() == 1

@@ -91,7 +91,9 @@ class VerificationScreen(RepositoryWork, ModalScreen[None]):
         return self._renderer or getattr(settings, "images", "auto")
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="verify-working", classes="status-line")
+        working = Static("", id="verify-working", classes="status-line")
+        working.display = False
+        yield working
         with Container(id="verify-body"):
             if self.report is None:
                 yield Static(f"Verifying {self.dataset_type} in {self.collection}… (esc cancels)", id="verify-note")
@@ -137,7 +139,9 @@ class VerificationScreen(RepositoryWork, ModalScreen[None]):
         self._note(Text("Verification cancelled: esc goes back.", "yellow"))
 
     def show_working(self, line: str | None) -> None:
-        self.query_one("#verify-working", Static).update(line or "")
+        box = self.query_one("#verify-working", Static)
+        box.update(line or "")
+        box.display = bool(line)  # no empty row at 80x24 once the pictures are there
 
     def worker_failed(self, worker, text: str) -> None:
         self._note(Text(f"{text}\nesc goes back.", "red"))

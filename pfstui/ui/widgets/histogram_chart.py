@@ -26,13 +26,14 @@ def bar_lines(counts: list[int], width: int, height: int) -> list[str]:
         return []
     groups = max(1, math.ceil(len(counts) / width))
     merged = [sum(counts[i:i + groups]) for i in range(0, len(counts), groups)]
-    step = max(1, width // len(merged))
+    # Each bar as wide as the columns allow, the spare columns spread over the bars (not left blank at the end).
+    widths = [(i + 1) * width // len(merged) - i * width // len(merged) for i in range(len(merged))]
     top = math.log10(1 + max(merged)) or 1.0
     eighths = [round(math.log10(1 + c) / top * height * 8) for c in merged]
     lines = []
     for row in range(height):
         floor = (height - 1 - row) * 8
-        line = "".join(_EIGHTHS[max(0, min(8, e - floor))] * step for e in eighths)
+        line = "".join(_EIGHTHS[max(0, min(8, e - floor))] * w for e, w in zip(eighths, widths, strict=True))
         lines.append(line)
     return lines
 

@@ -4,8 +4,8 @@ under the cursor its product, new - current, a histogram and every check's numbe
 Why pictures: an offset, a hot column or a missing amplifier is seen at a glance where a column of numbers has
 to be read.  Every cell also carries its verdict as a word (``FAIL``), so the grid reads without colour (a
 monochrome terminal, a colour-blind operator, a pasted screenshot).  At 80 columns the grid, the camera line
-and the two pictures fit on one screen and the rest scrolls; from 120 columns the numbers stand beside the
-pictures (the screen's ``-wide`` class).
+and the two pictures fit on one screen and the rest scrolls; from 120 columns the pictures take the width and
+the histogram and the numbers sit side by side under them (the screen's ``-wide`` class).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Static
 from pfstui.ui.images import Renderer, image_widget
 from pfstui.ui.widgets.histogram_chart import HistogramChart
 from pfstui.ui.widgets.tables import ListTable
-from pfstui.verify.pictures import Picture
+from pfstui.verify.pictures import Picture, shrink
 
 __all__ = ["VERDICT_STYLE", "VerificationView", "check_label", "verdict_cell"]
 
@@ -77,17 +77,28 @@ def fit_cells(width: int, height: int, aspect: float) -> tuple[int, int]:
 
 
 class _PictureBox(Vertical):
-    """A label over an image fitted to the box (textual-image alone keeps the shape only in one direction)."""
+    """A label over an image fitted to the box, keeping its shape; the picture is shrunk to the cells it gets by
+    :func:`~pfstui.verify.pictures.shrink` (a smooth resize in textual-image would grey out a hot column)."""
 
-    aspect = 1.0
+    picture: Picture | None = None
+    diverging = False
+    _drawn: tuple[int, int] | None = None
 
     def on_resize(self) -> None:
         self.fit()
 
     def fit(self) -> None:
-        columns, rows = fit_cells(self.content_size.width, self.content_size.height - 1, self.aspect)
-        for image in self.query(".verify-image"):
-            image.styles.width, image.styles.height = columns, rows
+        images = list(self.query(".verify-image"))
+        if self.picture is None or not images:
+            return
+        rows, columns = self.picture.pixels.shape
+        size = fit_cells(self.content_size.width, self.content_size.height - 1, columns / rows)
+        if size == self._drawn:
+            return
+        self._drawn = size
+        for image in images:
+            image.styles.width, image.styles.height = size
+            image.image = _pil(shrink(self.picture, 2 * size[1], size[0]), self.diverging)
 
 
 def _range(picture: Picture) -> str:
@@ -112,11 +123,11 @@ class VerificationView(Widget):
     VerificationView .verify-picture Static { height: 1; }
     VerificationView HistogramChart { height: 8; margin-top: 1; }
     VerificationView #verify-checks { height: auto; margin-top: 1; }
-    Screen.-wide VerificationView #verify-detail { layout: horizontal; }
-    Screen.-wide VerificationView #verify-looks { width: 3fr; height: 100%; }
+    Screen.-wide VerificationView #verify-looks { height: 1fr; min-height: 16; }
     Screen.-wide VerificationView #verify-pictures { height: 1fr; }
-    Screen.-wide VerificationView #verify-numbers { width: 2fr; padding-left: 1; }
-    Screen.-wide VerificationView HistogramChart { height: 12; margin-top: 0; }
+    Screen.-wide VerificationView #verify-numbers { layout: horizontal; height: 10; }
+    Screen.-wide VerificationView HistogramChart { width: 1fr; height: 100%; margin-top: 0; }
+    Screen.-wide VerificationView #verify-checks { width: 1fr; margin-top: 0; padding-left: 2; }
     """
 
     def __init__(self, report, *, renderer: Renderer = "auto", **kwargs) -> None:
@@ -178,25 +189,25 @@ class VerificationView(Widget):
         label = self.query_one(f"#verify-{kind}-label", Static)
         for old in box.query(".verify-image"):
             old.remove()
+        box.picture = None
         if picture is None:
             what = "new - current" if kind == "diff" else "the product"
             label.update(Text(f"{what}: nothing to compare with" if kind == "diff" else f"no picture of {what}",
                               style="dim"))
             return
         label.update(Text(_range(picture)))
-        rows, columns = picture.pixels.shape
-        box.aspect = columns / rows
+        box.picture, box.diverging, box._drawn = picture, diverging, None
         box.mount(image_widget(_pil(picture, diverging), self.renderer, classes="verify-image"))
         box.fit()
 
     def _title(self) -> Text:
+        """What failed first (a narrow terminal wraps the rest), then what was compared with what."""
         r = self.report
-        against = f" against {r.against} at {r.at}" if r.against else " (nothing certified to compare with)"
         failed = len(r.failed)
-        text = Text.assemble((f"{r.dataset_type}", "bold"), f" in {r.collection}{against}: ")
-        text.append(f"{failed} of {len(r.cameras)} cameras FAIL" if failed else f"{len(r.cameras)} cameras, none fail",
-                    style="bold red" if failed else "green")
-        return text
+        text = Text(f"{failed} of {len(r.cameras)} cameras FAIL" if failed else f"{len(r.cameras)} cameras, none fail",
+                    style="bold red" if failed else "bold green")
+        against = f" against {r.against} at {str(r.at)[:16]} TAI" if r.against else ", nothing certified to compare"
+        return text.append_text(Text.assemble(": ", (r.dataset_type, "bold"), f" in {r.collection}{against}"))
 
     @staticmethod
     def _camera_line(cam) -> Text:
