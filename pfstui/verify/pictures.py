@@ -25,7 +25,7 @@ import numpy as np
 
 from .checks import _compare, _measured_only  # the comparison the checks judge, not a second one
 from .image import ProductImage, robust
-from .limits import Product
+from .limits import CHECKS, Product
 
 __all__ = ["Histogram", "Picture", "Pictures", "SIGMAS", "camera_pictures", "downsample", "histogram", "picture",
            "shrink"]
@@ -76,13 +76,21 @@ def camera_pictures(product: Product, new: ProductImage, current: ProductImage |
     compared = _compare(product, new, current)
     flat = product == "fiberFlat"
     comparison = None if compared is None else picture(
-        compared, centre=1.0 if flat else 0.0, label="new / current" if flat else "new - current")
+        compared, centre=1.0 if flat else 0.0, label="new / current" if flat else "new - current",
+        least=_comparison_limit(product))
     return Pictures(picture(new, label="new"), comparison, histogram(new))
 
 
+def _comparison_limit(product: Product) -> float | None:
+    """The fail limit of the product's first comparison (the median of new - current, or of new / current - 1)."""
+    return next((limit.fail for name, limit in CHECKS[product].items() if name.startswith(("diff_", "ratio_"))), None)
+
+
 def picture(image: ProductImage, *, centre: float | None = None, label: str = "", size: tuple[int, int] = SIZE,
-            sigmas: float = SIGMAS) -> Picture:
-    """``image`` downsampled to at most ``size`` and scaled to 8 bits around ``centre`` (its median if None)."""
+            sigmas: float = SIGMAS, least: float | None = None) -> Picture:
+    """``image`` downsampled to at most ``size`` and scaled to 8 bits around ``centre`` (its median if None): white
+    ``sigmas`` robust sigma above it, and never nearer than ``least`` (a comparison's fail limit: two products
+    made from the same frames differ by almost nothing, and their noise would otherwise fill the scale)."""
     small = downsample(image.data, image.good, size)
     blank = ~np.isfinite(small)
     median, _ = robust(_sample(image.data[image.good & np.isfinite(image.data)]))
@@ -91,6 +99,7 @@ def picture(image: ProductImage, *, centre: float | None = None, label: str = ""
     if not np.isfinite(centre):
         centre = 0.0
     half = sigmas * sigma if np.isfinite(sigma) and sigma > 0 else max(abs(centre) * 1e-3, 1e-6)
+    half = max(half, least or 0.0)
     low, high = centre - half, centre + half
     scaled = np.clip((np.where(blank, centre, small) - low) / (high - low) * 255.0, 0.0, 255.0)
     pixels = np.rint(scaled).astype(np.uint8)
@@ -155,15 +164,18 @@ def shrink(picture: Picture, rows: int, columns: int) -> Picture:
 
 
 def _extremes(pixels: np.ndarray, blank: np.ndarray, axis: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``size`` groups along ``axis``, each the pixel furthest from the group's median (a white column in a black
-    amplifier as much as a black one in grey; a blank pixel only where all are blank)."""
+    """``size`` groups along ``axis``, each the pixel furthest from the median of the group and its neighbours (a
+    white column in a black amplifier as much as a black one in grey, even when it is one of a group of two; a
+    blank pixel only where all are blank)."""
     edges = np.linspace(0, pixels.shape[axis], size + 1).astype(int)
     values = np.where(blank, np.nan, pixels.astype(float))
     picks = []
     for start, stop in zip(edges[:-1], edges[1:]):
         group = np.take(values, range(start, stop), axis=axis)
-        distance = np.abs(group - _nanmedian(np.moveaxis(group, axis, -1))[(slice(None),) * axis + (None,)])
-        picks.append(start + np.argmax(np.nan_to_num(distance, nan=-1.0), axis=axis))
+        width = stop - start
+        around = np.take(values, range(max(0, start - width), min(values.shape[axis], stop + width)), axis=axis)
+        centre = _nanmedian(np.moveaxis(around, axis, -1))[(slice(None),) * axis + (None,)]
+        picks.append(start + np.argmax(np.nan_to_num(np.abs(group - centre), nan=-1.0), axis=axis))
     index = np.stack(picks, axis=axis)
     return np.take_along_axis(pixels, index, axis=axis), np.take_along_axis(blank, index, axis=axis)
 

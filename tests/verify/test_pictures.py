@@ -95,3 +95,21 @@ def test_shrinking_keeps_a_white_column_in_a_black_amplifier():
     shown.pixels[:] = 0
     shown.pixels[:, 30] = 255
     assert (shrink(shown, 64, 20).pixels == 255).all(axis=0).sum() == 1
+
+
+def test_shrinking_by_two_keeps_a_hot_column_that_is_half_of_its_pair():
+    """The demo's bias: 64 columns shown in 32, hot columns at 1, 5 and 9 (each the second of its pair)."""
+    shown = picture(bias((48, 64)), size=(64, 64))
+    shown.pixels[:] = 100
+    shown.pixels[:, [1, 5, 9]] = 255
+    assert sorted(np.flatnonzero((shrink(shown, 48, 32).pixels == 255).all(axis=0))) == [0, 2, 4]
+
+
+def test_new_minus_current_is_white_no_nearer_than_the_fail_limit():
+    """Two biases made from the same frames differ by almost nothing: the scale is the fail limit, not that noise."""
+    current = bias(seed=7)
+    new = ProductImage(current.data + 1e-6 * bias(seed=8).data, current.good, current.amps)
+    new.data[:, :3] += 2.0  # under the 5 ADU fail limit of diff_mean: not white
+    shown = camera_pictures("bias", new, current).comparison
+    assert (shown.low, shown.high) == (-5.0, 5.0)
+    assert 128 < shown.pixels[0, 0] < 255

@@ -102,7 +102,8 @@ class _PictureBox(Vertical):
 
 
 def _range(picture: Picture) -> str:
-    return f"{picture.label}: black {picture.low:.4g}, white {picture.high:.4g}"
+    """The values at the ends of the scale, short enough for half of 80 columns (black to white; blue to red)."""
+    return f"{picture.label}: {picture.low:.3g} to {picture.high:.3g}"
 
 
 class VerificationView(Widget):
