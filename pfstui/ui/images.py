@@ -29,13 +29,19 @@ def probe(timeout: float = PROBE_TIMEOUT) -> Drawn:
     """Ask the terminal once, before the app starts, which graphics it draws (see the module docstring)."""
     global _probed
     if _probed is None:
+        import logging
+
         from textual_image import _terminal
 
+        # A terminal that answers nothing is normal (a bare pty, a serial console): textual-image logs it as a
+        # warning with a traceback, which Python would print on the terminal before the app starts.
+        logging.getLogger("textual_image").addHandler(logging.NullHandler())
         _terminal._PROBE_TIMEOUT = timeout
         try:
             found = _terminal.probe_terminal()
-        except _terminal.TerminalError:
+        except Exception:  # noqa: BLE001 - a terminal of size 0x0 divides by zero in it: no graphics, no stop
             found = None
+            _no_question_now()
         _probed = "sixel" if found and found.sixel else "tgp" if found and found.tgp else "halfcell"
     return _probed
 

@@ -1,6 +1,7 @@
 """The verification view (issue 17): snapshots at 80x24 and 160x48 with half-blocks and one with the kitty graphics
 protocol, on a synthetic report whose r1 fails (tests/ui/verify_report.py: no Butler); the screen's keys (Escape
-cancels a slow read, then goes back), the Queue's V, the histogram bars, the renderer choice and its setting."""
+cancels a slow read, then goes back), the Queue's V, the histogram bars, the renderer choice and its setting, and
+the question to the terminal (on a pty that answers as a Sixel or kitty terminal would, or not at all)."""
 
 from __future__ import annotations
 
@@ -166,16 +167,53 @@ def test_the_renderer_is_the_one_chosen_else_what_the_terminal_answered(monkeypa
     assert images.resolve("auto") == "sixel" and images.resolve("halfcell") == "halfcell"
 
 
-def test_a_terminal_that_answers_nothing_gets_half_blocks(monkeypatch):
-    """Not a terminal (a pipe, as under pytest): nothing is asked, and auto is half-blocks."""
-    from textual_image import _terminal
-
-    monkeypatch.setattr(images, "_probed", None)
-    monkeypatch.delattr(_terminal.probe_terminal, "_result", raising=False)
-    assert images.probe() == "halfcell" and images.resolve("auto") == "halfcell"
-
-
 def test_the_images_setting():
     assert Settings.from_dict({"images": "sixel"}).images == "sixel" and Settings().images == "auto"
     with pytest.raises(SettingsError, match="images: 'png' is not one of auto, halfcell, tgp, sixel"):
         Settings.from_dict({"images": "png"})
+
+
+def probe_in_a_pty(answer: bytes | None) -> tuple[str, bytes]:
+    """``probe()`` in a fresh process on an 80x24 pty whose terminal answers the query with ``answer`` (None:
+    silence, as a bare pty); its result, and everything it wrote to the terminal."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    code = "from pfstui.ui.images import probe; import sys; sys.stderr.write(probe())"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=str(DATA.parents[1])))
+    os.close(slave)
+    written, deadline = b"", time.monotonic() + 20
+    while proc.poll() is None and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.05)[0]:
+            try:
+                written += os.read(master, 4096)
+            except OSError:
+                break
+            if answer is not None and written.endswith(b"\x1b[c"):
+                os.write(master, answer)
+    result = proc.communicate(timeout=20)[1].decode()
+    os.close(master)
+    return result, written
+
+
+def test_a_bare_pty_gets_half_blocks_quietly():
+    result, written = probe_in_a_pty(None)
+    assert result == "halfcell"
+    assert b"\x1b[c" in written and b"Traceback" not in written and b"Failed" not in written
+
+
+@pytest.mark.parametrize(("answer", "drawn"), [(b"\x1b[?62;4;22c", "sixel"),
+                                               (b"\x1b_Gi=1;OK\x1b\\\x1b[?62;22c", "tgp"),
+                                               (b"\x1b[?62;22c", "halfcell")])
+def test_a_terminal_that_answers_gets_its_protocol(answer, drawn):
+    assert probe_in_a_pty(answer)[0] == drawn

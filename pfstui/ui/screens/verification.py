@@ -22,7 +22,6 @@ from textual.widgets import Static
 
 from pfstui.ui.images import Renderer
 from pfstui.ui.widgets.footer import KeysFooter
-from pfstui.ui.widgets.verification_view import VerificationView
 from pfstui.ui.workers import RepositoryWork
 
 __all__ = ["VerificationScreen", "stage_request"]
@@ -118,6 +117,9 @@ class VerificationScreen(RepositoryWork, ModalScreen[None]):
                       at=at, pictures=True)
 
     def _show(self, report: Any) -> None:
+        # Imported here: the key map (``?``, a config.yaml keymap at start) imports this module, not numpy.
+        from pfstui.ui.widgets.verification_view import VerificationView
+
         self.report = report
         body = self.query_one("#verify-body", Container)
         body.remove_children()
