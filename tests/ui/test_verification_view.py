@@ -142,14 +142,20 @@ def test_a_queue_stage_knows_the_product_it_verifies():
     assert found["clean-bias"] is None and found["certify-detectorMap"] is None  # nothing verify reads
 
 
-async def test_v_on_a_stage_verify_cannot_read_says_so(tmp_path):
+async def test_v_in_the_queue_verifies_the_selected_stage_s_product(tmp_path, monkeypatch):
     from pfstui.queue.requests import Snapshot
     from pfstui.ui.panes.queue import QueuePane
+    from pfstui.ui.screens.confirm import TextScreen
 
     from .test_snapshots import queue_app
 
+    asked = []
+    monkeypatch.setattr("pfstui.verify.report.verify",
+                        lambda gw, collection, dataset_type, **kw: asked.append((collection, dataset_type, kw))
+                        or synthetic_report())
     state = QueueState.model_validate_json((DATA / "state" / "demo-run.json").read_text())
     app = queue_app(tmp_path)
+    app._gateway = lambda: "the app's gateway"
     async with app.run_test(size=(120, 40)) as pilot:
         app.query_one(QueuePane).update_snapshot(Snapshot(version=1, session=str(tmp_path), supervisor_pid=1,
                                                           state=state))
@@ -158,6 +164,15 @@ async def test_v_on_a_stage_verify_cannot_read_says_so(tmp_path):
         await wait_until(pilot, lambda: any("V verifies" in n.message for n in app._notifications),
                          what="the refusal")
         assert not isinstance(app.screen, VerificationScreen)
+        await pilot.press("enter")  # its details say what V reads
+        await wait_until(pilot, lambda: isinstance(app.screen, TextScreen), what="the details")
+        assert "V verifies its product: bias in u/op/bias against PFS/calib" in app.screen.body
+        await pilot.press("escape")
+        app.repo = str(tmp_path / "repo")
+        await pilot.press("V")
+        await wait_until(pilot, lambda: bool(app.screen.query(VerificationView)), what="the verification")
+        assert asked == [("u/op/bias", "bias", {"against": "PFS/calib", "at": asked[0][2]["at"], "pictures": True})]
+        assert asked[0][2]["at"].isot.startswith("2000-01-01T00:00:00")  # the certify stage's begin date
 
 
 def test_the_renderer_is_the_one_chosen_else_what_the_terminal_answered(monkeypatch):
