@@ -9,7 +9,7 @@ How a picture keeps what matters when 4k x 4k pixels become 64 x 64:
 - each block is reduced in two steps: the median along each column's stretch of the block (an isolated hot pixel
   or a cosmic ray vanishes), then, of those column medians, the one furthest from the level of the block and its
   neighbours (a hot or cold column, hot in every row, survives at full strength instead of being averaged over
-  64 columns);
+  64 columns); the terminal's cells are filled from the picture the same way (:func:`shrink`);
 - masked pixels take no part; a block without a good pixel is blank;
 - black and white are the centre -/+ ``SIGMAS`` times the typical amplifier's robust sigma: the centre is the
   product's median for the product, and the value of "no change" (0 for new - current, 1 for new / current) for
@@ -114,17 +114,9 @@ def downsample(data: np.ndarray, good: np.ndarray, size: tuple[int, int] = SIZE)
     ny, nx = -(-rows // by), -(-cols // bx)
     padded = np.full((ny * by, nx * bx), np.nan)
     padded[:rows, :cols] = values
-    blocks = padded.reshape(ny, by, nx, bx).transpose(0, 2, 3, 1)  # (ny, nx, bx, by)
-    columns = _nanmedian(blocks)  # (ny, nx, bx): each column's median within the block
-    # The level a column is "furthest from" is that of the block and its two neighbours: a hot column that is
-    # half of a narrow block would otherwise be as far from it as the normal column beside it.
-    edge = np.full(columns[:, :1].shape, np.nan)
-    around = np.concatenate([np.concatenate([edge, columns[:, :-1]], axis=1), columns,
-                             np.concatenate([columns[:, 1:], edge], axis=1)], axis=2)
-    centre = _nanmedian(around)[..., None]
-    distance = np.where(np.isfinite(columns), np.abs(columns - centre), -1.0)
-    pick = distance.argmax(axis=2)[..., None]
-    return np.take_along_axis(columns, pick, axis=2)[..., 0]
+    # Each column's median within its band of ``by`` rows (ny, nx * bx), then the most extreme column of each block.
+    columns = _nanmedian(padded.reshape(ny, by, nx * bx).transpose(0, 2, 1))
+    return _extremes(columns, 1, nx)
 
 
 def _noise(image: ProductImage) -> float:
@@ -153,31 +145,30 @@ def _nanmedian(values: np.ndarray) -> np.ndarray:
 
 
 def shrink(picture: Picture, rows: int, columns: int) -> Picture:
-    """``picture`` in at most ``rows`` x ``columns`` pixels, each the most extreme (furthest from their median) of
-    the pixels it covers: the terminal shows 64 pixels in 35 columns, and a smooth resize would halve a hot column
+    """``picture`` in at most ``rows`` x ``columns`` pixels, each the most extreme of the pixels it covers, as the
+    downsampling chose: the terminal shows 64 pixels in 35 columns, and a smooth resize would halve a hot column
     that the downsampling kept whole.  A picture that fits keeps its pixels."""
-    pixels, blank = picture.pixels, picture.blank
+    values = np.where(picture.blank, np.nan, picture.pixels.astype(float))
     for axis, size in ((0, rows), (1, columns)):
-        if 0 < size < pixels.shape[axis]:
-            pixels, blank = _extremes(pixels, blank, axis, size)
-    return Picture(pixels, blank, picture.low, picture.high, picture.label)
+        if 0 < size < values.shape[axis]:
+            values = _extremes(values, axis, size)
+    blank = np.isnan(values)
+    return Picture(np.where(blank, 0, values).astype(np.uint8), blank, picture.low, picture.high, picture.label)
 
 
-def _extremes(pixels: np.ndarray, blank: np.ndarray, axis: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``size`` groups along ``axis``, each the pixel furthest from the median of the group and its neighbours (a
-    white column in a black amplifier as much as a black one in grey, even when it is one of a group of two; a
-    blank pixel only where all are blank)."""
-    edges = np.linspace(0, pixels.shape[axis], size + 1).astype(int)
-    values = np.where(blank, np.nan, pixels.astype(float))
+def _extremes(values: np.ndarray, axis: int, size: int) -> np.ndarray:
+    """``values`` in ``size`` groups along ``axis``, each the value furthest from the median of its group and the
+    groups beside it (a hot column that is one of a group of two is as far from the group's own median as the
+    normal one beside it; from its neighbourhood's it is not).  NaN is no value; a group of NaNs gives NaN."""
+    edges = np.linspace(0, values.shape[axis], size + 1).astype(int)
     picks = []
     for start, stop in zip(edges[:-1], edges[1:]):
         group = np.take(values, range(start, stop), axis=axis)
         width = stop - start
         around = np.take(values, range(max(0, start - width), min(values.shape[axis], stop + width)), axis=axis)
-        centre = _nanmedian(np.moveaxis(around, axis, -1))[(slice(None),) * axis + (None,)]
+        centre = np.expand_dims(_nanmedian(np.moveaxis(around, axis, -1)), axis)
         picks.append(start + np.argmax(np.nan_to_num(np.abs(group - centre), nan=-1.0), axis=axis))
-    index = np.stack(picks, axis=axis)
-    return np.take_along_axis(pixels, index, axis=axis), np.take_along_axis(blank, index, axis=axis)
+    return np.take_along_axis(values, np.stack(picks, axis=axis), axis=axis)
 
 
 def histogram(image: ProductImage, *, bins: int = BINS, sigmas: float = SIGMAS) -> Histogram:
