@@ -189,6 +189,7 @@ class VerificationView(Widget):
         box = self.query_one(f"#verify-{kind}", _PictureBox)
         label = self.query_one(f"#verify-{kind}-label", Static)
         for old in box.query(".verify-image"):
+            old.image = None  # a graphics protocol's image is deleted from the terminal, not left in its memory
             old.remove()
         box.picture = None
         if picture is None:
