@@ -232,3 +232,15 @@ def test_a_bare_pty_gets_half_blocks_quietly():
                                                (b"\x1b[?62;22c", "halfcell")])
 def test_a_terminal_that_answers_gets_its_protocol(answer, drawn):
     assert probe_in_a_pty(answer)[0] == drawn
+
+
+def test_a_plan_s_certify_stage_is_read_as_butler_s():
+    """The plan writes ``pfstui certify`` stages now (pfstui/plan/argv.py); a recorded queue has butler's."""
+    from pfstui.queue.state import Stage
+
+    argv = ["/venv/bin/pfstui", "certify", "/data/repo", "u/op/dark", "PFS/calib", "dark", "--begin-date",
+            "2025-01-01T00:00:00", "--id", "arm=b", "--whole-product", "--stage", "certify-dark", "--attempt", "2"]
+    pipetask = ["/venv/bin/pipetask", "run", "-b", "/data/repo", "-o", "u/op/dark", "-p", "dark.yaml"]
+    stages = [Stage(id="dark", argv=pipetask), Stage(id="certify-dark", argv=argv)]
+    expected = {"collection": "u/op/dark", "against": "PFS/calib", "dataset_type": "dark", "at": "2025-01-01T00:00:00"}
+    assert stage_request(stages[1], stages) == stage_request(stages[0], stages) == expected

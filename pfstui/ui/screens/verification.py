@@ -28,10 +28,12 @@ __all__ = ["VerificationScreen", "stage_request"]
 
 
 def _certify_args(argv: list[str]) -> dict[str, str | None] | None:
-    """What ``butler certify-calibrations REPO INPUT TARGET DATASETTYPE [--begin-date D]`` certifies, or None."""
-    if "certify-calibrations" not in argv:
+    """What ``pfstui certify`` or ``butler certify-calibrations`` (``REPO INPUT TARGET DATASETTYPE [--begin-date
+    D] ...``) certifies, or None for another command."""
+    word = next((a for a in argv if a in ("certify", "certify-calibrations")), None)
+    if word is None:
         return None
-    rest = argv[argv.index("certify-calibrations") + 1:]
+    rest = argv[argv.index(word) + 1:]
     positional = [a for i, a in enumerate(rest) if not a.startswith("-") and not (i and rest[i - 1].startswith("--"))]
     begin = rest[rest.index("--begin-date") + 1] if "--begin-date" in rest[:-1] else None
     if len(positional) < 4:
