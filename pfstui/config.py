@@ -9,6 +9,8 @@ Example::
       queue.kill: K
       pane.logs: f3,3
     group_access: false     # a site setting: true opens pfstui's folders and files to your group, read-only
+    images: auto            # auto (default): the terminal's graphics protocol if it answers, else half-blocks;
+                            # halfcell, tgp (kitty graphics protocol) or sixel to choose (halfcell: no query)
 
 A bad file never stops the app: the defaults are used and the message names the file, the field and the fix.
 A file that is not yours, or that others can write, is not read at all (the message says why).
@@ -25,7 +27,8 @@ from pfstui.errors import UserError
 from pfstui.infra.paths import config_dir
 from pfstui.infra.private import UnsafePathError, check_trusted
 
-CHOICES = {"theme": ("dark", "light"), "bell": ("failures", "always", "never")}
+CHOICES = {"theme": ("dark", "light"), "bell": ("failures", "always", "never"),
+           "images": ("auto", "halfcell", "tgp", "sixel")}
 
 
 class SettingsError(UserError, ValueError):
@@ -42,6 +45,8 @@ class Settings:
     keymap: dict[str, str] = field(default_factory=dict)
     #: Open pfstui's folders (0750) and files (0640) to the group; off: everything is 0700 / 0600.
     group_access: bool = False
+    #: How the verification view draws images: see :mod:`pfstui.ui.images`.
+    images: Literal["auto", "halfcell", "tgp", "sixel"] = "auto"
 
     @classmethod
     def from_dict(cls, data: dict) -> Settings:
@@ -63,7 +68,8 @@ class Settings:
         if not isinstance(group, bool):
             raise SettingsError(f"group_access: {group!r} must be true or false")
         return cls(theme=data.get("theme", "dark"), bell=data.get("bell", "failures"), ssh_fps=fps,
-                   keymap={k: str(v) for k, v in keymap.items()}, group_access=group)
+                   keymap={k: str(v) for k, v in keymap.items()}, group_access=group,
+                   images=data.get("images", "auto"))
 
 
 def config_path() -> Path:

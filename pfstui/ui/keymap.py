@@ -158,6 +158,7 @@ def _widgets() -> dict[str, Any]:
     from pfstui.ui.screens.log_prompt import LogPrompt
     from pfstui.ui.screens.record import RecordScreen
     from pfstui.ui.screens.stage_options import RestartEditor, StageEditor
+    from pfstui.ui.screens.verification import VerificationScreen
     from pfstui.ui.widgets.lists import ListTree
     from pfstui.ui.widgets.log_view import LogView
     from pfstui.ui.widgets.tables import ListTable
@@ -165,7 +166,7 @@ def _widgets() -> dict[str, Any]:
     return {"queue": QueuePane, "collections": CollectionsPane, "certify": CertifyPane, "logs": LogsPanel,
             "log_view": LogView, "table": ListTable, "tree": ListTree, "log_dialogs": (LogPrompt, RecordScreen),
             "dialogs": (ConfirmScreen, TextScreen, RestartEditor, StageEditor, AddStageScreen, JobLogsScreen,
-                        KeysScreen)}
+                        KeysScreen, VerificationScreen)}
 
 
 def sections(app_cls: type) -> list[Section]:

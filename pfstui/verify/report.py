@@ -16,6 +16,7 @@ from pfstui.butler.values import camera_text, plain_data_id
 from .checks import Check, measure
 from .image import read_image
 from .limits import PRODUCTS, Product, Verdict, product_kind
+from .pictures import Pictures, camera_pictures
 
 __all__ = ["CameraResult", "Report", "verify"]
 
@@ -30,6 +31,7 @@ class CameraResult:
     new: str
     current: str | None
     checks: list[Check]
+    pictures: Pictures | None = None  #: drawn by the verification view (``verify(..., pictures=True)``)
 
     @property
     def camera(self) -> str:
@@ -66,7 +68,7 @@ class Report:
 
 
 def verify(gw: ButlerGateway, collection: str, dataset_type: str, *, against: str | None = None,
-           at: Any = None) -> Report:
+           at: Any = None, pictures: bool = False) -> Report:
     """Verify every camera of ``dataset_type`` in ``collection`` against ``against`` (a CALIBRATION collection, or a
     chain of them) at time ``at`` (astropy Time; now if None).  ``against=None`` compares with nothing."""
     product = product_kind(dataset_type)
@@ -86,16 +88,17 @@ def verify(gw: ButlerGateway, collection: str, dataset_type: str, *, against: st
                                 "give the RUN (or chain) the pipeline wrote its product to")
         for ref in refs:
             current = _certified(butler, ref, against, at)
-            report.cameras.append(_camera(butler, product, ref, current))
+            report.cameras.append(_camera(butler, product, ref, current, pictures))
     return report
 
 
-def _camera(butler: Any, product: Product, ref: Any, current: Any) -> CameraResult:
+def _camera(butler: Any, product: Product, ref: Any, current: Any, pictures: bool = False) -> CameraResult:
     new_image = read_image(butler.getURI(ref))
     current_image = read_image(butler.getURI(current)) if current is not None else None
     return CameraResult(plain_data_id(ref.dataId), f"{ref.run} {ref.id}",
                         f"{current.run} {current.id}" if current is not None else None,
-                        measure(product, new_image, current_image))
+                        measure(product, new_image, current_image),
+                        camera_pictures(product, new_image, current_image) if pictures else None)
 
 
 def _certified(butler: Any, ref: Any, against: str | None, at: Any) -> Any:

@@ -106,6 +106,8 @@ class CertifyPane(RepositoryWork, Widget):
         Binding("ctrl+r", "refresh_journal", "Refresh", id="certify.journal", show=False, priority=True,
                 tooltip="Read the journal again"),
         Binding("escape", "cancel_work", "Cancel", id="certify.cancel", show=False),
+        Binding("ctrl+t", "verify", "Verify", id="certify.verify", priority=True,
+                tooltip="Verify the Input's product against the Target, with pictures"),
     ]
     #: The preview box says when a preview or an apply runs; the journal's title line says this.
     WORKING = {"certify-journal": "reading the journal"}
@@ -305,6 +307,19 @@ class CertifyPane(RepositoryWork, Widget):
             box.update(text)
             if preview is not None or isinstance(text, Text):
                 self.call_after_refresh(box.scroll_visible)
+
+    def action_verify(self) -> None:
+        """Look before certifying: the verification of the form's Input and Dataset type against its Target, at
+        its Begin date (the product certified then is the one the new one would replace)."""
+        from pfstui.ui.screens.verification import VerificationScreen
+
+        if self.action_kind() != "certify" or not self._value("input") or not self._value("dataset_type"):
+            self.app.notify("Verify reads the certify form's Input and Dataset type: fill them first.",
+                            severity="warning")
+            return
+        self.app.push_screen(VerificationScreen(self.gateway, self._value("input"), self._value("dataset_type"),
+                                                against=self._value("target") or None,
+                                                at=self._value("begin") or None))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "b-preview":

@@ -112,6 +112,8 @@ class QueuePane(QueueFilter, Widget):
                 tooltip="Approve the selected waiting stage (its preview is shown first)"),
         Binding("n", "reject", "Reject", id="queue.reject", show=False,
                 tooltip="Reject the selected waiting stage (it is skipped)"),
+        Binding("V", "verify", "Verify", id="queue.verify", show=False,
+                tooltip="Verify the product of the selected bias/dark/flat stage, with pictures"),
         Binding("plus", "parallel(1)", "More at once", id="queue.parallel_more", show=False,
                 tooltip="Let one more stage run at once"),
         Binding("minus", "parallel(-1)", "Fewer at once", id="queue.parallel_less", show=False,
@@ -500,7 +502,25 @@ class QueuePane(QueueFilter, Widget):
             lines += _bps_lines(a)
         for label, t in st.progress.tasks.items():
             lines.append(f"  {label:<24} total {t.total}  done {t.done}  failed {t.failed}  blocked {t.blocked}")
+        from pfstui.ui.screens.verification import stage_request
+
+        if (found := stage_request(st, self.stages())) is not None:
+            lines += ["", f"V verifies its product: {found['dataset_type']} in {found['collection']} against "
+                      f"{found['against']}, with pictures"]
         self.app.push_screen(TextScreen(f"Stage {st.id}", "\n".join(lines)))
+
+    def action_verify(self) -> None:
+        """The verification screen of the selected stage's product (see ``stage_request``)."""
+        from pfstui.ui.screens.verification import VerificationScreen, stage_request
+
+        st = self.selected()
+        found = stage_request(st, self.stages()) if st else None
+        if found is None or not getattr(self.app, "repo", None):
+            self.app.notify("V verifies a bias, dark or flat stage's product (a certify stage, or the pipetask "
+                            "stage a certify stage takes), in the app's repository.", severity="warning")
+            return
+        self.app.push_screen(VerificationScreen(self.app._gateway, str(found["collection"]), str(found["dataset_type"]),
+                                                against=found["against"], at=found["at"]))
 
     def action_open_log(self) -> None:
         st = self.selected()
