@@ -9,8 +9,8 @@ Example::
       queue.kill: K
       pane.logs: f3,3
     group_access: false     # a site setting: true opens pfstui's folders and files to your group, read-only
-    images: auto            # auto (default): the terminal's graphics protocol if it answers, else half-blocks;
-                            # halfcell, tgp (kitty graphics protocol) or sixel to choose (halfcell: no query)
+    images: auto            # auto (default): the graphics protocol of a terminal that announces it (kitty,
+                            # WezTerm, foot...), else half-blocks; or halfcell, tgp (kitty protocol), sixel
 
 A bad file never stops the app: the defaults are used and the message names the file, the field and the fix.
 A file that is not yours, or that others can write, is not read at all (the message says why).

@@ -19,24 +19,12 @@ def run_app(*, repo: str | None, plan: str | None, read_only: bool, demo: bool) 
         from pfstui.config import load_settings
 
         os.environ["TEXTUAL_FPS"] = str(load_settings()[0].ssh_fps)
-    _probe_graphics()
     gc.disable()  # until the first frame is out (see pfstui.__main__): PfsTuiApp's settle_gc switches it on
     from pfstui.ui.app import PfsTuiApp
 
     app = PfsTuiApp(repo=repo, plan=plan, read_only=read_only, demo=demo, prepare_templates=_register_demo)
     app.run()
     return app.return_code or 0
-
-
-def _probe_graphics() -> None:
-    """With ``images: auto``, ask the terminal now which graphics it draws: once Textual reads the input, the
-    answer could not be read (:mod:`pfstui.ui.images`)."""
-    from pfstui.config import load_settings
-
-    if load_settings()[0].images == "auto":
-        from pfstui.ui.images import probe
-
-        probe()
 
 
 def _register_demo() -> None:

@@ -1,57 +1,49 @@
 """Which way the terminal draws an image (textual-image), chosen once and explicitly.
 
-Why a choice made before the app starts: textual-image learns what the terminal can do by asking it (the kitty
-graphics protocol query and the primary device attributes, whose answer says whether Sixel is there) and
-reading the answer from standard input.  Once Textual runs, its input thread takes those answers, and the
-question would wait two seconds for nothing.  So :func:`probe` asks before the app starts, and only when the
-``images`` setting is ``auto``; a terminal that answers neither (a bare pty, most terminals over SSH that are
-not kitty, WezTerm, foot or xterm -ti vt340) gets half-blocks: two pixels per character cell in 24-bit colour,
-legible anywhere.  Tests and an operator choose one outright (``halfcell``, ``tgp``, ``sixel``) and no question
-is asked.
+Why from the environment and never by asking the terminal: textual-image learns what a terminal can do by
+asking it (the kitty graphics query, the device attributes) and reading the answer from standard input.  Once
+Textual runs, its input thread takes those answers; asked before the app starts, the question costs a round
+trip on every start (40 ms in tmux, a whole timeout on a terminal that answers nothing, more over a slow SSH
+link) for a picture most sessions never open.  So ``auto`` recognises the terminals that announce themselves
+(kitty, WezTerm and Ghostty draw the kitty graphics protocol; foot, mlterm and Contour draw Sixel) and gives
+every other terminal, and anything inside tmux or screen (which pass neither protocol through by default),
+half-blocks: two pixels per character cell in 24-bit colour, legible anywhere.  An operator whose terminal
+draws one of the protocols without saying so chooses it outright (``images: tgp`` or ``sixel``).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any, Literal
 
-__all__ = ["Renderer", "image_widget", "probe", "resolve"]
+__all__ = ["Renderer", "detect", "image_widget", "resolve"]
 
 Renderer = Literal["auto", "halfcell", "tgp", "sixel"]
 Drawn = Literal["halfcell", "tgp", "sixel"]
 
-#: What the terminal answered to :func:`probe` (None: not asked).
-_probed: Drawn | None = None
-#: Seconds of silence after which the terminal is taken to answer nothing (textual-image waits 2 s).
-PROBE_TIMEOUT = 0.5
+_TGP_TERMS = ("xterm-kitty", "xterm-ghostty")
+_TGP_PROGRAMS = ("WezTerm", "ghostty")
+_SIXEL_TERMS = ("foot", "foot-extra", "mlterm")
+_SIXEL_PROGRAMS = ("contour",)
 
 
-def probe(timeout: float = PROBE_TIMEOUT) -> Drawn:
-    """Ask the terminal once, before the app starts, which graphics it draws (see the module docstring)."""
-    global _probed
-    if _probed is None:
-        import logging
-
-        from textual_image import _terminal
-
-        # A terminal that answers nothing is normal (a bare pty, a serial console): textual-image logs it as a
-        # warning with a traceback, which Python would print on the terminal before the app starts.
-        logging.getLogger("textual_image").addHandler(logging.NullHandler())
-        _terminal._PROBE_TIMEOUT = timeout
-        try:
-            found = _terminal.probe_terminal()
-        except Exception:  # noqa: BLE001 - a terminal of size 0x0 divides by zero in it: no graphics, no stop
-            found = None
-            _no_question_now()
-        _probed = "sixel" if found and found.sixel else "tgp" if found and found.tgp else "halfcell"
-    return _probed
+def detect(environ: Mapping[str, str] | None = None) -> Drawn:
+    """What ``auto`` draws with, from the variables a terminal sets (see the module docstring)."""
+    env = os.environ if environ is None else environ
+    term, program = env.get("TERM", ""), env.get("TERM_PROGRAM", "")
+    if env.get("TMUX") or term.startswith(("tmux", "screen")):
+        return "halfcell"
+    if term in _TGP_TERMS or program in _TGP_PROGRAMS or env.get("KITTY_WINDOW_ID"):
+        return "tgp"
+    if term in _SIXEL_TERMS or program in _SIXEL_PROGRAMS:
+        return "sixel"
+    return "halfcell"
 
 
 def resolve(renderer: Renderer) -> Drawn:
-    """The way images are drawn: the one chosen, or for ``auto`` what :func:`probe` found (half-blocks if the
-    terminal was never asked: asking now, with Textual reading the input, would only wait)."""
-    if renderer != "auto":
-        return renderer
-    return _probed or "halfcell"
+    """The way images are drawn: the one chosen, or for ``auto`` what :func:`detect` recognises."""
+    return detect() if renderer == "auto" else renderer
 
 
 def image_widget(image: Any, renderer: Renderer, **kwargs: Any) -> Any:
@@ -65,7 +57,8 @@ def image_widget(image: Any, renderer: Renderer, **kwargs: Any) -> Any:
 
 def _no_question_now() -> None:
     """textual-image asks the terminal when its widgets are first imported; in the running app it must not (the
-    answer would go to Textual's input): what was not asked before the app started is taken as not there."""
+    answer would go to Textual's input): the renderer is always chosen by :func:`resolve`, so tell it nothing is
+    there."""
     from textual_image import _terminal
 
     if not hasattr(_terminal.probe_terminal, "_result"):
