@@ -14,10 +14,10 @@ from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.values import camera_text, plain_data_id
 
 from .checks import Check, measure
-from .image import read_image
-from .limits import PRODUCTS, Product, Verdict, product_kind
+from .image import ReadError, read_image
+from .limits import PRODUCTS, Limit, Product, Verdict, product_kind
 
-__all__ = ["CameraResult", "Report", "verify"]
+__all__ = ["CameraResult", "Report", "verify", "verify_refs"]
 
 _ORDER: dict[Verdict, int] = {"n/a": 0, "pass": 1, "warn": 2, "fail": 3}
 
@@ -84,10 +84,31 @@ def verify(gw: ButlerGateway, collection: str, dataset_type: str, *, against: st
         if not refs:
             raise NotFoundError(f"no {dataset_type} in {collection}",
                                 "give the RUN (or chain) the pipeline wrote its product to")
-        for ref in refs:
-            current = _certified(butler, ref, against, at)
-            report.cameras.append(_camera(butler, product, ref, current))
+        report.cameras.extend(verify_refs(butler, product, refs, against, at))
     return report
+
+
+def verify_refs(butler: Any, product: Product, refs: list, against: str | None, at: Any, *,
+                unreadable_fails: bool = False) -> list[CameraResult]:
+    """Each of ``refs`` (one per camera) against the dataset certified for its data ID in ``against`` at ``at``.
+
+    Why apart from :func:`verify`: the certify gate (:mod:`pfstui.verify.gate`) verifies the datasets its preview
+    chose, not a whole collection.  ``unreadable_fails``: a file that cannot be read is a camera failing one check
+    named ``read`` (its reason in the limit's doc), which an operator may override like any failure, instead of
+    an error that stops everything."""
+    results = []
+    for ref in refs:
+        current = _certified(butler, ref, against, at)
+        try:
+            results.append(_camera(butler, product, ref, current))
+        except ReadError as exc:
+            if not unreadable_fails:
+                raise
+            reason = Limit(0.0, 0.0, "", str(exc.args[0]))
+            results.append(CameraResult(plain_data_id(ref.dataId), f"{ref.run} {ref.id}",
+                                        f"{current.run} {current.id}" if current is not None else None,
+                                        [Check("read", "fail", None, reason)]))
+    return results
 
 
 def _camera(butler: Any, product: Product, ref: Any, current: Any) -> CameraResult:
