@@ -81,8 +81,8 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
                 for ref in got:
                     refs[str(ref.id)] = ref
         ordered = sorted(refs.values(), key=lambda r: (tuple(plain_data_id(r.dataId).items()), str(r.id)))
-        gate = _gate(butler, dt.name, ordered, target if target_type and begin else None, window, overrides, verify)
-        notes += gate.notes
+        gate = _gate(butler, gw.repo, dt.name, ordered, target if target_type and begin else None, window,
+                     overrides, verify)
         data_id_list = [plain_data_id(r.dataId) for r in ordered]
         # Only the ranges this certify would meet: another operator's elsewhere in time must not make it stale.
         current = calibration_rows(butler, dt, target, data_ids=data_id_list, window=window) if target_type else []
@@ -110,6 +110,7 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
         source = search[0] if len(search) == 1 else f"{input_collection} ({len(search)} RUNs)"
         if len(search) > 1:
             notes.append(_runs_note(input_collection, dt.name, search, ordered))
+        notes += gate.notes
         summary = (f"certify {n_add} {dt.name} from {source} into {target} for {range_text(window.nsec)}"
                    + (f" ({len(conflicts)} conflicting)" if conflicts else "") + left_out)
         state = {"search": search, "in_type": in_type, "target_type": target_type, "refs": sorted(refs),
@@ -126,17 +127,18 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
         )
 
 
-def _gate(butler, dt_name: str, refs: list, against: str | None, window, overrides: Mapping[str, str] | None,
-          verify: bool):
+def _gate(butler, repo: str, dt_name: str, refs: list, against: str | None, window,
+          overrides: Mapping[str, str] | None, verify: bool):
     """The certify gate's decision on ``refs`` (:func:`pfstui.verify.gate.gate_refs`), compared with what
     ``against`` holds at the window's begin (nothing before an open begin, or in a target not yet created)."""
-    from pfstui.verify.gate import Gate, gate_refs  # the gate reads FITS files: only when a certify asks
+    # Imported here: the gate reads FITS files (astropy), which only a certify needs.
+    from pfstui.verify.gate import Gate, gate_refs
 
     if not verify:
         if overrides:
             raise InputError("overrides are for a verified certify", "leave the overrides out, or verify")
         return Gate()
-    return gate_refs(butler, dt_name, refs, against, window.begin if against else None, overrides)
+    return gate_refs(butler, repo, dt_name, refs, against, window.begin if against else None, overrides)
 
 
 def _search_path(butler, name: str, kind: str, search_all: bool, whole_product: bool) -> tuple[list[str], list[str]]:

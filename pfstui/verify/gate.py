@@ -16,6 +16,7 @@ from typing import Any
 from pfstui.butler.errors import InputError
 from pfstui.butler.preview import CameraVerdict
 from pfstui.butler.values import plain_data_id
+from pfstui.infra.lru import SharedLRU
 
 from .limits import product_kind
 from .report import CameraResult, verify_refs
@@ -25,6 +26,11 @@ __all__ = ["Gate", "gate_refs", "parse_overrides"]
 #: ``CAMERA=REASON``: the camera as verify prints it (``arm=r spectrograph=1``) or short (``r1``); values hold no
 #: ``=`` or space, so the first ``=`` after the camera's last value starts the reason (which may hold anything).
 _OVERRIDE = re.compile(r"^\s*((?:\w+=[^\s=]+ +)*\w+=[^\s=]+|[A-Za-z]+\d+)\s*=(.*)$", re.DOTALL)
+#: Cameras verified in this process, by (repository, new dataset, target, time).  Why: apply computes its preview
+#: again inside the registry's write lock, which must not wait for every file to be read twice; a dataset's file
+#: never changes, and when the product certified at that time changed meanwhile, so did the preview's fingerprint
+#: (its ranges), and apply refuses it as stale.  A camera that could not be read is read again.
+_VERIFIED = SharedLRU(512)
 _FIX = "write it CAMERA=REASON, e.g. 'arm=r spectrograph=1=offset known, re-taken Monday' (or 'r1=...')"
 
 
@@ -59,16 +65,17 @@ def parse_overrides(texts: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def gate_refs(butler: Any, dataset_type: str, refs: list, against: str | None, at: Any,
+def gate_refs(butler: Any, repo: str, dataset_type: str, refs: list, against: str | None, at: Any,
               overrides: Mapping[str, str] | None) -> Gate:
-    """Verify ``refs`` (the datasets a certify chose) against ``against`` at ``at`` and decide which go in."""
+    """Verify ``refs`` (the datasets a certify chose, in ``repo``) against ``against`` at ``at`` and decide which
+    go in."""
     product = product_kind(dataset_type)
     if product is None:
         if overrides:
             raise InputError(f"--override is for a verified product, and pfstui has no checks for {dataset_type}",
                              "leave --override out")
         return Gate(notes=[f"not verified: pfstui has no checks for {dataset_type}"])
-    results = verify_refs(butler, product, refs, against, at, unreadable_fails=True)
+    results = _verified(butler, repo, product, refs, against, at)
     reasons = _match(overrides or {}, results)
     gate = Gate()
     for ref, result in zip(refs, results):
@@ -84,6 +91,19 @@ def gate_refs(butler: Any, dataset_type: str, refs: list, against: str | None, a
         where = f" in {against} at {at.isot}" if against else ""
         gate.notes.append(f"verified against nothing certified{where}: the comparisons with it are n/a")
     return gate
+
+
+def _verified(butler: Any, repo: str, product: Any, refs: list, against: str | None, at: Any) -> list[CameraResult]:
+    """:func:`~pfstui.verify.report.verify_refs` of ``refs``, each camera read only once per process."""
+    keys = [(repo, str(ref.id), against, at.isot if against else None) for ref in refs]
+    results = [_VERIFIED.get(key) for key in keys]
+    todo = [i for i, result in enumerate(results) if result is None]
+    for i, result in zip(todo, verify_refs(butler, product, [refs[i] for i in todo], against, at,
+                                           unreadable_fails=True)):
+        results[i] = result
+        if result.checks[0].name != "read":
+            _VERIFIED[keys[i]] = result
+    return results
 
 
 def _match(overrides: Mapping[str, str], results: list[CameraResult]) -> dict[str, str]:
@@ -106,6 +126,9 @@ def _match(overrides: Mapping[str, str], results: list[CameraResult]) -> dict[st
                              f"say why it is certified anyway: '{camera}=REASON' (the journal keeps it)")
         if camera in out:
             raise InputError(f"camera {camera} is overridden twice", "give one reason per camera")
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in str(reason)):
+            raise InputError(f"the override reason of {camera} holds a line break or a control character",
+                             "write the reason on one line (the preview and the journal show it as one)")
         out[camera] = str(reason).strip()
     return out
 

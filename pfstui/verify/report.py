@@ -104,11 +104,15 @@ def verify_refs(butler: Any, product: Product, refs: list, against: str | None, 
         except ReadError as exc:
             if not unreadable_fails:
                 raise
-            reason = Limit(0.0, 0.0, "", str(exc.args[0]))
-            results.append(CameraResult(plain_data_id(ref.dataId), f"{ref.run} {ref.id}",
-                                        f"{current.run} {current.id}" if current is not None else None,
-                                        [Check("read", "fail", None, reason)]))
+            results.append(_unreadable(ref, current, str(exc.args[0])))
     return results
+
+
+def _unreadable(ref: Any, current: Any, reason: str) -> CameraResult:
+    """A camera whose file cannot be read: one failing check ``read``, the reason in its limit's doc."""
+    return CameraResult(plain_data_id(ref.dataId), f"{ref.run} {ref.id}",
+                        f"{current.run} {current.id}" if current is not None else None,
+                        [Check("read", "fail", None, Limit(0.0, 0.0, "", reason))])
 
 
 def _camera(butler: Any, product: Product, ref: Any, current: Any) -> CameraResult:
