@@ -48,7 +48,7 @@ class Gate:
             return None
         cameras = ", ".join(v.camera for v in self.verdicts)
         return (f"every camera failed verification ({cameras}): nothing to certify; fix the product, or certify "
-                "a camera anyway with --override 'CAMERA=REASON'")
+                "a camera anyway with --override 'CAMERA=REASON' (the Certify pane's Override field)")
 
 
 def parse_overrides(texts: Iterable[str]) -> dict[str, str]:
