@@ -185,6 +185,8 @@ def _apply_associations(gw: ButlerGateway, preview: Preview, journal: Journal) -
                    "create_collection": dropped, "remove_collection": created}
         summary = _effect_summary(fresh, dt.name, collection, removed, added, created, dropped)
         extra = {"undoes": preview.args["entry"]} if preview.action == "undo" else {}
+        if fresh.verification:  # the certify gate's verdicts, and the operator's reasons for any override
+            extra["verification"] = [v.to_json() for v in fresh.verification]
         # The intent goes last inside the transaction: if it cannot be written, the change is rolled back.
         wal.intend(_entry(gw, fresh, summary, effect, inverse, **extra))
     return AppliedAction(preview.action, summary, effect, wal.commit(), fresh)
@@ -194,7 +196,7 @@ def _effect_summary(preview: Preview, dt: str, collection: str, removed: list[As
                     added: list[Association], created: bool, dropped: bool) -> str:
     if preview.action == "certify":
         span = added[0].range_text() if added else ""
-        text = f"certified {len(added)} {dt} in {collection} for {span}"
+        text = f"certified {len(added)} {dt} in {collection} for {span}" + _gate_summary(preview)
     elif preview.action == "decertify":
         counts = {k: sum(1 for c in preview.changes if c.kind == k) for k in ("remove", "trim", "split")}
         verbs = {"remove": "removed", "trim": "trimmed", "split": "split"}
@@ -208,6 +210,14 @@ def _effect_summary(preview: Preview, dt: str, collection: str, removed: list[As
     if dropped:
         text += f" (removed the empty {collection})"
     return text
+
+
+def _gate_summary(preview: Preview) -> str:
+    """What the certify gate did, for the summary (and so ``pfstui journal``): cameras left out, reasons given."""
+    left = [v.camera for v in preview.verification if v.left_out]
+    text = f"; left out (failed verification): {', '.join(left)}" if left else ""
+    return text + "".join(f"; {v.camera} failed verification, certified anyway: {v.override}"
+                          for v in preview.verification if v.override)
 
 
 def _apply_clean(gw: ButlerGateway, preview: Preview, journal: Journal) -> AppliedAction:

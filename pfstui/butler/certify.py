@@ -33,7 +33,8 @@ __all__ = [
 def preview_certify(gw: ButlerGateway, input_collection: str, target: str, dataset_type: str, *,
                     begin: str | None = None, end: str | None = None,
                     data_ids: Iterable[Mapping[str, Any] | Sequence[str]] | None = None,
-                    search_all_inputs: bool = False, whole_product: bool = False) -> Preview:
+                    search_all_inputs: bool = False, whole_product: bool = False,
+                    overrides: Mapping[str, str] | None = None, verify: bool = True) -> Preview:
     """What certifying ``dataset_type`` from ``input_collection`` into ``target`` over [begin, end) would do.
 
     As ``butler certify-calibrations``: a CHAINED input means its first child unless ``search_all_inputs``; the
@@ -42,6 +43,10 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
     asks) searches every RUN the chain's own pipetask runs wrote instead of its first child: after a partial
     rerun (``--skip-existing-in``) the product is spread over several of them, and each data ID takes the
     newest (the first in the chain's search order).
+
+    ``verify`` (a product :mod:`pfstui.verify` has checks for): each chosen dataset is verified against the one
+    certified in ``target`` at ``begin``, and a failing camera is left out unless ``overrides`` (``{camera:
+    reason}``) names it with a reason; the verdicts are in the preview (:attr:`Preview.verification`).
     """
     check_collection(target)  # the target may be created: its name must be one pfstui would accept anywhere
     begin, end, window = validity_window(begin, end)
@@ -76,6 +81,8 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
                 for ref in got:
                     refs[str(ref.id)] = ref
         ordered = sorted(refs.values(), key=lambda r: (tuple(plain_data_id(r.dataId).items()), str(r.id)))
+        gate = _gate(butler, gw.repo, dt.name, ordered, target if target_type and begin else None, window,
+                     overrides, verify)
         data_id_list = [plain_data_id(r.dataId) for r in ordered]
         # Only the ranges this certify would meet: another operator's elsewhere in time must not make it stale.
         current = calibration_rows(butler, dt, target, data_ids=data_id_list, window=window) if target_type else []
@@ -85,7 +92,7 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
         changes: list[Change] = []
         conflicts: list[Conflict] = []
         seen: dict[tuple, Association] = {}
-        for ref in ordered:
+        for ref in (r for r in ordered if str(r.id) not in gate.left_out):
             want = Association.from_timespan(dt.name, plain_data_id(ref.dataId), ref.run, ref.id, window, target)
             if want.data_id_key() in seen:  # two inputs for one data ID (several --id over one chain)
                 conflicts.append(Conflict(want, seen[want.data_id_key()]))
@@ -99,22 +106,39 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
             else:
                 changes.append(Change("add", after=(want,)))
         n_add = sum(1 for c in changes if c.kind == "add")
+        left_out = f", {len(gate.left_out)} left out (failed verification)" if gate.left_out else ""
         source = search[0] if len(search) == 1 else f"{input_collection} ({len(search)} RUNs)"
         if len(search) > 1:
             notes.append(_runs_note(input_collection, dt.name, search, ordered))
+        notes += gate.notes
         summary = (f"certify {n_add} {dt.name} from {source} into {target} for {range_text(window.nsec)}"
-                   + (f" ({len(conflicts)} conflicting)" if conflicts else ""))
+                   + (f" ({len(conflicts)} conflicting)" if conflicts else "") + left_out)
         state = {"search": search, "in_type": in_type, "target_type": target_type, "refs": sorted(refs),
-                 "current": [list(a.key()) for a in current]}
+                 "current": [list(a.key()) for a in current], "verdicts": [v.to_json() for v in gate.verdicts]}
         return Preview(
             action="certify", repo=gw.repo,
             args={"input_collection": input_collection, "target": target, "dataset_type": dt.name,
                   "begin": begin, "end": end, "data_ids": ids, "search_all_inputs": bool(search_all_inputs),
-                  "whole_product": bool(whole_product)},
+                  "whole_product": bool(whole_product), "overrides": dict(overrides or {}), "verify": bool(verify)},
             fingerprint=fingerprint(state), summary=summary, changes=changes, conflicts=conflicts, notes=notes,
+            verification=gate.verdicts, blockers=[b for b in (gate.blocker(),) if b],
             undoable=True, create_collection=None if target_type else target,
             plan={"collection": target, "dataset_type": dt, "refs": refs, "timespan": window},
         )
+
+
+def _gate(butler, repo: str, dt_name: str, refs: list, against: str | None, window,
+          overrides: Mapping[str, str] | None, verify: bool):
+    """The certify gate's decision on ``refs`` (:func:`pfstui.verify.gate.gate_refs`), compared with what
+    ``against`` holds at the window's begin (nothing before an open begin, or in a target not yet created)."""
+    # Imported here: the gate reads FITS files (astropy), which only a certify needs.
+    from pfstui.verify.gate import Gate, gate_refs
+
+    if not verify:
+        if overrides:
+            raise InputError("overrides are for a verified certify", "leave the overrides out, or verify")
+        return Gate()
+    return gate_refs(butler, repo, dt_name, refs, against, window.begin if against else None, overrides)
 
 
 def _search_path(butler, name: str, kind: str, search_all: bool, whole_product: bool) -> tuple[list[str], list[str]]:

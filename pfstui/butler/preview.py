@@ -21,6 +21,7 @@ from pfstui.infra.journal import JournalEntry
 
 __all__ = [
     "AppliedAction",
+    "CameraVerdict",
     "Change",
     "Conflict",
     "Preview",
@@ -72,6 +73,38 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class CameraVerdict:
+    """The certify gate's verdict on one camera (:mod:`pfstui.verify.gate`): a failing camera is left out of the
+    change unless the operator overrides it with a reason, which the journal keeps with the entry."""
+
+    camera: str
+    verdict: str  # pass | warn | fail | n/a
+    #: The checks that warned or failed: ``{"check", "verdict", "value", "limit", "unit"}`` (``reason`` for read).
+    problems: tuple[dict[str, Any], ...] = ()
+    left_out: bool = False
+    override: str = ""  # the operator's reason for certifying a failing camera anyway
+
+    def text(self) -> str:
+        if not self.problems:
+            return f"verify {self.camera}: {self.verdict}"
+        text = f"verify {self.camera}: {self.verdict.upper()} " + ", ".join(map(_problem_text, self.problems))
+        if self.left_out:
+            return text + f": left out; --override '{self.camera}=REASON' certifies it"
+        return text + (f": overridden ({self.override})" if self.override else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"camera": self.camera, "verdict": self.verdict, "problems": [dict(p) for p in self.problems],
+                "left_out": self.left_out, "override": self.override}
+
+
+def _problem_text(p: dict[str, Any]) -> str:
+    if p.get("reason"):
+        return f"{p['check']} ({p['reason']})"
+    value = "-" if p.get("value") is None else f"{p['value']:.4g} {p.get('unit') or ''}".rstrip()
+    return f"{p['check']} {value} ({p['verdict']} > {p['limit']:g})"
+
+
+@dataclass(frozen=True)
 class Removal:
     """Datasets of one type in one RUN collection that will be deleted (registry entries and files)."""
 
@@ -98,6 +131,7 @@ class Preview:
     blockers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # other writes, one line each (the PFS actions' records)
+    verification: list[CameraVerdict] = field(default_factory=list)  # the certify gate's verdicts, per camera
     undoable: bool = False
     create_collection: str | None = None
     plan: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -171,12 +205,14 @@ class Preview:
             "deleted": [{"run": r.run, "dataset_type": r.dataset_type, "count": r.count, "bytes": r.bytes}
                         for r in self.removals],
             "steps": list(self.steps),
+            "verification": [v.to_json() for v in self.verification],
         }
 
     def lines(self) -> list[str]:
         """The preview as text, as the CLI prints it and the UI shows it."""
         out = [self.summary]
         out += [f"  note: {n}" for n in self.notes]
+        out += ["  " + v.text() for v in self.verification]
         if self.create_collection:
             out.append(f"  + create CALIBRATION collection {self.create_collection}")
         out += ["  " + s for s in self.steps]

@@ -114,10 +114,13 @@ def _check_approved(preview: Preview, args: argparse.Namespace) -> None:
 
 # --- commands ------------------------------------------------------------------------------------------------
 def cmd_certify(args: argparse.Namespace) -> int:
+    from pfstui.verify.gate import parse_overrides
+
+    overrides = parse_overrides(args.override or [])
     with open_gateway(args) as gw:
         preview = preview_certify(gw, args.input, args.target, args.dataset_type, begin=args.begin_date,
                                   end=args.end_date, data_ids=args.id or [], search_all_inputs=args.search_all_inputs,
-                                  whole_product=args.whole_product)
+                                  whole_product=args.whole_product, overrides=overrides)
         return run_preview(gw, preview, args)
 
 
@@ -259,7 +262,9 @@ def add_subcommands(sub: Any) -> None:
     p = sub.add_parser("certify", help="certify calibrations with a validity range (as butlerCertify.py), safely",
                        description="Certify DATASET_TYPE from INPUT into the CALIBRATION collection TARGET. A "
                        "CHAINED input means its first child unless --search-all-inputs or --whole-product. Prints "
-                       "what will change and refuses overlapping ranges before anything is written.")
+                       "what will change and refuses overlapping ranges before anything is written. A bias, dark "
+                       "or fiberFlat is verified first (as pfstui verify, against TARGET at the begin date): a "
+                       "camera that fails is left out unless --override names it with a reason.")
     p.add_argument("repo")
     p.add_argument("input", help="collection holding the new calibrations (e.g. u/me/bias, the -o of pipetask run)")
     p.add_argument("target", help="CALIBRATION collection (created if missing), e.g. PFS/calib")
@@ -270,6 +275,9 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--whole-product", action="store_true",
                    help="search every RUN of the input chain named INPUT/... (newest first), not its first child: "
                    "after a partial rerun the product is spread over several (what a plan's certify stage does)")
+    p.add_argument("--override", action="append", metavar="CAMERA=REASON",
+                   help="certify a camera that failed verification anyway, saying why (journaled), e.g. "
+                   "--override 'arm=r spectrograph=1=offset known, re-taken Monday' (or 'r1=...'; repeatable)")
     add_write_flags(p)
     p.set_defaults(func=cmd_certify)
     changes(p, "certify", "the repository")

@@ -15,7 +15,8 @@ stage kind                command
 ========================  ==================================================================
 pipetask                  ``pipetask --long-log --log-level L --log-file A/<stage>.log.json run ...``
 certify                   ``pfstui certify REPO IN OUT TYPE [...] [--id K=V ...]... --whole-product``
-                          (``--search-all-inputs`` instead when the stage asks for it)
+                          (``--search-all-inputs`` instead when the stage asks for it; an
+                          ``--override 'CAMERA=REASON'`` per entry of the stage's ``override``)
 certify-candidates        ``pfstui certify-detectormaps REPO COLL TARGET --instrument I [--run RUN] [...]``
 define-profiles           ``pfstui define-profiles REPO INSTRUMENT NAME --bright L [--dark L]... [--update]``
 clean                     ``pfstui clean REPO GLOB TYPE... [--where EXPR]``
@@ -315,6 +316,8 @@ def _butler_action(plan: Plan, stage: AnyStage) -> list[str]:
     if isinstance(stage, CertifyStage):
         argv = ["certify", repo, plan.collection(stage.input), stage.target, stage.dataset_type]
         argv += _dates(stage.begin, stage.end) + _ids(stage.data_ids)
+        for camera, reason in stage.override.items():  # the operator's decision: certify a failing camera
+            argv += ["--override", f"{camera}={reason}"]
         return argv + ["--search-all-inputs" if stage.search_all_inputs else "--whole-product"]
     if isinstance(stage, CertifyCandidatesStage):
         argv = ["certify-detectormaps", repo, plan.collection(stage.collection), stage.target]

@@ -265,6 +265,8 @@ class CertifyStage(_StageBase):
     end: TaiDate | None = None
     data_ids: list[DataId] = Field(default_factory=list)
     search_all_inputs: StrictBool = False
+    #: ``{camera: reason}``: certify a camera that failed verification anyway (``pfstui certify --override``).
+    override: dict[NonEmptyStr, NonEmptyStr] = Field(default_factory=dict)
 
     @field_validator("end")
     @classmethod

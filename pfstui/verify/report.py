@@ -14,11 +14,11 @@ from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.values import camera_text, plain_data_id
 
 from .checks import Check, measure
-from .image import read_image
-from .limits import PRODUCTS, Product, Verdict, product_kind
+from .image import ReadError, read_image
+from .limits import PRODUCTS, Limit, Product, Verdict, product_kind
 from .pictures import Pictures, camera_pictures
 
-__all__ = ["CameraResult", "Report", "verify"]
+__all__ = ["CameraResult", "Report", "verify", "verify_refs"]
 
 _ORDER: dict[Verdict, int] = {"n/a": 0, "pass": 1, "warn": 2, "fail": 3}
 
@@ -86,28 +86,79 @@ def verify(gw: ButlerGateway, collection: str, dataset_type: str, *, against: st
         if not refs:
             raise NotFoundError(f"no {dataset_type} in {collection}",
                                 "give the RUN (or chain) the pipeline wrote its product to")
-        for ref in refs:
-            current = _certified(butler, ref, against, at)
-            report.cameras.append(_camera(butler, product, ref, current, pictures))
+        report.cameras.extend(verify_refs(butler, product, refs, against, at, pictures=pictures))
     return report
+
+
+def verify_refs(butler: Any, product: Product, refs: list, against: str | None, at: Any, *,
+                unreadable_fails: bool = False, pictures: bool = False) -> list[CameraResult]:
+    """Each of ``refs`` (one per camera) against the dataset certified for its data ID in ``against`` at ``at``.
+
+    Why apart from :func:`verify`: the certify gate (:mod:`pfstui.verify.gate`) verifies the datasets its preview
+    chose, not a whole collection.  ``unreadable_fails``: a file that cannot be read is a camera failing one check
+    named ``read`` (its reason in the limit's doc), which an operator may override like any failure, instead of
+    an error that stops everything."""
+    results = []
+    for ref in refs:
+        current = _certified(butler, ref, against, at)
+        try:
+            results.append(_camera(butler, product, ref, current, pictures))
+        except ReadError as exc:
+            if not unreadable_fails:
+                raise
+            results.append(_unreadable(ref, current, str(exc.args[0])))
+    return results
+
+
+def _unreadable(ref: Any, current: Any, reason: str) -> CameraResult:
+    """A camera whose file cannot be read: one failing check ``read``, the reason in its limit's doc."""
+    return CameraResult(plain_data_id(ref.dataId), *_names(ref, current),
+                        [Check("read", "fail", None, Limit(0.0, 0.0, "", reason))])
 
 
 def _camera(butler: Any, product: Product, ref: Any, current: Any, pictures: bool = False) -> CameraResult:
     new_image = read_image(butler.getURI(ref))
     current_image = read_image(butler.getURI(current)) if current is not None else None
-    return CameraResult(plain_data_id(ref.dataId), f"{ref.run} {ref.id}",
-                        f"{current.run} {current.id}" if current is not None else None,
+    return CameraResult(plain_data_id(ref.dataId), *_names(ref, current),
                         measure(product, new_image, current_image),
                         camera_pictures(product, new_image, current_image) if pictures else None)
 
 
+def _names(ref: Any, current: Any) -> tuple[str, str | None]:
+    """The new and the current dataset as the report names them: ``RUN UUID``."""
+    return f"{ref.run} {ref.id}", f"{current.run} {current.id}" if current is not None else None
+
+
 def _certified(butler: Any, ref: Any, against: str | None, at: Any) -> Any:
-    """The dataset certified for ``ref``'s data ID in ``against`` at ``at``, or None."""
+    """The dataset certified for ``ref``'s data ID in ``against`` at ``at``; when none is, the one whose range ended
+    last at or before ``at``, or None.
+
+    Why the predecessor: a new product's range usually begins where the last one's ended, so at the begin of the
+    range being proposed nothing is certified, and the product to compare with is the one it follows."""
     if against is None:
         return None
     from lsst.daf.butler import Timespan
 
-    return butler.find_dataset(ref.datasetType, ref.dataId, collections=against, timespan=Timespan.fromInstant(at))
+    found = butler.find_dataset(ref.datasetType, ref.dataId, collections=against, timespan=Timespan.fromInstant(at))
+    return found if found is not None else _predecessor(butler, ref, against, at)
+
+
+def _predecessor(butler: Any, ref: Any, against: str, at: Any) -> Any:
+    """The dataset whose validity range for ``ref``'s data ID ended last at or before ``at`` in ``against`` (a
+    CALIBRATION collection or a chain of them; the first in search order wins a tie)."""
+    from lsst.daf.butler import CollectionType, Timespan
+
+    from pfstui.butler.registry import calibration_rows
+    from pfstui.butler.values import nsec_bounds
+
+    instant = nsec_bounds(Timespan.fromInstant(at))[0]
+    best = None
+    for calib in butler.collections.query(against, collection_types={CollectionType.CALIBRATION},
+                                          flatten_chains=True):
+        for row in calibration_rows(butler, ref.datasetType, calib, data_ids=[plain_data_id(ref.dataId)]):
+            if row.nsec[1] <= instant and (best is None or row.nsec[1] > best.nsec[1]):
+                best = row
+    return None if best is None else butler.get_dataset(best.dataset_id)
 
 
 def _now() -> Any:

@@ -62,7 +62,9 @@ def test_the_whole_product_takes_every_camera_from_the_run_that_made_it(gw: Butl
     preview = preview_certify(gw, CHAIN, "PFS/calib", "bias", begin="2025-01-01T00:00:00", whole_product=True)
     assert preview.summary == f"certify 4 bias from {CHAIN} (2 RUNs) into PFS/calib for [2025-01-01T00:00:00, ∞)"
     assert preview.notes == [(f"input {CHAIN} is CHAINED: the newest bias of each data ID across its 2 RUNs: "
-                              f"1 from {RERUN}, 3 from {FIRST}")]
+                              f"1 from {RERUN}, 3 from {FIRST}"),
+                             ("verified against nothing certified in PFS/calib at 2025-01-01T00:00:00.000000: the "
+                              "comparisons with it are n/a")]
     lines = preview.lines()
     for camera, run in (("r spectrograph=1", RERUN), ("b spectrograph=1", FIRST), ("r spectrograph=2", FIRST)):
         assert any(f"arm={camera}" in line and line.endswith(f"run {run})") for line in lines), (camera, lines)

@@ -170,6 +170,16 @@ def test_certify_with_data_ids_or_all_inputs(plan: Plan) -> None:
     ]  # fmt: skip
 
 
+def test_certify_carries_the_operators_overrides_of_failing_cameras() -> None:
+    text = PLAN.replace("    begin: 2000-01-01T00:00:00\n", "    begin: 2000-01-01T00:00:00\n    override:\n"
+                        "      arm=r spectrograph=1: offset known, re-taken Monday\n      b2: 'hot column; masked'\n", 1)
+    assert argv(parse_plan(text, env=ENV), "certify") == [
+        "pfstui", "certify", "/data/repo", "u/me/bias", "PFS/calib", "bias", "--begin-date", "2000-01-01T00:00:00",
+        "--override", "arm=r spectrograph=1=offset known, re-taken Monday", "--override", "b2=hot column; masked",
+        "--whole-product", "--stage", "certify", "--yes",
+    ]  # fmt: skip
+
+
 def test_pfstui_helper_commands(plan: Plan) -> None:
     assert argv(plan, "candidates") == [
         "pfstui", "certify-detectormaps", "/data/repo", "u/me/detectorMap", "PFS/calib", "--instrument", "PFS",

@@ -15,33 +15,11 @@ import pytest
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.verify.report import verify
 from tests.blocked_demo import SCRIPT
-from tests.integration.test_workflow import BIN, certify, pipetask, run
-from tests.pg import copy_repo
+from tests.verify.conftest import BAD, BAD_CAMERA, CAMERAS, GOOD
 
 pytestmark = pytest.mark.integration
 
-BIAS_QUERY = "instrument='PFS' AND visit.target_name = 'BIAS'"
-GOOD, BAD = "u/ci/bias", "u/ci/badbias"
-BAD_CAMERA = "arm=r spectrograph=1"
-CAMERAS = ["arm=b spectrograph=1", "arm=b spectrograph=2", BAD_CAMERA, "arm=r spectrograph=2"]
 COMPARISONS = {"diff_mean", "diff_noise", "diff_outliers"}
-
-
-@pytest.fixture(scope="module")
-def bias_repo(demo_repo_template: Path, tmp_path_factory) -> Path:
-    """The demo repository with a good bias certified in PFS/calib and a bias whose r1 is spoiled in BAD."""
-    import pfstui.demo
-
-    root = tmp_path_factory.mktemp("verify")
-    repo = copy_repo(demo_repo_template, root / "repo")
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-               PFSTUI_DEMO_DIR=str(Path(pfstui.demo.__file__).parent), PFSTUI_STATE_DIR=str(root / "state"))
-    run(pipetask(repo, "bias", "PFS/raw/sps,PFS/calib", BIAS_QUERY), env, root / "bias.log")
-    run(certify(repo, "bias", "PFS/calib", "bias"), env, root / "certify.log")
-    bad = pipetask(repo, "bias", "PFS/raw/sps,PFS/calib", BIAS_QUERY, "cpBiasCombine:demoOffsetOn=arm:r,spectrograph:1")
-    bad[bad.index("-o") + 1] = BAD
-    run(bad, env, root / "bad.log")
-    return repo
 
 
 def verdicts(report) -> dict[str, dict[str, str]]:
@@ -72,6 +50,19 @@ def test_without_a_certified_product_the_comparisons_are_not_applicable(bias_rep
     for cam in report.cameras:
         assert cam.current is None and cam.verdict == "pass"
         assert {c.name for c in cam.checks if c.verdict == "n/a"} == COMPARISONS
+
+
+def test_after_the_certified_range_the_product_it_follows_is_compared(bias_repo: Path):
+    """The good bias is certified until 2050-12-31: a range proposed from 2051 finds nothing certified at its begin
+    and is compared with the product whose range ended last before it."""
+    from astropy.time import Time
+
+    with ButlerGateway(str(bias_repo), read_only=True) as gw:
+        report = verify(gw, BAD, "bias", against="PFS/calib", at=Time("2051-06-01T00:00:00", scale="tai"))
+    got = verdicts(report)
+    assert got[BAD_CAMERA]["diff_mean"] == "fail"
+    assert all(got[camera]["diff_mean"] == "pass" for camera in CAMERAS if camera != BAD_CAMERA)
+    assert all(cam.current and cam.current.startswith(GOOD) for cam in report.cameras)
 
 
 def test_the_demo_writes_its_bias_as_fits_in_the_lsst_layout(bias_repo: Path):

@@ -28,12 +28,12 @@ from pfstui.ui.workers import RepositoryWork
 
 ACTIONS = [("Certify", "certify"), ("Decertify", "decertify"), ("Clean", "clean")]
 FIELDS = {
-    "certify": ["input", "target", "dataset_type", "begin", "end", "data_ids", "search_all"],
+    "certify": ["input", "target", "dataset_type", "begin", "end", "data_ids", "override", "search_all"],
     "decertify": ["collection", "dataset_type", "begin", "end", "data_ids"],
     "clean": ["glob", "dataset_types", "where"],
 }
 ORDER = ["input", "collection", "glob", "target", "dataset_type", "dataset_types", "begin", "end", "data_ids",
-         "where", "search_all"]
+         "override", "where", "search_all"]
 #: (short label, placeholder with an example); the examples that depend on the repository (its instrument and
 #: CALIBRATION collections) are filled in once it is read (:meth:`CertifyPane._names`).
 LABELS = {
@@ -44,6 +44,7 @@ LABELS = {
     "begin": ("Begin (TAI)", "2025-03-01T00:00:00 (empty: open)"),
     "end": ("End (TAI)", "2050-12-31T23:59:59 (empty: open)"),
     "data_ids": ("Data IDs", "key=value … ; … (empty: all)"),
+    "override": ("Override", "certify a camera that failed verification: CAMERA=REASON ; …"),
     "glob": ("RUN glob", "u/me/bias/*"),
     "dataset_types": ("Types", "biasProc (space separated)"),
     "where": ("Where", "optional: e.g. visit IN (11, 12)"),
@@ -87,6 +88,13 @@ def split_data_ids(text: str) -> list[dict[str, str]]:
     from pfstui.butler.values import parse_data_id
 
     return [parse_data_id(part) for part in text.split(";") if part.strip()]
+
+
+def split_overrides(text: str) -> dict[str, str]:
+    """The Override field (``CAMERA=REASON ; CAMERA=REASON``) as ``{camera: reason}``, as ``--override`` takes them."""
+    from pfstui.verify.gate import parse_overrides
+
+    return parse_overrides(part for part in text.split(";") if part.strip())
 
 
 class CertifyPane(RepositoryWork, Widget):
@@ -228,6 +236,8 @@ class CertifyPane(RepositoryWork, Widget):
                     make_timespan(self._value("begin"), self._value("end"))
             elif name == "data_ids" and value:
                 split_data_ids(value)
+            elif name == "override" and value:
+                split_overrides(value)
         except (DateError, InputError) as exc:
             return str(exc)
         return None
@@ -235,7 +245,7 @@ class CertifyPane(RepositoryWork, Widget):
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
         name = (event.input.id or "")[2:]
-        if name in ("begin", "end", "data_ids"):
+        if name in ("begin", "end", "data_ids", "override"):
             for n in ("begin", "end") if name in ("begin", "end") else (name,):
                 err = self._validate(n) or ""
                 box = self.query_one(f"#e-{n}", Static)
@@ -252,7 +262,7 @@ class CertifyPane(RepositoryWork, Widget):
         for name in required:
             if not self._value(name):
                 errs.append(f"{LABELS[name][0]} is required")
-        for name in ("begin", "end", "data_ids"):
+        for name in ("begin", "end", "data_ids", "override"):
             if name in FIELDS[kind]:
                 err = self._validate(name)
                 if err:
@@ -353,7 +363,8 @@ class CertifyPane(RepositoryWork, Widget):
         ids = split_data_ids(v.get("data_ids", "")) or None
         if kind == "certify":
             p = preview_certify(gw, v["input"], v["target"], v["dataset_type"], begin=v["begin"] or None,
-                                end=v["end"] or None, data_ids=ids, search_all_inputs=search_all)
+                                end=v["end"] or None, data_ids=ids, search_all_inputs=search_all,
+                                overrides=split_overrides(v["override"]))
         elif kind == "decertify":
             p = preview_decertify(gw, v["collection"], v["dataset_type"], begin=v["begin"] or None,
                                   end=v["end"] or None, data_ids=ids)
