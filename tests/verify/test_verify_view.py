@@ -15,7 +15,7 @@ from pfstui.ui.panes.certify import CertifyPane
 from pfstui.ui.screens.verification import VerificationScreen
 from pfstui.ui.widgets.verification_view import VerificationView
 from tests.ui import wait_until
-from tests.verify.test_verify import BAD, BAD_CAMERA, CAMERAS, bias_repo  # noqa: F401 - the module fixture
+from tests.verify.conftest import BAD, BAD_CAMERA, CAMERAS
 
 pytestmark = pytest.mark.integration
 
