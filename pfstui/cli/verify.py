@@ -22,14 +22,16 @@ EXIT_FAILED = 1
 def cmd_verify(args: argparse.Namespace) -> int:
     from pfstui.butler.gateway import ButlerGateway
     from pfstui.values.tai import to_time
+    from pfstui.verify.limits import checks_with
     from pfstui.verify.report import verify
 
+    limits = checks_with(args.limit or ())  # a bad limit is one line before the repository is opened
     at = to_time(args.at) if args.at else None
     with ButlerGateway(args.repo, read_only=True) as gw:
         against = args.against
         if against is None and gw.collection_type(DEFAULT_AGAINST) is not None:
             against = DEFAULT_AGAINST
-        report = verify(gw, args.collection, args.dataset_type, against=against, at=at)
+        report = verify(gw, args.collection, args.dataset_type, against=against, at=at, limits=limits)
     if args.json:
         print(json.dumps(report.to_json(), sort_keys=True))
     else:
@@ -74,5 +76,8 @@ def add_subcommands(sub: Any) -> None:
                         "when the repository has it)")
     p.add_argument("--at", metavar="DATE", help="TAI ISO time the current product is looked up at (default now), "
                                                 "e.g. the begin of the validity range you will certify")
+    p.add_argument("--limit", metavar="PRODUCT.CHECK=WARN,FAIL", action="append",
+                   help="replace a check's warn and fail limits, e.g. bias.mean=5,20 (repeatable; the table is "
+                        "pfstui.verify.limits.CHECKS)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=cmd_verify)

@@ -6,6 +6,7 @@ collection, bad dataset type) into one line with the fix, as every other headles
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from pfstui.butler.values import camera_text, plain_data_id
 
 from .checks import Check, measure
 from .image import read_image
-from .limits import PRODUCTS, Product, Verdict, product_kind
+from .limits import CHECKS, PRODUCTS, Limit, Product, Verdict, product_kind
 
 __all__ = ["CameraResult", "Report", "verify"]
 
@@ -66,9 +67,10 @@ class Report:
 
 
 def verify(gw: ButlerGateway, collection: str, dataset_type: str, *, against: str | None = None,
-           at: Any = None) -> Report:
+           at: Any = None, limits: Mapping[Product, Mapping[str, Limit]] | None = None) -> Report:
     """Verify every camera of ``dataset_type`` in ``collection`` against ``against`` (a CALIBRATION collection, or a
-    chain of them) at time ``at`` (astropy Time; now if None).  ``against=None`` compares with nothing."""
+    chain of them) at time ``at`` (astropy Time; now if None).  ``against=None`` compares with nothing.  ``limits``:
+    the table of checks to judge by (a plan's overrides applied, :func:`~pfstui.verify.limits.checks_with`)."""
     product = product_kind(dataset_type)
     if product is None:
         raise InputError(f"verify does not know dataset type {dataset_type!r}",
@@ -86,16 +88,17 @@ def verify(gw: ButlerGateway, collection: str, dataset_type: str, *, against: st
                                 "give the RUN (or chain) the pipeline wrote its product to")
         for ref in refs:
             current = _certified(butler, ref, against, at)
-            report.cameras.append(_camera(butler, product, ref, current))
+            report.cameras.append(_camera(butler, product, ref, current, (limits or CHECKS)[product]))
     return report
 
 
-def _camera(butler: Any, product: Product, ref: Any, current: Any) -> CameraResult:
+def _camera(butler: Any, product: Product, ref: Any, current: Any,
+            limits: Mapping[str, Limit] | None = None) -> CameraResult:
     new_image = read_image(butler.getURI(ref))
     current_image = read_image(butler.getURI(current)) if current is not None else None
     return CameraResult(plain_data_id(ref.dataId), f"{ref.run} {ref.id}",
                         f"{current.run} {current.id}" if current is not None else None,
-                        measure(product, new_image, current_image))
+                        measure(product, new_image, current_image, limits))
 
 
 def _certified(butler: Any, ref: Any, against: str | None, at: Any) -> Any:
