@@ -22,12 +22,13 @@ ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": "/opt/demo"}
 
 # sha256 of the rendered text, taken before the two templates were folded into one sequence builder and
 # checked against `pfstui plan new` for every template/--repo/--rerun/--force combination.  A change here means
-# every new plan file changes: review `render_template(...)` by eye, then update the hash.
+# every new plan file changes: review `render_template(...)` by eye, then update the hash.  (Changed last when a
+# verify stage went before each certify of bias, dark and fiberFlat.)
 PINNED = {
-    ("pfs", None, "u/me"): "49610d3a5ba772a100dbd1c4897fb12d0e94b014e7ef8a6242303f0846ca7455",
-    ("pfs", "/data/repo", "u/me"): "d8f6a38dca709a0d5f9e8d6a4a65fb2f28a11325f0bc9ef0d87969871ecaba99",
-    ("demo", None, "u/me"): "2951aef0b6396877244b14c462b719bb3079a91b98b8692425c6cafb90a61108",
-    ("demo", "/data/repo", "u/me"): "4af9533c154982288bc1c8928c415f845d996fa9c198cf9649576b99d2a31f18",
+    ("pfs", None, "u/me"): "1f27968ef578120abbb6f8e7c597b363605cabc1ce8061f7dfa9e714740749d3",
+    ("pfs", "/data/repo", "u/me"): "89c219dd9cb56331639d92b7bb68d5489e51106b98d1b8aa9bd74f14767c437d",
+    ("demo", None, "u/me"): "1f7b119761b18a59ca6b35ce56af30673032d6d233a8c5d2f15d1993ccf6bd3d",
+    ("demo", "/data/repo", "u/me"): "d53fb5ec4939e0a100f6203463342c36ef7ff90a9a4a0f4c8e14b43e70e03606",
 }
 
 
