@@ -81,3 +81,11 @@ def test_a_bad_verify_field_is_one_line_at_its_line(tmp_path: Path, old: str, ne
     err = load_error(tmp_path, PLAN.replace(old, new, 1))
     text = str(err)
     assert "\n" not in text and text.startswith(f"{tmp_path / 'plan.yaml'}:{line}: {message}"), text
+
+
+def test_a_gated_verify_stage_is_previewed_by_its_command_line(tmp_path: Path):
+    """A verify stage writes nothing: an approval gate on it shows its command, it has no ``--dry-run`` preview."""
+    from pfstui.queue.launch import previews_itself
+
+    plan = load_plan(write(tmp_path, PLAN), env=ENV)
+    assert not previews_itself(plan.stage("verify-bias")) and previews_itself(plan.stage("certify-bias"))
