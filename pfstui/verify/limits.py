@@ -17,10 +17,12 @@ __all__ = ["CHECKS", "PRODUCTS", "Limit", "LimitError", "Product", "Verdict", "c
            "parse_limit", "product_kind"]
 
 Verdict = Literal["pass", "warn", "fail", "n/a"]
-Product = Literal["bias", "dark", "fiberFlat"]
+Product = Literal["bias", "dark", "fiberFlat", "detectorMap"]
 
 #: Dataset type names verification knows, and the product each is (PFS names the flat's product fiberFlat).
-PRODUCTS: dict[str, Product] = {"bias": "bias", "dark": "dark", "fiberFlat": "fiberFlat", "flat": "fiberFlat"}
+PRODUCTS: dict[str, Product] = {"bias": "bias", "dark": "dark", "fiberFlat": "fiberFlat", "flat": "fiberFlat",
+                                 "detectorMap": "detectorMap", "detectorMap_bootstrap": "detectorMap",
+                                 "detectorMap_candidate": "detectorMap", "detectorMap_calib": "detectorMap"}
 
 #: A pixel further than this many robust sigma from its amplifier's median is an outlier (hot or cold).
 OUTLIER_SIGMA = 5.0
@@ -73,6 +75,14 @@ CHECKS: dict[Product, dict[str, Limit]] = {
         "ratio_median": Limit(0.005, 0.02, "", "median of new / current - 1, worst amplifier"),
         "ratio_spread": Limit(0.03, 0.08, "", "robust spread of new / current, worst amplifier"),
         "diff_outliers": Limit(0.001, 0.01, "", f"fraction of pixels of new / current beyond {OUTLIER_SIGMA:g} sigma"),
+    },
+    # A good PFS fit leaves about 0.05 pixel; the spectrograph moves well under a pixel between nights.
+    "detectorMap": {
+        "fit_xrms": Limit(0.1, 0.3, "pix", "residual RMS across the traces of the final fit (task log)"),
+        "fit_yrms": Limit(0.1, 0.3, "pix", "residual RMS along the traces (wavelength) of the final fit (task log)"),
+        "lines_rejected": Limit(0.1, 0.3, "", "fraction of the good lines the final fit did not use (task log)"),
+        "diff_trace": Limit(0.5, 2.0, "pix", "largest shift of a fiber's trace centre at the middle row, new - current"),
+        "diff_wavelength": Limit(0.05, 0.2, "nm", "largest wavelength change of a fiber at the same row, new - current"),
     },
 }
 

@@ -14,6 +14,7 @@ from pfstui.butler.errors import InputError, NotFoundError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.values import camera_text, plain_data_id
 
+from . import detectormap
 from .checks import Check, measure
 from .image import read_image
 from .limits import CHECKS, PRODUCTS, Limit, Product, Verdict, product_kind
@@ -94,11 +95,14 @@ def verify(gw: ButlerGateway, collection: str, dataset_type: str, *, against: st
 
 def _camera(butler: Any, product: Product, ref: Any, current: Any,
             limits: Mapping[str, Limit] | None = None) -> CameraResult:
-    new_image = read_image(butler.getURI(ref))
-    current_image = read_image(butler.getURI(current)) if current is not None else None
+    if product == "detectorMap":
+        checks = detectormap.measure(butler, ref, current, limits)
+    else:
+        new_image = read_image(butler.getURI(ref))
+        current_image = read_image(butler.getURI(current)) if current is not None else None
+        checks = measure(product, new_image, current_image, limits)
     return CameraResult(plain_data_id(ref.dataId), f"{ref.run} {ref.id}",
-                        f"{current.run} {current.id}" if current is not None else None,
-                        measure(product, new_image, current_image, limits))
+                        f"{current.run} {current.id}" if current is not None else None, checks)
 
 
 def _certified(butler: Any, ref: Any, against: str | None, at: Any) -> Any:
@@ -107,7 +111,8 @@ def _certified(butler: Any, ref: Any, against: str | None, at: Any) -> Any:
         return None
     from lsst.daf.butler import Timespan
 
-    return butler.find_dataset(ref.datasetType, ref.dataId, collections=against, timespan=Timespan.fromInstant(at))
+    current_type = detectormap.CURRENT_TYPE.get(ref.datasetType.name, ref.datasetType.name)  # a candidate's is _calib
+    return butler.find_dataset(current_type, ref.dataId, collections=against, timespan=Timespan.fromInstant(at))
 
 
 def _now() -> Any:

@@ -64,7 +64,7 @@ def test_without_begin_or_limits_the_current_product_is_looked_up_now_with_the_t
 
 @pytest.mark.parametrize(("old", "new", "line", "message"), [
     ("    dataset_type: bias\n    begin", "    dataset_type: arc\n    begin", 11,
-     "stage 'verify-bias': dataset_type: verify does not know dataset type 'arc' (give one of bias, dark, fiberFlat"),
+     "stage 'verify-bias': dataset_type: verify does not know dataset type 'arc' (give one of bias, dark, detectorMap"),
     ("{noise: [3, 4.25]}", "{nois: [3, 4.25]}", 13,
      "stage 'verify-bias': limits: bias has no check 'nois' (its checks: mean, noise, outliers, diff_mean"),
     ("{noise: [3, 4.25]}", "{noise: [4, 3]}", 13,
