@@ -17,8 +17,9 @@ alike), after ``--warmup`` pairs not counted:
 Each run is the whole process, wall time from start to exit and its CPU (user + system of the reaped child).
 Printed: min, median and max of each, the ratio A/B taken pair by pair (median and spread), and whether the goal
 is met.  Beside them, the floor both pay: ``python -c 'import lsst.daf.butler'`` (F, timed in the same turns), and
-the ratio of what is left above it, (A - F) / (B - F): on the demo's tiny images the floor is most of A.  ``--prepare-only DIR`` builds the repository in DIR and prints the two commands (B as ``sh -c`` with a
-counter file, so each run gets a fresh collection) for timing them with any other tool.  About two minutes on
+the ratio of what is left above it, (A - F) / (B - F): on the demo's tiny images the floor is most of A.
+``--prepare-only DIR`` builds the repository in DIR and prints the two commands (B as ``sh -c`` with a counter
+file, so each run gets a fresh collection) for timing them with any other tool.  About two minutes on
 2 cores with the defaults.
 
 Usage: python bench/verify.py [--repeat 5] [--warmup 1] [--tmp DIR] [--prepare-only DIR]

@@ -25,8 +25,9 @@ decertify                 ``pfstui decertify REPO COLL TYPE [...] [--id K=V ...]
 
 Every Butler stage runs pfstui's own action (preview, apply, journal, undo: the Certify pane's path), so its
 log shows the preview and the result, an overlap is refused in one line before anything is written, and the
-journal entry names the stage and attempt: each such argv (but verify's, which writes nothing) ends ``--stage NAME --attempt N --yes`` (the
-attempt from the attempt folder's name, ``attempt-N``; ``plan show`` has no attempt).  The same argv plus
+journal entry names the stage and attempt: each such argv (but verify's, which writes nothing) ends ``--stage
+NAME --attempt N --yes`` (the attempt from the attempt folder's name, ``attempt-N``; ``plan show`` has no
+attempt).  The same argv plus
 ``--dry-run`` previews exactly what the stage will change and writes nothing (``--dry-run`` wins over
 ``--yes``).
 

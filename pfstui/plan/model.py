@@ -31,8 +31,8 @@ File shape (schema version 1)::
 
 Collection naming rule.  Fields that name collections *this plan writes* are relative to ``rerun``:
 pipetask ``output`` and ``skip_existing_in``, verify ``collection``, certify ``input``, certify-candidates
-``collection`` and clean ``glob``.  ``output: bias`` with ``rerun: u/me`` means ``u/me/bias``.  A leading ``/`` makes such a
-name absolute (``output: /PFS/special/bias`` means ``PFS/special/bias``).  Fields that name shared
+``collection`` and clean ``glob``.  ``output: bias`` with ``rerun: u/me`` means ``u/me/bias``.  A leading ``/``
+makes such a name absolute (``output: /PFS/special/bias`` means ``PFS/special/bias``).  Fields that name shared
 collections are always written in full: pipetask ``inputs``, certify/certify-candidates ``target``,
 decertify ``collection``.  This mirrors the tutorial, where only ``-o "$RERUN"/bias`` and the certify and
 clean arguments carry ``$RERUN``.

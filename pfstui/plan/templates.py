@@ -328,7 +328,8 @@ class _Writer:
         return out
 
     def verify(self, product: str, dataset_type: str) -> str:
-        """Verify ``dataset_type`` of the run ``product`` against what PFS/calib holds at the certify's begin."""
+        """Verify ``dataset_type`` of the run ``product`` against what PFS/calib holds at the certify's begin (a
+        detectorMap candidate against the detectorMap_calib there)."""
         return _comments(self.t.notes.get(f"verify-{product}", _VERIFY_NOTE)) + (
             f"  - name: verify-{product}\n    kind: verify\n    after: [{product}]\n"
             f"    collection: {product}\n    dataset_type: {dataset_type}\n    against: {CALIB}\n    begin: {BEGIN}\n"
@@ -343,9 +344,9 @@ class _Writer:
             f"    begin: {BEGIN}\n    end: {END}\n"
         )
 
-    def certify_candidates(self, name: str, product: str, target: str = CALIB) -> str:
+    def certify_candidates(self, name: str, product: str, target: str = CALIB, after: str | None = None) -> str:
         return _comments(self.t.notes.get(name, ())) + (
-            f"  - name: {name}\n    kind: certify-candidates\n    after: [{product}]\n"
+            f"  - name: {name}\n    kind: certify-candidates\n    after: [{after or product}]\n"
             f"    approve: true  # certifies into the shared {target}: shown, then approved\n"
             f"    collection: {product}\n    target: {target}\n    instrument: PFS\n"
             f"    begin: {BEGIN}\n    end: {END}\n"
@@ -412,7 +413,8 @@ def _render(name: str, t: TemplateTable, repo: str | None, rerun: str) -> str:
                 "fitDetectorMap:fitDetectorMap.soften=0.03",
             ],
         ),
-        w.certify_candidates("certify-detectorMap", "detectorMap"),
+        w.verify("detectorMap", "detectorMap_candidate"),
+        w.certify_candidates("certify-detectorMap", "detectorMap", after="verify-detectorMap"),
         w.clean("detectorMap", "certify-detectorMap", ["postISRCCD"]),
         _section("Fiber profiles"),
         w.define_profiles("define-profiles"),

@@ -23,12 +23,12 @@ ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": "/opt/demo"}
 # sha256 of the rendered text, taken before the two templates were folded into one sequence builder and
 # checked against `pfstui plan new` for every template/--repo/--rerun/--force combination.  A change here means
 # every new plan file changes: review `render_template(...)` by eye, then update the hash.  (Changed last when a
-# verify stage went before each certify of bias, dark and fiberFlat.)
+# verify stage went before each certify of bias, dark, fiberFlat and the detectorMap.)
 PINNED = {
-    ("pfs", None, "u/me"): "1f27968ef578120abbb6f8e7c597b363605cabc1ce8061f7dfa9e714740749d3",
-    ("pfs", "/data/repo", "u/me"): "89c219dd9cb56331639d92b7bb68d5489e51106b98d1b8aa9bd74f14767c437d",
-    ("demo", None, "u/me"): "1f7b119761b18a59ca6b35ce56af30673032d6d233a8c5d2f15d1993ccf6bd3d",
-    ("demo", "/data/repo", "u/me"): "d53fb5ec4939e0a100f6203463342c36ef7ff90a9a4a0f4c8e14b43e70e03606",
+    ("pfs", None, "u/me"): "6956910e132fbd35db6326f1443ea5609dbbf5e613b611f7cceb1f91445313f6",
+    ("pfs", "/data/repo", "u/me"): "0ad3ace25b910f48a8ee1f0e1324612bc6621fea3ecc5a614d00914ea84c5eee",
+    ("demo", None, "u/me"): "14214be552557fb9364900eb7a8228ad9f053f367ea145c54ca1cac9b31ac842",
+    ("demo", "/data/repo", "u/me"): "f4dc5f5ac9999f60b6ac15722fb19cec8cee79e1843286584666006fe890a8db",
 }
 
 
