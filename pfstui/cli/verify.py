@@ -22,14 +22,16 @@ EXIT_FAILED = 1
 def cmd_verify(args: argparse.Namespace) -> int:
     from pfstui.butler.gateway import ButlerGateway
     from pfstui.values.tai import to_time
+    from pfstui.verify.limits import checks_with
     from pfstui.verify.report import verify
 
+    limits = checks_with(args.limit or ())  # a bad limit is one line before the repository is opened
     at = to_time(args.at) if args.at else None
     with ButlerGateway(args.repo, read_only=True) as gw:
         against = args.against
         if against is None and gw.collection_type(DEFAULT_AGAINST) is not None:
             against = DEFAULT_AGAINST
-        report = verify(gw, args.collection, args.dataset_type, against=against, at=at)
+        report = verify(gw, args.collection, args.dataset_type, against=against, at=at, limits=limits)
     if args.json:
         print(json.dumps(report.to_json(), sort_keys=True))
     else:
@@ -61,18 +63,25 @@ def _number(value: float | None, unit: str) -> str:
 
 def add_subcommands(sub: Any) -> None:
     p = sub.add_parser(
-        "verify", help="check a new bias/dark/fiberFlat per camera against the certified one (exit 1 if one fails)",
-        description="Verify DATASETTYPE (bias, dark or fiberFlat) in COLLECTION camera by camera: robust mean and "
-        "noise per amplifier, hot/cold pixel fraction, dark current, flat median and spread, and the same of new - "
-        "current (new / current for a flat) against the product certified in --against at --at. Reads the files "
-        "as FITS. Exit status 0 when every camera passes or warns, 1 when a camera fails.")
+        "verify", help="check a new bias/dark/fiberFlat/detectorMap per camera against the certified one (exit 1 if "
+                       "one fails)",
+        description="Verify DATASETTYPE (bias, dark, fiberFlat, or a detectorMap_bootstrap/_candidate/_calib) in "
+        "COLLECTION camera by camera: robust mean and noise per amplifier, hot/cold pixel fraction, dark current, flat "
+        "median and spread, and the same of new - current (new / current for a flat) against the product certified in "
+        "--against at --at; for a detectorMap, the fit's RMS and rejected lines from its task's log and the largest "
+        "trace and wavelength shift against the current map (a candidate is compared with detectorMap_calib). Reads "
+        "the files as FITS. Exit status 0 when every camera passes or warns, 1 when a camera fails.")
     p.add_argument("repo", metavar="REPO")
     p.add_argument("collection", metavar="COLLECTION", help="RUN or chain holding the new product")
-    p.add_argument("dataset_type", metavar="DATASETTYPE", help="bias, dark or fiberFlat")
+    p.add_argument("dataset_type", metavar="DATASETTYPE",
+                   help="bias, dark, fiberFlat, detectorMap_bootstrap, detectorMap_candidate or detectorMap_calib")
     p.add_argument("--against", metavar="CALIBCOLL",
                    help=f"CALIBRATION collection (or chain) holding the current product (default {DEFAULT_AGAINST} "
                         "when the repository has it)")
     p.add_argument("--at", metavar="DATE", help="TAI ISO time the current product is looked up at (default now), "
                                                 "e.g. the begin of the validity range you will certify")
+    p.add_argument("--limit", metavar="PRODUCT.CHECK=WARN,FAIL", action="append",
+                   help="replace a check's warn and fail limits, e.g. bias.mean=5,20 (repeatable; the table is "
+                        "pfstui.verify.limits.CHECKS)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=cmd_verify)

@@ -12,6 +12,8 @@ from lsst.daf.butler.formatters.pickle import PickleFormatter
 from lsst.daf.butler.formatters.typeless import TypelessFormatter
 from lsst.resources import ResourcePath
 
+from . import model
+
 
 @dataclass
 class DetectorMap:
@@ -41,6 +43,75 @@ class DetectorMapFormatter(PickleFormatter):
     formatter of each file, and on a production host pfstui's environment cannot import drp_stella's.  The
     demo reproduces that: a process that cannot import this module cannot read or write a demo detectorMap.
     """
+
+
+class DetectorMapFitsFormatter(TypelessFormatter):
+    """The demo's detectorMaps as FITS in the HDU layout of pfs_datamodel's ``SplinedDetectorMap`` (what drp_stella
+    writes under its distortion model): a primary header (``OBSTYPE``, the fit statistics ``FIT_*``, the demo's
+    metadata as ``DEMO.*``), ``FIBERID``,
+    ``SLITOFF`` (spatial, spectral, focus rows) and the ``CENTER`` and ``WAVELENGTH`` tables of knots per fiber
+    (columns ``index``, ``knot``, ``value``; knot = row).
+
+    Why: verification reads detectorMaps with a FITS library where neither drp_stella nor the demo can be imported,
+    as it reads the image products.  The demo's map is a straight trace per fiber (two knots) and a polynomial
+    wavelength solution (its coefficients also in ``WLCOEFn``, so the demo's own tasks read back exactly what they
+    wrote).  Repositories built before this keep :class:`DetectorMapFormatter` (their configuration names it).
+    """
+
+    default_extension = ".fits"
+    unsupported_parameters = None
+    can_read_from_uri = True
+
+    def read_from_uri(self, uri: ResourcePath, component: str | None = None, expected_size: int = -1) -> Any:
+        from astropy.io import fits
+
+        with fits.open(io.BytesIO(uri.read())) as hdus:
+            header = hdus[0].header
+            centers = hdus["CENTER"].data
+            fiber_id = np.asarray(hdus["FIBERID"].data, dtype=np.int64)
+            x_center = np.array([centers["value"][centers["index"] == i][0] for i in range(len(fiber_id))])
+            coeffs = np.array([header[f"WLCOEF{k}"] for k in range(header["WLORDER"] + 1)])
+            metadata = {key[len("DEMO."):]: header[key] for key in header if key.startswith("DEMO.")}
+            metadata.update({key: header[key] for key in header if key.startswith("FIT_")})
+            slit = np.asarray(hdus["SLITOFF"].data, dtype=float)[:2].T
+        return DetectorMap(fiberId=fiber_id, xCenter=x_center, wavelength=coeffs, slitOffsets=slit, metadata=metadata)
+
+    def to_bytes(self, in_memory_dataset: Any) -> bytes:
+        from astropy.io import fits
+
+        detmap = in_memory_dataset
+        n = len(detmap.fiberId)
+        header = fits.Header()
+        header["OBSTYPE"] = "detectorMap"
+        header["WLORDER"] = len(detmap.wavelength) - 1
+        for k, coeff in enumerate(detmap.wavelength):
+            header[f"WLCOEF{k}"] = float(coeff)
+        for key, value in detmap.metadata.items():
+            header[key if key.startswith("FIT_") else f"HIERARCH DEMO.{key}"] = getattr(value, "item", lambda: value)()
+        slit = np.zeros((3, n))
+        slit[:2] = np.asarray(detmap.slitOffsets, dtype=float).reshape(n, 2).T
+        ends, rows = np.array([0.0, model.ROWS - 1.0]), np.linspace(0.0, model.ROWS - 1.0, 9)
+        hdus = fits.HDUList([
+            fits.PrimaryHDU(header=header),
+            fits.ImageHDU(np.asarray(detmap.fiberId, dtype=np.int32), name="FIBERID"),
+            fits.ImageHDU(slit, name="SLITOFF"),
+            _knot_table("CENTER", ends, [np.full(2, x) for x in detmap.xCenter]),
+            _knot_table("WAVELENGTH", rows, [np.polynomial.polynomial.polyval(rows, detmap.wavelength)] * n),
+        ])
+        out = io.BytesIO()
+        hdus.writeto(out)
+        return out.getvalue()
+
+
+def _knot_table(name: str, knots: np.ndarray, values: list[np.ndarray]) -> Any:
+    """A table of (fiber index, knot, value) rows: every fiber's knots and values, as pfs_datamodel writes splines."""
+    from astropy.io import fits
+
+    return fits.BinTableHDU.from_columns([
+        fits.Column(name="index", format="K", array=np.repeat(np.arange(len(values)), len(knots))),
+        fits.Column(name="knot", format="D", array=np.tile(knots, len(values))),
+        fits.Column(name="value", format="D", array=np.concatenate(values) if values else np.zeros(0)),
+    ], name=name)
 
 
 #: Amplifiers the demo's FITS images are cut into, across columns (as PFS's CCDs read out through 8 amplifiers).

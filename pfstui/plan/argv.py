@@ -14,6 +14,7 @@ Which program runs what:
 stage kind                command
 ========================  ==================================================================
 pipetask                  ``pipetask --long-log --log-level L --log-file A/<stage>.log.json run ...``
+verify                    ``pfstui verify REPO COLL TYPE --against CALIB [--at BEGIN] [--limit P.C=W,F]...``
 certify                   ``pfstui certify REPO IN OUT TYPE [...] [--id K=V ...]... --whole-product``
                           (``--search-all-inputs`` instead when the stage asks for it; an
                           ``--override 'CAMERA=REASON'`` per entry of the stage's ``override``)
@@ -25,8 +26,9 @@ decertify                 ``pfstui decertify REPO COLL TYPE [...] [--id K=V ...]
 
 Every Butler stage runs pfstui's own action (preview, apply, journal, undo: the Certify pane's path), so its
 log shows the preview and the result, an overlap is refused in one line before anything is written, and the
-journal entry names the stage and attempt: each such argv ends ``--stage NAME --attempt N --yes`` (the
-attempt from the attempt folder's name, ``attempt-N``; ``plan show`` has no attempt).  The same argv plus
+journal entry names the stage and attempt: each such argv (but verify's, which writes nothing) ends ``--stage
+NAME --attempt N --yes`` (the attempt from the attempt folder's name, ``attempt-N``; ``plan show`` has no
+attempt).  The same argv plus
 ``--dry-run`` previews exactly what the stage will change and writes nothing (``--dry-run`` wins over
 ``--yes``).
 
@@ -63,7 +65,9 @@ from pfstui.plan.model import (
     PipetaskStage,
     Plan,
     Stack,
+    VerifyStage,
 )
+from pfstui.verify.limits import product_kind
 
 __all__ = [
     "CommandError",
@@ -82,6 +86,7 @@ __all__ = [
     "stack_prefix",
     "stack_setup",
     "summary_file",
+    "verify_limit_flags",
     "with_overrides",
 ]
 
@@ -307,7 +312,32 @@ def build_argv(
         argv += ["--summary", str(summary_file(attempt_dir, stage.name))]
         argv += list(stage.extra_options)
         return argv
+    if isinstance(stage, VerifyStage):  # reads only: nothing to journal, nothing to confirm
+        return tools.command("pfstui") + _verify_action(plan, stage)
     return tools.command("pfstui") + _butler_action(plan, stage) + _journaled(stage, attempt_dir)
+
+
+def _verify_action(plan: Plan, stage: VerifyStage) -> list[str]:
+    argv = ["verify", plan.repository, plan.collection(stage.collection), stage.dataset_type,
+            "--against", stage.against]
+    return argv + (["--at", stage.begin] if stage.begin is not None else []) + verify_limit_flags(plan, stage)
+
+
+def verify_limit_flags(plan: Plan, stage: VerifyStage) -> list[str]:
+    """``--limit PRODUCT.CHECK=WARN,FAIL`` for each limit of the plan's ``defaults.verify_limits`` for the stage's
+    product and of the stage's own ``limits`` (which win); the other products' limits are of no use to it."""
+    product = product_kind(stage.dataset_type)
+    limits = {**plan.defaults.verify_limits.get(str(product), {}), **stage.limits}
+    out: list[str] = []
+    for check, (warn, fail) in limits.items():
+        out += ["--limit", f"{product}.{check}={_number(warn)},{_number(fail)}"]
+    return out
+
+
+def _number(value: float) -> str:
+    """``5`` for 5.0, and every digit of a number ``:g`` would round."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def _butler_action(plan: Plan, stage: AnyStage) -> list[str]:
@@ -400,6 +430,10 @@ def describe(stage: AnyStage, plan: Plan | None = None) -> str:
     if isinstance(stage, PipetaskStage):
         via = f" via bps ({stage.bps.site if stage.bps else 'local'} site)" if stage.backend == "bps" else ""
         return f"run {Path(stage.pipeline).name}{via} on {stage.query} → {coll(stage.output)}"
+    if isinstance(stage, VerifyStage):
+        limits = f", {plural(len(stage.limits), 'own limit')}" if stage.limits else ""
+        return f"verify {stage.dataset_type} in {coll(stage.collection)} against {stage.against} at " \
+            f"{stage.begin or 'now'}{limits}"
     if isinstance(stage, CertifyStage):
         text = f"certify {stage.dataset_type} from {coll(stage.input)} into {stage.target}, {_window(stage.begin, stage.end)}"
         if stage.data_ids:

@@ -29,6 +29,7 @@ from pfstui.values.names import (
     check_stage_name,
 )
 from pfstui.values.visitlist import VisitListError, parse_integer_list
+from pfstui.verify.limits import CHECKS, PRODUCTS, LimitError, override, product_kind
 
 __all__ = [
     "ClassPath",
@@ -46,7 +47,11 @@ __all__ = [
     "Rerun",
     "StageName",
     "TaiDate",
+    "StageLimits",
+    "VerifyLimits",
+    "VerifyType",
     "VisitList",
+    "check_limits",
     "check_window",
     "str_or_list",
 ]
@@ -211,6 +216,44 @@ def check_window(begin: str | None, end: str | None) -> None:
         raise FieldProblem(f"{end} is not after begin {begin}", "swap them or leave one out for an open range")
 
 
+def _verify_type(value: Any) -> Any:
+    if isinstance(value, str) and product_kind(value) is None:
+        raise FieldProblem(f"verify does not know dataset type {value!r}", f"give one of {', '.join(sorted(PRODUCTS))}")
+    return value
+
+
+def check_limits(product: str, checks: Any) -> Any:
+    """``{check: [warn, fail]}`` of one product, each checked by :func:`pfstui.verify.limits.override` (the one
+    place that knows the products and checks); the numbers come back as floats."""
+    if not isinstance(checks, dict):
+        return checks  # pydantic names the type
+    out: dict[str, list[float]] = {}
+    for check, pair in checks.items():
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise FieldProblem(f"limit {product}.{check} is not [warn, fail]", f"write e.g. {check}: [5, 20]")
+        try:
+            _kind, limit = override(product, str(check), *pair)
+        except LimitError as exc:
+            raise FieldProblem(exc.args[0], exc.fix) from None
+        out[str(check)] = [limit.warn, limit.fail]
+    return out
+
+
+def _verify_limits(value: Any) -> Any:
+    """``{product: {check: [warn, fail]}}``; a product is named as in pfstui.verify (``flat`` is ``fiberFlat``)."""
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for product, checks in value.items():
+        kind = product_kind(str(product))
+        if kind is None:
+            raise FieldProblem(f"verify has no product {product!r}", f"products: {', '.join(CHECKS)}")
+        if not isinstance(checks, dict):
+            raise FieldProblem(f"{product} is not a mapping of check: [warn, fail]", "write e.g. {bias: {mean: [5, 20]}}")
+        out[kind] = check_limits(kind, checks)
+    return out
+
+
 StageName = Annotated[StrictStr, _name(check_stage_name)]
 Collection = Annotated[StrictStr, _name(check_collection)]
 CollectionGlob = Annotated[StrictStr, _name(check_collection_glob)]
@@ -228,3 +271,9 @@ LogLevel = Annotated[StrictStr, BeforeValidator(_log_level)]
 DimensionList = Annotated[list[str], BeforeValidator(_dimension_list)]
 #: Counts (processes, cores, MiB): bounded far above any real use, so a typo of 22 digits is refused, not tried.
 PositiveInt = Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+#: A verify stage's dataset type: one pfstui.verify knows (bias, dark, fiberFlat/flat).
+VerifyType = Annotated[StrictStr, BeforeValidator(_verify_type)]
+#: ``{product: {check: [warn, fail]}}`` (a plan's ``defaults.verify_limits``).
+VerifyLimits = Annotated[dict[str, dict[str, list[float]]], BeforeValidator(_verify_limits)]
+#: ``{check: [warn, fail]}`` of one verify stage's product (checked by the stage, which knows its product).
+StageLimits = dict[str, list[float]]

@@ -30,9 +30,9 @@ File shape (schema version 1)::
         end: 2050-12-31T23:59:59
 
 Collection naming rule.  Fields that name collections *this plan writes* are relative to ``rerun``:
-pipetask ``output`` and ``skip_existing_in``, certify ``input``, certify-candidates ``collection`` and
-clean ``glob``.  ``output: bias`` with ``rerun: u/me`` means ``u/me/bias``.  A leading ``/`` makes such a
-name absolute (``output: /PFS/special/bias`` means ``PFS/special/bias``).  Fields that name shared
+pipetask ``output`` and ``skip_existing_in``, verify ``collection``, certify ``input``, certify-candidates
+``collection`` and clean ``glob``.  ``output: bias`` with ``rerun: u/me`` means ``u/me/bias``.  A leading ``/``
+makes such a name absolute (``output: /PFS/special/bias`` means ``PFS/special/bias``).  Fields that name shared
 collections are always written in full: pipetask ``inputs``, certify/certify-candidates ``target``,
 decertify ``collection``.  This mirrors the tutorial, where only ``-o "$RERUN"/bias`` and the certify and
 clean arguments carry ``$RERUN``.
@@ -79,9 +79,13 @@ from pfstui.plan.fields import (
     PositiveInt,
     ProfilesRun,
     Rerun,
+    StageLimits,
     StageName,
     TaiDate,
+    VerifyLimits,
+    VerifyType,
     VisitList,
+    check_limits,
     check_window,
     str_or_list,
 )
@@ -106,11 +110,12 @@ __all__ = [
     "Stack",
     "StackTools",
     "Stage",
+    "VerifyStage",
     "cross_issues",
 ]
 
 PLAN_SCHEMA_VERSION = 1
-STAGE_KINDS = ("pipetask", "certify", "certify-candidates", "define-profiles", "clean", "decertify")
+STAGE_KINDS = ("pipetask", "verify", "certify", "certify-candidates", "define-profiles", "clean", "decertify")
 
 
 class _Model(BaseModel):
@@ -118,7 +123,7 @@ class _Model(BaseModel):
 
 
 class Defaults(_Model):
-    """Settings every pipetask stage uses unless the stage overrides them."""
+    """Settings the stages use unless a stage overrides them."""
 
     #: ``-j``.  Note each extra process costs a fresh Python start (~1.3 s per quantum on small data).
     processes: PositiveInt = 1
@@ -129,6 +134,9 @@ class Defaults(_Model):
     #: night).  Why a plan-wide switch: the gates are set per stage by the template, and turning each off by
     #: hand before a night is how one gets forgotten.
     approvals: StrictBool = True
+    #: ``{bias: {mean: [5, 20]}}``: warn and fail limits every verify stage of the product uses instead of
+    #: pfstui.verify.limits' (a stage's own ``limits`` win); they become its ``--limit`` flags.
+    verify_limits: VerifyLimits = Field(default_factory=dict)
 
 
 def _tool_path(value: Any) -> Any:
@@ -275,6 +283,27 @@ class CertifyStage(_StageBase):
         return value
 
 
+class VerifyStage(_StageBase):
+    """Verify a new product camera by camera before a certify (``pfstui verify``: a failing camera fails the stage)."""
+
+    kind: Literal["verify"]
+    #: The pipetask output holding the new product; relative to the rerun (leading '/' = absolute).
+    collection: Collection
+    dataset_type: VerifyType
+    #: The CALIBRATION collection (or chain) holding the current product, compared with.
+    against: Collection = "PFS/calib"
+    #: When the current product is looked up: the validity begin of the certify that follows (None: now).
+    begin: TaiDate | None = None
+    #: ``{check: [warn, fail]}`` of this product, over the plan's ``defaults.verify_limits``.
+    limits: StageLimits = Field(default_factory=dict)
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _known_checks(cls, value: Any, info: ValidationInfo) -> Any:
+        product = info.data.get("dataset_type")
+        return check_limits(product, value) if product else value
+
+
 class CertifyCandidatesStage(_StageBase):
     """Copy ``detectorMap_candidate`` to ``detectorMap_calib`` and certify it (certifyDetectorMaps.py)."""
 
@@ -363,14 +392,13 @@ class DecertifyStage(_StageBase):
         return self
 
 
-Stage = Annotated[
-    Union[PipetaskStage, CertifyStage, CertifyCandidatesStage, DefineProfilesStage, CleanStage, DecertifyStage],
-    Field(discriminator="kind"),
-]
 #: Any one stage model (the plain union, for type hints).
-AnyStage = Union[PipetaskStage, CertifyStage, CertifyCandidatesStage, DefineProfilesStage, CleanStage, DecertifyStage]
+AnyStage = Union[PipetaskStage, VerifyStage, CertifyStage, CertifyCandidatesStage, DefineProfilesStage, CleanStage,
+                 DecertifyStage]
+Stage = Annotated[AnyStage, Field(discriminator="kind")]
 KIND_MODELS: dict[str, type[_StageBase]] = {
     "pipetask": PipetaskStage,
+    "verify": VerifyStage,
     "certify": CertifyStage,
     "certify-candidates": CertifyCandidatesStage,
     "define-profiles": DefineProfilesStage,
@@ -380,6 +408,7 @@ KIND_MODELS: dict[str, type[_StageBase]] = {
 #: Fields holding rerun-relative collection names, per kind (see the module docstring).
 RELATIVE_FIELDS: dict[str, tuple[str, ...]] = {
     "pipetask": ("output", "skip_existing_in"),
+    "verify": ("collection",),
     "certify": ("input",),
     "certify-candidates": ("collection", "run"),
     "clean": ("glob",),

@@ -293,6 +293,12 @@ def _repo_line(repo: str | None) -> str:
     return f"repository: {_q(repo.replace('$', '$$'))}"  # a '$' in a path is the path's, not a variable
 
 
+_VERIFY_NOTE = (
+    "Checks each camera's product against the certified one (pfstui verify); a failing camera fails this",
+    "stage and the certify after it does not run. Limits: defaults.verify_limits, or `limits:` here.",
+)
+
+
 class _Writer:
     """Writes the stages of one template: its comments and values come from the template's row."""
 
@@ -321,18 +327,26 @@ class _Writer:
                 out += f"      - {_q(item)}\n"
         return out
 
-    def certify(self, name: str, product: str, dataset_type: str, target: str = CALIB) -> str:
-        """Certify ``dataset_type`` from the run ``product`` (the stage it waits for) into ``target``."""
+    def verify(self, product: str, dataset_type: str) -> str:
+        """Verify ``dataset_type`` of the run ``product`` against what PFS/calib holds at the certify's begin (a
+        detectorMap candidate against the detectorMap_calib there)."""
+        return _comments(self.t.notes.get(f"verify-{product}", _VERIFY_NOTE)) + (
+            f"  - name: verify-{product}\n    kind: verify\n    after: [{product}]\n"
+            f"    collection: {product}\n    dataset_type: {dataset_type}\n    against: {CALIB}\n    begin: {BEGIN}\n"
+        )
+
+    def certify(self, name: str, product: str, dataset_type: str, target: str = CALIB, after: str | None = None) -> str:
+        """Certify ``dataset_type`` from the run ``product`` into ``target`` after ``after`` (default the run)."""
         return _comments(self.t.notes.get(name, ())) + (
-            f"  - name: {name}\n    kind: certify\n    after: [{product}]\n"
+            f"  - name: {name}\n    kind: certify\n    after: [{after or product}]\n"
             f"    approve: true  # certifies into the shared {target}: shown, then approved\n"
             f"    input: {product}\n    target: {target}\n    dataset_type: {dataset_type}\n"
             f"    begin: {BEGIN}\n    end: {END}\n"
         )
 
-    def certify_candidates(self, name: str, product: str, target: str = CALIB) -> str:
+    def certify_candidates(self, name: str, product: str, target: str = CALIB, after: str | None = None) -> str:
         return _comments(self.t.notes.get(name, ())) + (
-            f"  - name: {name}\n    kind: certify-candidates\n    after: [{product}]\n"
+            f"  - name: {name}\n    kind: certify-candidates\n    after: [{after or product}]\n"
             f"    approve: true  # certifies into the shared {target}: shown, then approved\n"
             f"    collection: {product}\n    target: {target}\n    instrument: PFS\n"
             f"    begin: {BEGIN}\n    end: {END}\n"
@@ -361,15 +375,18 @@ def _render(name: str, t: TemplateTable, repo: str | None, rerun: str) -> str:
         _header(name, t, repo, rerun),
         _section("Bias"),
         w.pipetask("bias", [], [RAW_SPS, CALIB], "instrument='PFS' AND visit.target_name = 'BIAS'"),
-        w.certify("certify-bias", "bias", "bias"),
+        w.verify("bias", "bias"),
+        w.certify("certify-bias", "bias", "bias", after="verify-bias"),
         w.clean("bias", "certify-bias", ["biasProc"]),
         _section("Dark"),
         w.pipetask("dark", ["certify-bias"], [RAW_ALL, CALIB], "instrument='PFS' AND visit.target_name = 'DARK'"),
-        w.certify("certify-dark", "dark", "dark"),
+        w.verify("dark", "dark"),
+        w.certify("certify-dark", "dark", "dark", after="verify-dark"),
         w.clean("dark", "certify-dark", ["darkProc"]),
         _section("Fiber flat"),
         w.pipetask("flat", ["certify-dark"], [RAW_ALL, CALIB], "instrument='PFS' AND visit.target_name = 'FLAT'"),
-        w.certify("certify-flat", "flat", "fiberFlat"),
+        w.verify("flat", "fiberFlat"),
+        w.certify("certify-flat", "flat", "fiberFlat", after="verify-flat"),
         w.clean("flat", "certify-flat", ["flatProc"]),
         _section(t.bootstrap_section),
         w.pipetask(
@@ -396,7 +413,8 @@ def _render(name: str, t: TemplateTable, repo: str | None, rerun: str) -> str:
                 "fitDetectorMap:fitDetectorMap.soften=0.03",
             ],
         ),
-        w.certify_candidates("certify-detectorMap", "detectorMap"),
+        w.verify("detectorMap", "detectorMap_candidate"),
+        w.certify_candidates("certify-detectorMap", "detectorMap", after="verify-detectorMap"),
         w.clean("detectorMap", "certify-detectorMap", ["postISRCCD"]),
         _section("Fiber profiles"),
         w.define_profiles("define-profiles"),

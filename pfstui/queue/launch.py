@@ -266,9 +266,9 @@ _APPROVED = "--approved"
 
 
 def previews_itself(stage: AnyStage) -> bool:
-    """The stage runs one of pfstui's own Butler actions, which preview with ``--dry-run --json``; any other
-    stage (pipetask, bps) is previewed by its command line alone."""
-    return stage.kind != "pipetask"
+    """The stage runs one of pfstui's own Butler actions that write, which preview with ``--dry-run --json``; any
+    other stage (pipetask, bps, verify: it only reads) is previewed by its command line alone."""
+    return stage.kind not in ("pipetask", "verify")
 
 
 def preview_argv(argv: list[str]) -> list[str]:

@@ -7,7 +7,7 @@ averaged away by seven good ones; the check keeps every amplifier's number for t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,13 +62,15 @@ _MEASURES: dict[str, Measure] = {
 }
 
 
-def measure(product: Product, new: ProductImage, current: ProductImage | None) -> list[Check]:
-    """Every check of ``product`` on ``new``; the comparisons are ``n/a`` when nothing is certified (``current``)."""
+def measure(product: Product, new: ProductImage, current: ProductImage | None,
+            limits: Mapping[str, Limit] | None = None) -> list[Check]:
+    """Every check of ``product`` on ``new``; the comparisons are ``n/a`` when nothing is certified (``current``).
+    ``limits``: the product's checks with a plan's overrides (:func:`~pfstui.verify.limits.checks_with`)."""
     if product == "fiberFlat":
         new, current = _measured_only(new), current and _measured_only(current)
     compared = _compare(product, new, current)
     checks = []
-    for name, limit in CHECKS[product].items():
+    for name, limit in (limits or CHECKS[product]).items():
         source = compared if name.startswith(("diff_", "ratio_")) else new
         checks.append(_judge(name, limit, source))
     return checks

@@ -6,6 +6,7 @@ collection, bad dataset type) into one line with the fix, as every other headles
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +14,10 @@ from pfstui.butler.errors import InputError, NotFoundError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.values import camera_text, plain_data_id
 
+from . import detectormap
 from .checks import Check, measure
 from .image import ReadError, read_image
-from .limits import PRODUCTS, Limit, Product, Verdict, product_kind
+from .limits import CHECKS, PRODUCTS, Limit, Product, Verdict, product_kind
 from .pictures import Pictures, camera_pictures
 
 __all__ = ["CameraResult", "Report", "verify", "verify_refs"]
@@ -68,9 +70,11 @@ class Report:
 
 
 def verify(gw: ButlerGateway, collection: str, dataset_type: str, *, against: str | None = None,
-           at: Any = None, pictures: bool = False) -> Report:
+           at: Any = None, pictures: bool = False,
+           limits: Mapping[Product, Mapping[str, Limit]] | None = None) -> Report:
     """Verify every camera of ``dataset_type`` in ``collection`` against ``against`` (a CALIBRATION collection, or a
-    chain of them) at time ``at`` (astropy Time; now if None).  ``against=None`` compares with nothing."""
+    chain of them) at time ``at`` (astropy Time; now if None).  ``against=None`` compares with nothing.  ``limits``:
+    the table of checks to judge by (a plan's overrides applied, :func:`~pfstui.verify.limits.checks_with`)."""
     product = product_kind(dataset_type)
     if product is None:
         raise InputError(f"verify does not know dataset type {dataset_type!r}",
@@ -86,23 +90,25 @@ def verify(gw: ButlerGateway, collection: str, dataset_type: str, *, against: st
         if not refs:
             raise NotFoundError(f"no {dataset_type} in {collection}",
                                 "give the RUN (or chain) the pipeline wrote its product to")
-        report.cameras.extend(verify_refs(butler, product, refs, against, at, pictures=pictures))
+        report.cameras.extend(verify_refs(butler, product, refs, against, at, pictures=pictures, limits=limits))
     return report
 
 
 def verify_refs(butler: Any, product: Product, refs: list, against: str | None, at: Any, *,
-                unreadable_fails: bool = False, pictures: bool = False) -> list[CameraResult]:
+                unreadable_fails: bool = False, pictures: bool = False,
+                limits: Mapping[Product, Mapping[str, Limit]] | None = None) -> list[CameraResult]:
     """Each of ``refs`` (one per camera) against the dataset certified for its data ID in ``against`` at ``at``.
 
     Why apart from :func:`verify`: the certify gate (:mod:`pfstui.verify.gate`) verifies the datasets its preview
     chose, not a whole collection.  ``unreadable_fails``: a file that cannot be read is a camera failing one check
     named ``read`` (its reason in the limit's doc), which an operator may override like any failure, instead of
     an error that stops everything."""
+    table = (limits or CHECKS)[product]
     results = []
     for ref in refs:
         current = _certified(butler, ref, against, at)
         try:
-            results.append(_camera(butler, product, ref, current, pictures))
+            results.append(_camera(butler, product, ref, current, table, pictures))
         except ReadError as exc:
             if not unreadable_fails:
                 raise
@@ -116,11 +122,15 @@ def _unreadable(ref: Any, current: Any, reason: str) -> CameraResult:
                         [Check("read", "fail", None, Limit(0.0, 0.0, "", reason))])
 
 
-def _camera(butler: Any, product: Product, ref: Any, current: Any, pictures: bool = False) -> CameraResult:
+def _camera(butler: Any, product: Product, ref: Any, current: Any, limits: Mapping[str, Limit],
+            pictures: bool = False) -> CameraResult:
+    if product == "detectorMap":
+        return CameraResult(plain_data_id(ref.dataId), *_names(ref, current),
+                            detectormap.measure(butler, ref, current, limits))
     new_image = read_image(butler.getURI(ref))
     current_image = read_image(butler.getURI(current)) if current is not None else None
     return CameraResult(plain_data_id(ref.dataId), *_names(ref, current),
-                        measure(product, new_image, current_image),
+                        measure(product, new_image, current_image, limits),
                         camera_pictures(product, new_image, current_image) if pictures else None)
 
 
@@ -139,23 +149,25 @@ def _certified(butler: Any, ref: Any, against: str | None, at: Any) -> Any:
         return None
     from lsst.daf.butler import Timespan
 
-    found = butler.find_dataset(ref.datasetType, ref.dataId, collections=against, timespan=Timespan.fromInstant(at))
-    return found if found is not None else _predecessor(butler, ref, against, at)
+    current_type = detectormap.CURRENT_TYPE.get(ref.datasetType.name, ref.datasetType.name)  # a candidate's is _calib
+    found = butler.find_dataset(current_type, ref.dataId, collections=against, timespan=Timespan.fromInstant(at))
+    return found if found is not None else _predecessor(butler, current_type, ref, against, at)
 
 
-def _predecessor(butler: Any, ref: Any, against: str, at: Any) -> Any:
-    """The dataset whose validity range for ``ref``'s data ID ended last at or before ``at`` in ``against`` (a
-    CALIBRATION collection or a chain of them; the first in search order wins a tie)."""
+def _predecessor(butler: Any, current_type: str, ref: Any, against: str, at: Any) -> Any:
+    """The ``current_type`` dataset whose validity range for ``ref``'s data ID ended last at or before ``at`` in
+    ``against`` (a CALIBRATION collection or a chain of them; the first in search order wins a tie)."""
     from lsst.daf.butler import CollectionType, Timespan
 
     from pfstui.butler.registry import calibration_rows
     from pfstui.butler.values import nsec_bounds
 
+    dt = butler.get_dataset_type(current_type)
     instant = nsec_bounds(Timespan.fromInstant(at))[0]
     best = None
     for calib in butler.collections.query(against, collection_types={CollectionType.CALIBRATION},
                                           flatten_chains=True):
-        for row in calibration_rows(butler, ref.datasetType, calib, data_ids=[plain_data_id(ref.dataId)]):
+        for row in calibration_rows(butler, dt, calib, data_ids=[plain_data_id(ref.dataId)]):
             if row.nsec[1] <= instant and (best is None or row.nsec[1] > best.nsec[1]):
                 best = row
     return None if best is None else butler.get_dataset(best.dataset_id)

@@ -323,7 +323,7 @@ def test_plan_show_pfs_template_is_the_corrected_seed(tmp_path: Path) -> None:
     path.write_text(render_template("pfs", "/work/datastore", "u/me"))
     text = plan_show(path, env=ENV, tools=TOOLS, attempt_dir="/logs")
     cmds = commands_of(text)
-    assert len(cmds) == 22
+    assert len(cmds) == 26
 
     pipetasks = [(n, a) for n, a in cmds if a[0] == "pipetask"]
     assert [Path(a[a.index("-p") + 1]).stem for _, a in pipetasks] == SEED_PIPELINES
@@ -374,6 +374,11 @@ def test_plan_show_pfs_template_is_the_corrected_seed(tmp_path: Path) -> None:
         certify + ["u/me/fitFiberProfiles", "PFS/calib", "fiberProfiles"] + dates + ending("certify-fiberProfiles"),
         certify + ["u/me/fiberNorms", "PFS/calib", "fiberNorms_calib"] + dates + ending("certify-fiberNorms"),
     ]
+    verifies = [a for _, a in cmds if a[1] == "verify"]  # read-only: no --stage/--yes ending, nothing journaled
+    assert verifies == [["pfstui", "verify", "/work/datastore", f"u/me/{run}", product, "--against", "PFS/calib",
+                         "--at", "2000-01-01T00:00:00"] for run, product in
+                        (("bias", "bias"), ("dark", "dark"), ("flat", "fiberFlat"),
+                                         ("detectorMap", "detectorMap_candidate"))]
     cleans = [a[3:] for _, a in cmds if a[1] == "clean"]
     assert cleans == [
         ["u/me/bias/*", "biasProc", "--stage", "clean-bias", "--yes"],
@@ -386,9 +391,10 @@ def test_plan_show_pfs_template_is_the_corrected_seed(tmp_path: Path) -> None:
     ]
     # the seed's order: build → certify → clean per product, profiles defined before fitFiberProfiles
     assert [n for n, _ in cmds] == [
-        "bias", "certify-bias", "clean-bias", "dark", "certify-dark", "clean-dark",
-        "flat", "certify-flat", "clean-flat", "bootstrap", "certify-bootstrap", "clean-bootstrap",
-        "detectorMap", "certify-detectorMap", "clean-detectorMap", "define-profiles", "fitFiberProfiles",
+        "bias", "verify-bias", "certify-bias", "clean-bias", "dark", "verify-dark", "certify-dark", "clean-dark",
+        "flat", "verify-flat", "certify-flat", "clean-flat", "bootstrap", "certify-bootstrap", "clean-bootstrap",
+        "detectorMap", "verify-detectorMap", "certify-detectorMap", "clean-detectorMap", "define-profiles",
+        "fitFiberProfiles",
         "certify-fiberProfiles", "clean-fitFiberProfiles", "fiberNorms", "certify-fiberNorms", "clean-fiberNorms",
     ]  # fmt: skip
     profiles = next(a for n, a in cmds if n == "define-profiles")

@@ -28,12 +28,12 @@ def test_pfstui_run_demo_template(demo_repo: Path, tool_env: dict[str, str], tmp
     plan.write_text(plan.read_text().replace("  approvals: true ", "  approvals: false", 1))
     run = subprocess.run(pfstui + ["run", str(plan)], env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "Finished: 22 done, 0 skipped, 0 not done" in run.stdout
+    assert "Finished: 26 done, 0 skipped, 0 not done" in run.stdout
     status = subprocess.run(pfstui + ["status", "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
     stages = {s["id"]: s for s in doc["stages"]}
-    assert len(stages) == 22 and all(s["status"] == "done" for s in stages.values())
+    assert len(stages) == 26 and all(s["status"] == "done" for s in stages.values())
     expected = {
         "bias": {"isr": 12, "cpBiasCombine": 4},
         "dark": {"isr": 12, "dark": 12, "darkCombine": 4},
@@ -62,6 +62,44 @@ def test_pfstui_run_demo_template(demo_repo: Path, tool_env: dict[str, str], tmp
     from pfstui.infra.journal import Journal
 
     entries = [e for e in Journal(tmp_path / "state" / "journal.jsonl").entries()[0] if e.get("kind") == "butler"]
-    butler_stages = sorted(name for name in stages if name not in expected)
+    verify_stages = sorted(name for name in stages if name.startswith("verify-"))
+    butler_stages = sorted(name for name in stages if name not in expected and name not in verify_stages)
     assert sorted(e["origin"]["stage"] for e in entries) == butler_stages and len(butler_stages) == 15
+    # the verify stages (which only read: no journal entry) passed the demo's bias, dark, fiberFlat and detectorMap
+    assert verify_stages == ["verify-bias", "verify-dark", "verify-detectorMap", "verify-flat"]
     assert {e["origin"]["attempt"] for e in entries} == {1}
+    check_detector_maps(demo_repo, env)
+
+
+def check_detector_maps(repo: Path, env: dict[str, str]) -> None:
+    """The demo's detectorMaps are FITS that verification reads where the demo cannot be imported: the fit from the
+    task's log (drp_stella's 'Final fit' line), and no shift against the certified copy of the same map."""
+    from astropy.io import fits
+    from lsst.daf.butler import Butler
+
+    from pfstui.butler.gateway import ButlerGateway
+    from pfstui.verify.report import verify
+    from tests.blocked_demo import SCRIPT
+
+    with Butler.from_config(str(repo)) as butler:
+        ref = butler.query_datasets("detectorMap_candidate", collections="u/ci/detectorMap", limit=1)[0]
+        with fits.open(butler.getURI(ref).ospath) as hdus:
+            assert [h.name for h in hdus] == ["PRIMARY", "FIBERID", "SLITOFF", "CENTER", "WAVELENGTH"]
+            assert hdus[0].header["OBSTYPE"] == "detectorMap" and hdus[0].header["FIT_USED"] > 0
+            assert (butler.get(ref).fiberId == hdus["FIBERID"].data).all()  # the demo's tasks read back its FITS
+    with ButlerGateway(str(repo), read_only=True) as gw:
+        for collection, dataset_type, against in (("u/ci/bootstrap", "detectorMap_bootstrap", "PFS/bootstrap"),
+                                                  ("u/ci/detectorMap", "detectorMap_candidate", "PFS/calib")):
+            report = verify(gw, collection, dataset_type, against=against)
+            assert len(report.cameras) == 4 and not report.failed, report.to_json()
+            for cam in report.cameras:
+                checks = {c.name: c for c in cam.checks}
+                assert checks["fit_yrms"].value is not None and checks["lines_rejected"].verdict != "n/a"
+                assert checks["diff_trace"].value == 0.0  # against its own certified copy
+    argv = ["verify", str(repo), "u/ci/detectorMap", "detectorMap_candidate", "--json"]
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(repo), "u/ci/detectorMap", "detectorMap_candidate",
+                           *argv], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    first, report_text = done.stdout.split("\n", 1)
+    assert first.startswith("this process cannot read a detectorMap_candidate")
+    assert json.loads(report_text)["failed"] == []

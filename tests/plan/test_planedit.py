@@ -129,7 +129,8 @@ def test_a_plan_both_templates_claim_offers_the_one_of_its_instrument_first(tmp_
 def test_template_stages_carry_a_description_and_their_comments(tmp_path):
     pf = read_plan_file(write(tmp_path, PFS_PLAN), env=ENV)
     stages = {s.name: s for s in stage_templates(pf.plan, env=ENV)}
-    assert list(stages)[:3] == ["bias", "certify-bias", "clean-bias"]
+    assert list(stages)[:4] == ["bias", "verify-bias", "certify-bias", "clean-bias"]
+    assert stages["verify-bias"].description == "verify bias in u/me/bias against PFS/calib at 2000-01-01T00:00:00"
     assert stages["certify-flat"].description == (
         "certify fiberFlat from u/me/flat into PFS/calib, 2000-01-01T00:00:00 … 2050-12-31T23:59:59")
     assert stages["certify-flat"].text.startswith("# CORRECTED: the tutorial certifies 'flat'")
@@ -153,8 +154,10 @@ def test_stage_text_gets_a_free_name_and_only_known_dependencies(tmp_path):
     pf = read_plan_file(write(tmp_path, DEMO_PLAN), env=ENV)
     bias = yaml.safe_load(stage_text_for(pf.plan, template_stage(pf.plan, "bias")))
     assert bias["name"] == "bias-2" and "after" not in bias
+    verify = yaml.safe_load(stage_text_for(pf.plan, template_stage(pf.plan, "verify-bias")))
+    assert verify["name"] == "verify-bias" and verify["after"] == ["bias"]
     certify = yaml.safe_load(stage_text_for(pf.plan, template_stage(pf.plan, "certify-bias")))
-    assert certify["name"] == "certify-bias" and certify["after"] == ["bias"]
+    assert certify["name"] == "certify-bias" and "after" not in certify  # verify-bias is not in the plan
     dark_text = stage_text_for(pf.plan, template_stage(pf.plan, "dark"))
     assert "after" not in dark_text  # certify-bias is not in the plan: the whole line goes
     fit = yaml.safe_load(stage_text_for(pf.plan, template_stage(pf.plan, "fitFiberProfiles")))

@@ -22,12 +22,13 @@ ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": "/opt/demo"}
 
 # sha256 of the rendered text, taken before the two templates were folded into one sequence builder and
 # checked against `pfstui plan new` for every template/--repo/--rerun/--force combination.  A change here means
-# every new plan file changes: review `render_template(...)` by eye, then update the hash.
+# every new plan file changes: review `render_template(...)` by eye, then update the hash.  (Changed last when a
+# verify stage went before each certify of bias, dark, fiberFlat and the detectorMap.)
 PINNED = {
-    ("pfs", None, "u/me"): "49610d3a5ba772a100dbd1c4897fb12d0e94b014e7ef8a6242303f0846ca7455",
-    ("pfs", "/data/repo", "u/me"): "d8f6a38dca709a0d5f9e8d6a4a65fb2f28a11325f0bc9ef0d87969871ecaba99",
-    ("demo", None, "u/me"): "2951aef0b6396877244b14c462b719bb3079a91b98b8692425c6cafb90a61108",
-    ("demo", "/data/repo", "u/me"): "4af9533c154982288bc1c8928c415f845d996fa9c198cf9649576b99d2a31f18",
+    ("pfs", None, "u/me"): "6956910e132fbd35db6326f1443ea5609dbbf5e613b611f7cceb1f91445313f6",
+    ("pfs", "/data/repo", "u/me"): "0ad3ace25b910f48a8ee1f0e1324612bc6621fea3ecc5a614d00914ea84c5eee",
+    ("demo", None, "u/me"): "14214be552557fb9364900eb7a8228ad9f053f367ea145c54ca1cac9b31ac842",
+    ("demo", "/data/repo", "u/me"): "f4dc5f5ac9999f60b6ac15722fb19cec8cee79e1843286584666006fe890a8db",
 }
 
 

@@ -115,13 +115,29 @@ def test_the_cli_prints_the_table_and_exits_1_when_a_camera_fails(bias_repo: Pat
     assert status == 0 and out.splitlines()[-1].startswith("OK (arm=b spectrograph=1: pass")
 
 
+def test_limit_overrides_change_the_verdict_and_show_in_the_table(bias_repo: Path, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PFSTUI_STATE_DIR", str(tmp_path / "state"))
+    loose = ["--limit", "bias.mean=60,100", "--limit", "bias.outliers=0.2,0.5", "--limit", "bias.diff_mean=60,100",
+             "--limit", "bias.diff_outliers=0.2,0.5"]
+    status, out, err = cli(capsys, "verify", str(bias_repo), BAD, "bias", *loose)
+    assert status == 0 and err == "" and out.splitlines()[-1].startswith("OK (")
+    row = next(line for line in out.splitlines() if line.startswith(BAD_CAMERA) and " diff_mean " in line)
+    assert row.split()[3:] == ["PASS", "50", "ADU", "60", "/", "100", "1"]
+    strict = ["--limit", "bias.noise=0,0"]  # every camera has some noise: all fail
+    status, out, err = cli(capsys, "verify", str(bias_repo), GOOD, "bias", "--json", *strict)
+    assert status == 1 and len(json.loads(out)["failed"]) == 4
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["u/ci/bias", "biasProc"], ("pfstui: error: verify does not know dataset type 'biasProc'; give one of bias, "
-                                 "dark, fiberFlat, flat")),
+                                 "dark, detectorMap, detectorMap_bootstrap, detectorMap_calib, detectorMap_candidate, "
+                                 "fiberFlat, flat")),
     (["u/ci/bias", "bias", "--at", "tomorrow"], ("pfstui: error: date 'tomorrow' is not a TAI ISO date; write it "
                                                  "like 2025-03-01T00:00:00")),
     (["u/ci/nothing", "bias"], "pfstui: error: No collection with name 'u/ci/nothing' found"),
     (["PFS/raw/sps", "bias"], "pfstui: error: no bias in PFS/raw/sps; give the RUN (or chain) the pipeline wrote"),
+    (["u/ci/bias", "bias", "--limit", "bias.meen=1,2"], ("pfstui: error: bias has no check 'meen'; its checks: "
+                                                        "mean, noise, outliers, diff_mean")),
     (["u/ci/bias", "bias", "--against", "PFS/raw/sps"], ("pfstui: error: PFS/raw/sps is a RUN collection and holds no "
                                                          "validity ranges; pick a CALIBRATION collection")),
 ])

@@ -50,8 +50,10 @@ def line_rows(image: np.ndarray, x: float, guesses: list[float], radius: int, wi
         if abs(peak - guess) > window:
             out.append(np.nan)
             continue
-        a, b = max(0, peak - 2), min(len(spectrum), peak + 3)
-        out.append(centroid(spectrum[a:b], np.arange(a, b, dtype=float)))
+        if peak < 2 or peak + 3 > len(spectrum):  # cut by the image's edge: its centroid would be biased
+            out.append(np.nan)
+            continue
+        out.append(centroid(spectrum[peak - 2:peak + 3], np.arange(peak - 2, peak + 3, dtype=float)))
     return np.array(out)
 
 
@@ -114,18 +116,65 @@ class BootstrapTask(DemoPipelineTask):
         all_rows = rows[good]
         all_wl = np.broadcast_to(lines, rows.shape)[good]
         coeffs = np.polynomial.polynomial.polyfit(all_rows, all_wl, 1)
-        rms = float(np.std(np.polynomial.polynomial.polyval(all_rows, coeffs) - all_wl))
+        resid = np.polynomial.polynomial.polyval(all_rows, coeffs) - all_wl
+        rms = float(np.std(resid))
         self.log.info("Matched %d/%d arc lines in visit %d; wavelength solution rms %.4f nm (spectralOffset=%d)",
                       int(good.sum()), good.size, int(quartzes_visit(arcs[0])), rms, self.config.spectralOffset)
+        fit = final_fit(self.log, resid / coeffs[1], trace_residuals(x_center), 2, int(good.sum()), good.size,
+                        abs(coeffs[1]))
         spectral = np.nanmedian(rows - predicted[None, :] + self.config.spectralOffset, axis=1)
         slit = np.stack([x_center - model.base_x_center(sm), spectral], axis=1)
         detmap = DetectorMap(fiberId=fiber_ids, xCenter=x_center, wavelength=coeffs, slitOffsets=slit,
-                             metadata={"source": "bootstrap", "arm": arm, "spectrograph": sm})
+                             metadata={"source": "bootstrap", "arm": arm, "spectrograph": sm, **fit})
         butlerQC.put(Struct(outputDetMap=detmap), outputRefs)
 
 
 def quartzes_visit(ref) -> int:
     return int(ref.dataId["visit"])
+
+
+def trace_residuals(x_center: np.ndarray) -> np.ndarray:
+    """Trace centres less a straight line across the fibers (the demo's fibers are evenly spaced)."""
+    index = np.arange(len(x_center), dtype=float)
+    return x_center - np.polynomial.polynomial.polyval(index, np.polynomial.polynomial.polyfit(index, x_center, 1))
+
+
+def _less_median(values: np.ndarray) -> np.ndarray:
+    return values - np.median(values) if len(values) else values
+
+
+def _by_fiber(resid: np.ndarray, fiber: np.ndarray) -> np.ndarray:
+    """Residuals less each fiber's median: what a per-fiber spectral slit offset (drp_stella fits one) takes up."""
+    out = resid.copy()
+    for f in np.unique(fiber):
+        out[fiber == f] = _less_median(resid[fiber == f])
+    return out
+
+
+def _clipped(resid: np.ndarray, error: float, nsigma: float = 4.0, iterations: int = 3) -> np.ndarray:
+    """The lines a fit keeps: within ``nsigma`` robust sigma (at least the centroid ``error``) of zero, rejected
+    iteratively (as drp_stella rejects)."""
+    used = np.isfinite(resid)
+    for _ in range(iterations):
+        sigma = 1.4826 * float(np.median(np.abs(resid[used]))) if used.any() else 0.0
+        keep = used & (np.abs(resid) <= nsigma * max(sigma, error))
+        if (keep == used).all():
+            break
+        used = keep
+    return used
+
+
+def final_fit(log, y_resid: np.ndarray, x_resid: np.ndarray, n_params: int, used: int, total: int,
+              dispersion: float, error: float = 0.05) -> dict:
+    """Log drp_stella's line of a detectorMap fit's quality (what an operator greps for, and what pfstui verify reads
+    from the task's log) and return the same numbers as the map's ``FIT_*`` header cards."""
+    chi2 = float(np.sum((y_resid / error) ** 2) + np.sum((x_resid / error) ** 2))
+    dof = max(len(y_resid) + len(x_resid) - n_params, 1)
+    x_rms, y_rms = float(np.std(x_resid)) if len(x_resid) else 0.0, float(np.std(y_resid))
+    log.info("Final fit: chi2=%f dof=%d xRMS=%f yRMS=%f (%f nm) from %d/%d lines", chi2, dof, x_rms, y_rms,
+             y_rms * dispersion, used, total)
+    return {"FIT_CHI2": chi2, "FIT_DOF": dof, "FIT_XRMS": x_rms, "FIT_YRMS": y_rms, "FIT_NM": y_rms * dispersion,
+            "FIT_USED": used, "FIT_GOOD": total}
 
 
 # --- cosmicray -------------------------------------------------------------------------------------------
@@ -289,8 +338,16 @@ class FitDetectorMapTask(DemoPipelineTask):
                       "chi2/dof=%.2f (soften=%.3f, slit offsets %s)", len(lines), len(traces), len(centroids), arm, sm,
                       cfg.order, float(np.std(resid)), float(np.sum((resid / (coeffs[1] * err)) ** 2) / dof), cfg.soften,
                       "on" if cfg.doSlitOffsets else "off")
+        x_resid = np.concatenate([_less_median(c[np.isnan(c[:, 1]), 2] - x_center[np.searchsorted(
+            fiber_ids, c[np.isnan(c[:, 1]), 0].astype(int))]) for c in centroids if len(c)] or [np.zeros(0)])
+        dispersion = abs(float(np.polynomial.polynomial.polyval((model.ROWS - 1) / 2,
+                                                                np.polynomial.polynomial.polyder(coeffs))))
+        y_resid = _by_fiber(resid / dispersion, lines[:, 0])
+        used = _clipped(y_resid, cfg.centroidError)
+        fit = final_fit(self.log, y_resid[used], x_resid, cfg.order + 1, int(used.sum()), len(lines), dispersion, err)
         detmap = DetectorMap(fiberId=fiber_ids, xCenter=x_center, wavelength=coeffs, slitOffsets=slit,
-                             metadata={"source": "fitDetectorMap", "order": cfg.order, "arm": arm, "spectrograph": sm})
+                             metadata={"source": "fitDetectorMap", "order": cfg.order, "arm": arm, "spectrograph": sm,
+                                       **fit})
         return Struct(detectorMap=detmap)
 
 
