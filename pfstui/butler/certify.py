@@ -34,7 +34,8 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
                     begin: str | None = None, end: str | None = None,
                     data_ids: Iterable[Mapping[str, Any] | Sequence[str]] | None = None,
                     search_all_inputs: bool = False, whole_product: bool = False,
-                    overrides: Mapping[str, str] | None = None, verify: bool = True) -> Preview:
+                    overrides: Mapping[str, str] | None = None, verify: bool = True,
+                    limits: Sequence[str] = ()) -> Preview:
     """What certifying ``dataset_type`` from ``input_collection`` into ``target`` over [begin, end) would do.
 
     As ``butler certify-calibrations``: a CHAINED input means its first child unless ``search_all_inputs``; the
@@ -82,7 +83,7 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
                     refs[str(ref.id)] = ref
         ordered = sorted(refs.values(), key=lambda r: (tuple(plain_data_id(r.dataId).items()), str(r.id)))
         gate = _gate(butler, gw.repo, dt.name, ordered, target if target_type and begin else None, window,
-                     overrides, verify)
+                     overrides, verify, limits)
         data_id_list = [plain_data_id(r.dataId) for r in ordered]
         # Only the ranges this certify would meet: another operator's elsewhere in time must not make it stale.
         current = calibration_rows(butler, dt, target, data_ids=data_id_list, window=window) if target_type else []
@@ -119,7 +120,8 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
             action="certify", repo=gw.repo,
             args={"input_collection": input_collection, "target": target, "dataset_type": dt.name,
                   "begin": begin, "end": end, "data_ids": ids, "search_all_inputs": bool(search_all_inputs),
-                  "whole_product": bool(whole_product), "overrides": dict(overrides or {}), "verify": bool(verify)},
+                  "whole_product": bool(whole_product), "overrides": dict(overrides or {}), "verify": bool(verify),
+                  "limits": list(limits)},
             fingerprint=fingerprint(state), summary=summary, changes=changes, conflicts=conflicts, notes=notes,
             verification=gate.verdicts, blockers=[b for b in (gate.blocker(),) if b],
             undoable=True, create_collection=None if target_type else target,
@@ -128,7 +130,7 @@ def preview_certify(gw: ButlerGateway, input_collection: str, target: str, datas
 
 
 def _gate(butler, repo: str, dt_name: str, refs: list, against: str | None, window,
-          overrides: Mapping[str, str] | None, verify: bool):
+          overrides: Mapping[str, str] | None, verify: bool, limits: Sequence[str]):
     """The certify gate's decision on ``refs`` (:func:`pfstui.verify.gate.gate_refs`), compared with what
     ``against`` holds at the window's begin (nothing before an open begin, or in a target not yet created)."""
     # Imported here: the gate reads FITS files (astropy), which only a certify needs.
@@ -138,7 +140,7 @@ def _gate(butler, repo: str, dt_name: str, refs: list, against: str | None, wind
         if overrides:
             raise InputError("overrides are for a verified certify", "leave the overrides out, or verify")
         return Gate()
-    return gate_refs(butler, repo, dt_name, refs, against, window.begin if against else None, overrides)
+    return gate_refs(butler, repo, dt_name, refs, against, window.begin if against else None, overrides, limits)
 
 
 def _search_path(butler, name: str, kind: str, search_all: bool, whole_product: bool) -> tuple[list[str], list[str]]:

@@ -32,7 +32,7 @@ from pfstui.butler.removal import (
 from pfstui.butler.undo import find_entry, preview_undo, undone_by
 from pfstui.butler.values import data_id_text, same_repo
 from pfstui.cli.argtypes import count
-from pfstui.cli.butler_flags import add_dates, add_id, add_write_flags, origin
+from pfstui.cli.butler_flags import add_dates, add_id, add_limit, add_write_flags, origin
 from pfstui.cli.guard import CliError, print_table, run_guarded, say
 from pfstui.cli.readonly import HELP as READ_ONLY_HELP
 from pfstui.cli.readonly import accept_everywhere, changes
@@ -116,11 +116,14 @@ def _check_approved(preview: Preview, args: argparse.Namespace) -> None:
 def cmd_certify(args: argparse.Namespace) -> int:
     from pfstui.verify.gate import parse_overrides
 
+    from pfstui.verify.limits import checks_with
+
     overrides = parse_overrides(args.override or [])
+    checks_with(args.limit or ())  # a bad limit is one line before the repository is opened
     with open_gateway(args) as gw:
         preview = preview_certify(gw, args.input, args.target, args.dataset_type, begin=args.begin_date,
                                   end=args.end_date, data_ids=args.id or [], search_all_inputs=args.search_all_inputs,
-                                  whole_product=args.whole_product, overrides=overrides)
+                                  whole_product=args.whole_product, overrides=overrides, limits=args.limit or [])
         return run_preview(gw, preview, args)
 
 
@@ -263,8 +266,8 @@ def add_subcommands(sub: Any) -> None:
                        description="Certify DATASET_TYPE from INPUT into the CALIBRATION collection TARGET. A "
                        "CHAINED input means its first child unless --search-all-inputs or --whole-product. Prints "
                        "what will change and refuses overlapping ranges before anything is written. A bias, dark "
-                       "or fiberFlat is verified first (as pfstui verify, against TARGET at the begin date): a "
-                       "camera that fails is left out unless --override names it with a reason.")
+                       "or fiberFlat is verified first (as pfstui verify, against TARGET at the begin date, with the same "
+                       "--limit overrides): a camera that fails is left out unless --override names it with a reason.")
     p.add_argument("repo")
     p.add_argument("input", help="collection holding the new calibrations (e.g. u/me/bias, the -o of pipetask run)")
     p.add_argument("target", help="CALIBRATION collection (created if missing), e.g. PFS/calib")
@@ -278,6 +281,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--override", action="append", metavar="CAMERA=REASON",
                    help="certify a camera that failed verification anyway, saying why (journaled), e.g. "
                    "--override 'arm=r spectrograph=1=offset known, re-taken Monday' (or 'r1=...'; repeatable)")
+    add_limit(p)
     add_write_flags(p)
     p.set_defaults(func=cmd_certify)
     changes(p, "certify", "the repository")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_dates", "add_id", "add_write_flags", "origin"]
+__all__ = ["add_dates", "add_id", "add_limit", "add_write_flags", "origin"]
 
 
 def add_write_flags(p: argparse.ArgumentParser) -> None:
@@ -54,6 +54,14 @@ def _digest(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a preview digest; copy the 64 hex digits that "
                                          "--dry-run --json printed as its digest")
     return text
+
+
+def add_limit(p: argparse.ArgumentParser) -> None:
+    """``--limit PRODUCT.CHECK=WARN,FAIL`` of ``pfstui verify`` and of the certify gate: a plan's limits reach both, so
+    a certify judges a product as the plan's verify stage did."""
+    p.add_argument("--limit", metavar="PRODUCT.CHECK=WARN,FAIL", action="append",
+                   help="replace a check's warn and fail limits, e.g. bias.mean=5,20 (repeatable; the table is "
+                        "pfstui.verify.limits.CHECKS)")
 
 
 def add_dates(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ import argparse
 import json
 from typing import Any
 
+from pfstui.cli.butler_flags import add_limit
 from pfstui.cli.guard import print_table, say
 
 __all__ = ["DEFAULT_AGAINST", "EXIT_FAILED", "add_subcommands", "cmd_verify"]
@@ -80,8 +81,6 @@ def add_subcommands(sub: Any) -> None:
                         "when the repository has it)")
     p.add_argument("--at", metavar="DATE", help="TAI ISO time the current product is looked up at (default now), "
                                                 "e.g. the begin of the validity range you will certify")
-    p.add_argument("--limit", metavar="PRODUCT.CHECK=WARN,FAIL", action="append",
-                   help="replace a check's warn and fail limits, e.g. bias.mean=5,20 (repeatable; the table is "
-                        "pfstui.verify.limits.CHECKS)")
+    add_limit(p)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=cmd_verify)

@@ -320,14 +320,18 @@ def build_argv(
 def _verify_action(plan: Plan, stage: VerifyStage) -> list[str]:
     argv = ["verify", plan.repository, plan.collection(stage.collection), stage.dataset_type,
             "--against", stage.against]
-    return argv + (["--at", stage.begin] if stage.begin is not None else []) + verify_limit_flags(plan, stage)
+    return argv + (["--at", stage.begin] if stage.begin is not None else []) + \
+        verify_limit_flags(plan, stage.dataset_type, stage.limits)
 
 
-def verify_limit_flags(plan: Plan, stage: VerifyStage) -> list[str]:
-    """``--limit PRODUCT.CHECK=WARN,FAIL`` for each limit of the plan's ``defaults.verify_limits`` for the stage's
-    product and of the stage's own ``limits`` (which win); the other products' limits are of no use to it."""
-    product = product_kind(stage.dataset_type)
-    limits = {**plan.defaults.verify_limits.get(str(product), {}), **stage.limits}
+def verify_limit_flags(plan: Plan, dataset_type: str, own: Mapping[str, Any] | None = None) -> list[str]:
+    """``--limit PRODUCT.CHECK=WARN,FAIL`` for each limit of the plan's ``defaults.verify_limits`` for the product
+    ``dataset_type`` is and of a verify stage's ``own`` limits (which win); the other products' limits are of no
+    use to it.  A certify stage gets the plan's too, so its gate judges as the verify stage before it did."""
+    product = product_kind(dataset_type)
+    if product is None:
+        return []
+    limits = {**plan.defaults.verify_limits.get(str(product), {}), **(own or {})}
     out: list[str] = []
     for check, (warn, fail) in limits.items():
         out += ["--limit", f"{product}.{check}={_number(warn)},{_number(fail)}"]
@@ -348,6 +352,7 @@ def _butler_action(plan: Plan, stage: AnyStage) -> list[str]:
         argv += _dates(stage.begin, stage.end) + _ids(stage.data_ids)
         for camera, reason in stage.override.items():  # the operator's decision: certify a failing camera
             argv += ["--override", f"{camera}={reason}"]
+        argv += verify_limit_flags(plan, stage.dataset_type)
         return argv + ["--search-all-inputs" if stage.search_all_inputs else "--whole-product"]
     if isinstance(stage, CertifyCandidatesStage):
         argv = ["certify-detectormaps", repo, plan.collection(stage.collection), stage.target]

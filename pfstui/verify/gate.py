@@ -19,7 +19,7 @@ from pfstui.butler.preview import CameraVerdict
 from pfstui.butler.values import plain_data_id
 from pfstui.infra.lru import SharedLRU
 
-from .limits import product_kind
+from .limits import checks_with, product_kind
 from .report import CameraResult, verify_refs
 
 __all__ = ["Gate", "gate_refs", "parse_overrides"]
@@ -67,16 +67,17 @@ def parse_overrides(texts: Iterable[str]) -> dict[str, str]:
 
 
 def gate_refs(butler: Any, repo: str, dataset_type: str, refs: list, against: str | None, at: Any,
-              overrides: Mapping[str, str] | None) -> Gate:
+              overrides: Mapping[str, str] | None, limits: Iterable[str] = ()) -> Gate:
     """Verify ``refs`` (the datasets a certify chose, in ``repo``) against ``against`` at ``at`` and decide which
-    go in."""
+    go in.  ``limits``: ``PRODUCT.CHECK=WARN,FAIL`` overrides of the table (a plan's ``verify_limits``), so a
+    certify judges as the plan's verify stage did."""
     product = product_kind(dataset_type)
     if product is None:
         if overrides:
             raise InputError(f"--override is for a verified product, and pfstui has no checks for {dataset_type}",
                              "leave --override out")
         return Gate(notes=[f"not verified: pfstui has no checks for {dataset_type}"])
-    results = _verified(butler, repo, product, refs, against, at)
+    results = _verified(butler, repo, product, refs, against, at, tuple(limits))
     reasons = _match(overrides or {}, results)
     gate = Gate()
     for ref, result in zip(refs, results):
@@ -94,13 +95,14 @@ def gate_refs(butler: Any, repo: str, dataset_type: str, refs: list, against: st
     return gate
 
 
-def _verified(butler: Any, repo: str, product: Any, refs: list, against: str | None, at: Any) -> list[CameraResult]:
+def _verified(butler: Any, repo: str, product: Any, refs: list, against: str | None, at: Any,
+              limits: tuple[str, ...]) -> list[CameraResult]:
     """:func:`~pfstui.verify.report.verify_refs` of ``refs``, each camera read only once per process."""
-    keys = [(repo, str(ref.id), against, at.isot if against else None) for ref in refs]
+    keys = [(repo, str(ref.id), against, at.isot if against else None, limits) for ref in refs]
     results = [_VERIFIED.get(key) for key in keys]
     todo = [i for i, result in enumerate(results) if result is None]
     for i, result in zip(todo, verify_refs(butler, product, [refs[i] for i in todo], against, at,
-                                           unreadable_fails=True)):
+                                           unreadable_fails=True, limits=checks_with(limits))):
         results[i] = result
         if result.checks[0].name != "read":
             _VERIFIED[keys[i]] = result

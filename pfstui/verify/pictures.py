@@ -23,7 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import _compare, _measured_only  # the comparison the checks judge, not a second one
+from .checks import (  # the comparison the checks judge, not a second one
+    _compare,
+    _measured_only,
+)
 from .image import ProductImage, robust
 from .limits import CHECKS, Product
 

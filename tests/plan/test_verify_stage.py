@@ -53,6 +53,14 @@ def test_a_verify_stage_runs_pfstui_verify_with_the_plan_and_stage_limits(tmp_pa
     assert load_plan(write(tmp_path, dump_plan(plan), "again.yaml"), env=ENV) == plan  # the writer keeps it all
 
 
+def test_a_certify_stage_s_gate_gets_the_plan_s_limits_of_its_product(tmp_path: Path):
+    """The certify after a verify stage judges by the plan's limits too (not the stage's own: they are the verify
+    stage's), so a product the plan lets through verify is not left out at certify."""
+    plan = load_plan(write(tmp_path, PLAN), env=ENV)
+    got = argv(plan, "certify-bias")
+    assert [got[i + 1] for i, arg in enumerate(got) if arg == "--limit"] == ["bias.mean=5,20", "bias.noise=1,2"]
+
+
 def test_without_begin_or_limits_the_current_product_is_looked_up_now_with_the_table(tmp_path: Path):
     text = PLAN.replace("  verify_limits: {bias: {mean: [5, 20], noise: [1, 2]}, flat: {spread: [0.07, 0.15]}}",
                         "  processes: 1")

@@ -121,6 +121,20 @@ def test_an_override_with_a_reason_certifies_the_camera_and_the_journal_keeps_th
     assert status == 0 and f"{BAD_CAMERA} failed verification, certified anyway: {REASON}" in out
 
 
+def test_the_plan_s_limits_reach_the_gate(repo: Path, capsys):
+    """With limits loose enough for the spoiled camera (as a plan's verify_limits would give), nothing is left out;
+    a bad limit is one line before the repository is opened."""
+    loose = ["bias.mean=60,80", "bias.outliers=0.3,0.5", "bias.diff_mean=60,80", "bias.diff_outliers=0.3,0.5"]
+    status, out, err = cli(capsys, "certify", str(repo), BAD, "PFS/calib", "bias", "--begin-date", LATER,
+                           *[arg for limit in loose for arg in ("--limit", limit)], "--dry-run", "--json")
+    assert status == 0, err
+    preview = json.loads(out)
+    assert [v["verdict"] for v in preview["verification"]] == ["pass"] * 4
+    assert len(preview["added"]) == 4 and preview["args"]["limits"] == loose
+    status, _, err = cli(capsys, "certify", str(repo), BAD, "PFS/calib", "bias", "--limit", "bias.mean=x", "--dry-run")
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "bias.mean" in err
+
+
 def test_the_short_camera_name_and_the_json_preview(repo: Path, capsys):
     status, out, err = cli(capsys, "certify", str(repo), BAD, "PFS/calib", "bias", "--begin-date", LATER,
                            "--override", f"r1={REASON}", "--dry-run", "--json")

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from pfstui.verify.image import ProductImage
-from pfstui.verify.pictures import camera_pictures, downsample, histogram, picture, shrink
+from pfstui.verify.pictures import (
+    camera_pictures,
+    downsample,
+    histogram,
+    picture,
+    shrink,
+)
 
 
 def bias(shape=(256, 256), seed=3) -> ProductImage:
