@@ -50,22 +50,46 @@ async def test_y_shows_the_preview_and_approves_exactly_it(tmp_path: Path, size)
                                                 seen_digest="f" * 64)
 
 
-async def test_n_rejects_and_other_stages_are_refused_in_one_line(tmp_path: Path) -> None:
+async def test_y_off_the_waiting_stage_takes_the_only_one_that_waits_and_n_rejects(tmp_path: Path) -> None:
+    """The header says "certify-bias waits: y approves": y on another row shows that stage's confirmation (the
+    cursor moves onto it); n rejects."""
     app = queue_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         sent = []
         app.send_request = sent.append
         pane = await show(pilot, snapshot(tmp_path, waiting_plan()))
         pane.focus_main()
-        await pilot.press("y")  # bias is selected: it is done, not waiting
-        await pilot.pause()
-        assert not sent and any("bias is done: only a stage waiting for approval can be approved" in n.message
-                                for n in app._notifications)
-        await pilot.press("down", "n")
+        await pilot.press("y")  # bias is selected: it is done, and certify-bias is the one that waits
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=5, what="the confirmation")
+        assert "Approve certify-bias (attempt 1)?" in app.screen.title_text and pane.selected().id == "certify-bias"
+        await pilot.press("escape")
+        await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=5, what="the confirmation")
         await pilot.press("y")
         await wait_until(pilot, lambda: sent, timeout=5, what="the rejection")
         assert sent[-1].request == RejectStage(stage="certify-bias", via="app")
+
+
+async def test_with_several_or_no_stages_waiting_y_elsewhere_is_refused_in_one_line(tmp_path: Path) -> None:
+    app = queue_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        sent = []
+        app.send_request = sent.append
+        two = waiting_plan()
+        other = two[1].model_copy(deep=True)
+        other.id = other.name = "certify-dark"
+        pane = await show(pilot, snapshot(tmp_path, [*two, other]))
+        pane.focus_main()
+        await pilot.press("y")
+        await pilot.pause()
+        assert not sent and not isinstance(app.screen, ConfirmScreen)
+        assert any("2 stages wait for approval (certify-bias, certify-dark): move the cursor to the one to approve"
+                   in n.message for n in app._notifications)
+        await show(pilot, snapshot(tmp_path, [Stage(id="bias", name="bias", status="done")]))
+        await pilot.press("y")
+        await pilot.pause()
+        assert not sent and any("bias is done: only a stage waiting for approval can be approved" in n.message
+                                for n in app._notifications)
 
 
 @pytest.mark.parametrize("state", ["computing"])

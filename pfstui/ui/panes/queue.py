@@ -435,12 +435,30 @@ class QueuePane(QueueFilter, Widget):
         )
 
     def _waiting(self, what: str) -> Stage | None:
+        """The stage ``y``/``n`` acts on: the one under the cursor, or, when that one does not wait, the only stage
+        that does (the header says "X waits: y approves"), with the cursor moved onto it.  The confirmation names
+        the stage, so nothing is approved unseen."""
         st = self.selected()
-        if st is not None and st.status != StageStatus.WAITING:
+        if st is None or st.status == StageStatus.WAITING:
+            return st
+        waiting = [s for s in self.stages() if s.status == StageStatus.WAITING]
+        if len(waiting) == 1:
+            self._move_to(waiting[0].id)
+            return waiting[0]
+        if waiting:
+            names = ", ".join(s.id for s in waiting)
+            self.app.notify(f"{len(waiting)} stages wait for approval ({names}): move the cursor to the one to {what}.",
+                            severity="warning", markup=False)
+        else:
             self.app.notify(f"{st.id} is {st.status}: only a stage waiting for approval can be {what}d.",
                             severity="warning", markup=False)
-            return None
-        return st
+        return None
+
+    def _move_to(self, stage_id: str) -> None:
+        table = self._table()
+        shown = [s.id for s in self.shown_stages()]
+        if table is not None and stage_id in shown:
+            table.move_cursor(row=shown.index(stage_id))
 
     def plan_path(self) -> str | None:
         """The plan file this queue runs: the one pfstui was started with, else the supervisor's."""
