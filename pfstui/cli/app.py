@@ -12,6 +12,9 @@ __all__ = ["run_app"]
 
 
 def run_app(*, repo: str | None, plan: str | None, read_only: bool, demo: bool) -> int:
+    if plan and not os.path.isfile(plan):  # else the app would open on an empty queue, the reason lost
+        raise CliError(f"plan {plan} does not exist",
+                       f"check the path, or write one with `pfstui plan new --template pfs -o {plan}`")
     if not sys.stdout.isatty():
         raise CliError("the pfstui app needs a terminal; use the headless subcommands (pfstui --help) in scripts")
     if os.environ.get("SSH_CONNECTION") and "TEXTUAL_FPS" not in os.environ:

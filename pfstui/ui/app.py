@@ -305,16 +305,17 @@ class PfsTuiApp(App):
                          daemon=True).start()
 
     def _run_link(self, link: SupervisorLink) -> None:
-        from pfstui.queue.protocol import SupervisorClient, SupervisorError
+        from pfstui.queue.protocol import SupervisorClient
 
         try:
             with SupervisorClient(link.session_dir, read_only=self.read_only) as client:
                 if not self.read_only:
                     client.request(contract().LoadPlan(path=self.plan, repo=self.repo))
-        except (SupervisorError, OSError) as exc:
-            self.post_message(LinkStatus(False, f"supervisor: {exc}"))
-        except Exception as exc:  # noqa: BLE001 - a bad plan file: shown, not raised
-            self.post_message(LinkStatus(False, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a bad plan file or a refusal: shown, not raised
+            # A notification that stays: the link's next status (connected) replaces the header's line at once,
+            # and the operator would see an empty queue and no reason.
+            self.call_from_thread(self.notify, f"The plan was not loaded: {exc}", title="Plan", severity="error",
+                                  timeout=60, markup=False)
         try:
             link.run()
         except Exception as exc:  # noqa: BLE001 - one line in the header, never a traceback on screen

@@ -193,3 +193,27 @@ async def test_a_snapshot_arriving_while_the_app_closes_is_ignored(demo_repo: Pa
         pane.update_snapshot(snapshot)  # before the guard: NoMatches
         await pilot.pause()
         assert pane.snapshot is snapshot
+
+
+@pytest.mark.integration
+async def test_a_plan_the_supervisor_cannot_load_is_said_and_stays_said(demo_repo: Path, tmp_path: Path, state_env):
+    """The error used to go to the header, replaced at once by the link's "connected": the operator saw an empty
+    queue and no reason."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"version: 1\nrepository: {demo_repo}\ninstrument: PFS\nrerun: u/t\nstages: [oops\n")
+    app = PfsTuiApp(repo=str(demo_repo), plan=str(plan))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: any(n.message.startswith("The plan was not loaded: ")
+                                            for n in app._notifications), timeout=30, what="the plan's error")
+        await wait_until(pilot, lambda: app.link_text.startswith("●"), timeout=30, what="the link")
+        assert any(str(plan) in n.message for n in app._notifications)
+
+
+def test_a_plan_that_does_not_exist_is_one_line_before_the_app_starts(tmp_path: Path, capsys):
+    from pfstui.cli.main import main
+
+    missing = tmp_path / "nope.yaml"
+    assert main(["--repo", str(tmp_path), "--plan", str(missing)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"pfstui: error: plan {missing} does not exist; check the path, or write one with "
+                   f"`pfstui plan new --template pfs -o {missing}`"]
