@@ -17,7 +17,9 @@ journaled).
 
 from __future__ import annotations
 
-import time
+import hashlib
+import itertools
+import re
 from typing import Any
 
 from pfstui.butler import daf_butler
@@ -209,12 +211,14 @@ def preview_certify_detectormaps(
     by the Butler's ingest, so neither the formatter nor the Python type of a detectorMap is needed here (on
     a production host drp_stella's are not importable by pfstui).  The copies go to ``<collection>/certify``,
     or ``<collection>/certify/<stamp>`` when that run already holds a copy for one of these data IDs;
-    ``stamp`` (UTC now by default) is recorded in the arguments, so apply writes the run shown.
+    ``stamp`` is recorded in the arguments, so apply writes the run shown.  By default it is the candidates'
+    own: the time stamp of their newest RUN (pipetask's ``<chain>/<YYYYMMDDTHHMMSSZ>``), else a hash of their
+    IDs, never the time of the preview: an approval gate previews a stage and its run must find the same
+    change (digest) to write anything.
     """
     check_collection(target)
     check_instrument_name(instrument)
     begin, end, window = validity_window(begin, end)
-    stamp = stamp or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     with gw.session("certify-detectormaps") as butler:
         source = _candidate_source(gw, butler, collection, run)
         target_type = gw.collection_type(target)
@@ -236,6 +240,7 @@ def preview_certify_detectormaps(
         if target_type is not None:
             overlapping = [a for a in calibration_rows(butler, calib_type, target, window=window)
                            if a.data_id_key() in keys]
+        stamp = stamp or _stamp_of(refs)
         certify_run, existing = _certify_run(gw, butler, calib_type, collection, keys, stamp)
         run_exists = gw.collection_type(certify_run) is not None
     blockers = _ambiguities(refs, source)
@@ -339,17 +344,40 @@ def _check_candidate_type(candidate_type, calib_type) -> None:
                          "type with --datasetType (the default is detectorMap_candidate)")
 
 
+#: pipetask's RUN names end in a UTC time stamp: ``<chain>/20250301T120000Z``.
+_RUN_STAMP = re.compile(r"\d{8}T\d{6}Z")
+
+
+def _stamp_of(refs: list) -> str:
+    """The candidates' own stamp (see :func:`preview_certify_detectormaps`): deterministic for the same inputs."""
+    leaves = sorted(r.run.rsplit("/", 1)[-1] for r in refs)
+    if leaves and _RUN_STAMP.fullmatch(leaves[-1]):
+        return leaves[-1]
+    return hashlib.sha256(",".join(sorted(str(r.id) for r in refs)).encode()).hexdigest()[:12]
+
+
 def _certify_run(gw: ButlerGateway, butler, calib_type, collection: str, keys: set[tuple],
                  stamp: str) -> tuple[str, set[tuple]]:
-    """The RUN collection the copies go to, and the data IDs ``<collection>/certify`` already holds copies for."""
+    """The RUN collection the copies go to, and the data IDs ``<collection>/certify`` already holds copies for.
+
+    When ``<collection>/certify`` holds a copy for one of ``keys``: ``<collection>/certify/<stamp>``, or with
+    ``-2``, ``-3``... when that run holds one too (the same candidates certified again)."""
     certify_run = f"{collection}/certify"
-    existing: set[tuple] = set()
-    if gw.collection_type(certify_run) is not None:
-        existing = {_key(r.dataId) for r in butler.query_datasets(calib_type, collections=certify_run,
-                                                                  explain=False)}
-    if existing & keys:
-        certify_run = f"{certify_run}/{stamp}"
-    return certify_run, existing
+    existing = _copied(gw, butler, calib_type, certify_run)
+    if not existing & keys:
+        return certify_run, existing
+    for n in itertools.count(1):  # ends: the repository holds finitely many runs
+        stamped = f"{certify_run}/{stamp}" + (f"-{n}" if n > 1 else "")
+        if not _copied(gw, butler, calib_type, stamped) & keys:
+            return stamped, existing
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _copied(gw: ButlerGateway, butler, calib_type, run: str) -> set[tuple]:
+    """The data IDs ``run`` holds a ``calib_type`` for (none when the run does not exist)."""
+    if gw.collection_type(run) is None:
+        return set()
+    return {_key(r.dataId) for r in butler.query_datasets(calib_type, collections=run, explain=False)}
 
 
 def _recorded_formatter(name: str, extension: str) -> type:

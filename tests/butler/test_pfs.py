@@ -149,6 +149,23 @@ def test_certify_detector_maps_copies_to_a_new_run_when_the_certify_run_has_the_
     assert result.effect["run"] == "u/me/dm/certify/20250101T000000Z" and len(detectormap_calibs(demo_repo)) == 8
 
 
+def test_certify_detector_maps_previews_the_same_change_twice_and_stamps_a_second_copy_with_its_run(
+        demo_repo: Path, gw: ButlerGateway, journal: Journal):
+    """An approval gate previews the stage and its run previews it again: the digests must be equal (the time of
+    the preview used to be in the arguments, so an approved certify-detectormaps stage always failed as stale).
+    A second copy of the same cameras goes to ``certify/<the candidates' RUN stamp>``, then ``...-2``."""
+    _put_candidates(demo_repo, "u/me/dm/20250301T120000Z", "u/me/dm")
+    first = preview_certify_detectormaps(gw, "u/me/dm", "PFS/calib", end="2025-01-01T00:00:00")
+    assert first.digest() == preview_certify_detectormaps(gw, "u/me/dm", "PFS/calib", end="2025-01-01T00:00:00").digest()
+    apply(gw, first, journal=journal)
+    for begin, end, run in (("2025-01-01T00:00:00", "2026-01-01T00:00:00", "u/me/dm/certify/20250301T120000Z"),
+                            ("2026-01-01T00:00:00", None, "u/me/dm/certify/20250301T120000Z-2")):
+        again = preview_certify_detectormaps(gw, "u/me/dm", "PFS/calib", begin=begin, end=end)
+        assert again.digest() == preview_certify_detectormaps(gw, "u/me/dm", "PFS/calib", begin=begin,
+                                                              end=end).digest()
+        assert apply(gw, again, journal=journal).effect["run"] == run
+
+
 def test_certify_detector_maps_refusals(demo_repo: Path, gw: ButlerGateway):
     with pytest.raises(NotFoundError, match="does not exist"):
         preview_certify_detectormaps(gw, "u/nobody/detectorMap", "PFS/calib")
