@@ -121,9 +121,9 @@ def _profile_values(new: FiberValues, old: FiberValues | None) -> dict[str, Meas
     widths = new.good()
     median = float(np.median(list(widths.values()))) if widths else float("nan")
     return {
-        "width_spread": _worst({f: w - median for f, w in widths.items()}),
+        "width_spread": _worst({f: w / median - 1 for f, w in widths.items()}),
         "missing": _missing(new),
-        "diff_width": _changes(new, old, lambda n, c: n - c),
+        "ratio_width": _changes(new, old, lambda n, c: n / c - 1),
     }
 
 

@@ -86,11 +86,12 @@ CHECKS: dict[Product, dict[str, Limit]] = {
         "diff_trace": Limit(0.5, 2.0, "pix", "largest shift of a fiber's trace centre at the middle row, new - current"),
         "diff_wavelength": Limit(0.05, 0.2, "nm", "largest wavelength change of a fiber at the same row, new - current"),
     },
-    # A PFS trace's RMS width is about 1.5 pixel and varies smoothly across the detector by a few tenths.
+    # Relative, as a profile's RMS width depends on its radius (samples beyond it are cut off) as much as on the
+    # optics: neighbouring PFS fibers' widths differ by several percent, and a fiber's own by about one between runs.
     "fiberProfiles": {
-        "width_spread": Limit(0.3, 0.6, "pix", "largest |RMS width - median width| of a fiber's profile"),
+        "width_spread": Limit(0.15, 0.3, "", "largest RMS width / median width - 1 of a fiber's profile"),
         "missing": Limit(0.0, 0.05, "", "fraction of fibers without a profile (none, masked, NaN or not positive)"),
-        "diff_width": Limit(0.1, 0.3, "pix", "largest change of a fiber's RMS width, new - current"),
+        "ratio_width": Limit(0.05, 0.15, "", "largest change of a fiber's RMS width, new / current - 1"),
     },
     # Fiber throughputs differ by several percent; a fiber's own changes by about a percent between runs.
     "fiberNorms": {
