@@ -14,7 +14,8 @@ URIs, in pfs_datamodel's layouts:
   the trace centre; a fiber's width is the RMS width (square root of the second central moment, negative samples
   taken as 0) in pixels, the median over its swaths.
 - fiberNorms (``PfsFiberNorms``, DAMD_VER 2): ``FIBERID`` and ``VALUES`` (per fiber, per detector row); a fiber's
-  norm is the median of its finite values.
+  norm is the median of its finite values.  Their spread is taken against each spectrograph's median norm (the
+  spectrograph from the fiberId, as PFS numbers fibers), as the spectrographs' throughputs differ.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from .limits import CHECKS, Limit, Product
 
 __all__ = ["FiberValues", "measure", "profile_width", "read_fiber_norms", "read_fiber_profiles"]
 
+#: PFS numbers its fibers by spectrograph: fiberId 1-651 on SM1, 652-1302 on SM2, and so on.
+FIBERS_PER_SPECTROGRAPH = 651
 #: A check's number (None: not applicable), where it is worst (``fiber N``), and every fiber's number.
 Measured = tuple[float | None, str, dict[str, float]]
 
@@ -128,15 +131,29 @@ def _profile_values(new: FiberValues, old: FiberValues | None) -> dict[str, Meas
 
 
 def _norm_values(new: FiberValues, old: FiberValues | None) -> dict[str, Measured]:
-    norms = new.good()
-    centre, sigma = robust(np.array(list(norms.values()))) if norms else (float("nan"), float("nan"))
-    spread = sigma / centre if centre > 0 else float("nan")
-    farthest = _worst({f: v / centre - 1 for f, v in norms.items()}) if centre > 0 else (None, "", {})
+    relative = _relative_to_spectrograph(new.good())
+    spread = robust(np.array(list(relative.values())))[1] if relative else float("nan")
+    farthest = _worst(relative)
     return {
         "spread": (spread, farthest[1], farthest[2]),
         "bad_norms": _missing(new),
         "ratio_norm": _changes(new, old, lambda n, c: n / c - 1),
     }
+
+
+def _relative_to_spectrograph(norms: dict[int, float]) -> dict[int, float]:
+    """Each norm / the median norm of its spectrograph's fibers - 1.
+
+    Why per spectrograph: one arm's fiberNorms hold every spectrograph's fibers, and the spectrographs' throughputs
+    differ by more than their fibers do; the fiber-to-fiber scatter is what tells a bad product."""
+    groups: dict[int, list[int]] = {}
+    for fiber in norms:
+        groups.setdefault((fiber - 1) // FIBERS_PER_SPECTROGRAPH, []).append(fiber)
+    out = {}
+    for fibers in groups.values():
+        median = float(np.median([norms[f] for f in fibers]))
+        out.update({f: norms[f] / median - 1 for f in fibers})
+    return dict(sorted(out.items()))
 
 
 def _worst(per_fiber: dict[int, float]) -> Measured:

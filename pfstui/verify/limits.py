@@ -95,7 +95,7 @@ CHECKS: dict[Product, dict[str, Limit]] = {
     },
     # Fiber throughputs differ by several percent; a fiber's own changes by about a percent between runs.
     "fiberNorms": {
-        "spread": Limit(0.15, 0.3, "", "robust spread (1.4826 MAD) of the norms / their median"),
+        "spread": Limit(0.15, 0.3, "", "robust spread (1.4826 MAD) of the norms / their spectrograph's median"),
         "bad_norms": Limit(0.0, 0.0, "", "fraction of fibers whose norm is not finite and positive"),
         "ratio_norm": Limit(0.03, 0.1, "", "largest change of a fiber's norm, new / current - 1"),
     },

@@ -138,6 +138,20 @@ def test_good_norms_pass_and_their_spread_is_robust(tmp_path: Path):
     assert checks["ratio_norm"].amp in ("fiber 50", "fiber 130")
 
 
+def test_the_norms_spread_is_taken_within_each_spectrograph(tmp_path: Path):
+    """SM2's fibers (fiberId 652-1302) 50% brighter than SM1's: a throughput difference, not a spread; a fiber off
+    its own spectrograph's median by 40% is."""
+    fiber_id = [10, 50, 90, 130, 661, 701, 741, 781]
+    even = write_norms(tmp_path / "even.fits", [1.0, 1.02, 0.98, 1.0, 1.5, 1.53, 1.47, 1.5], fiber_id=fiber_id)
+    spread = by_name(measure(FakeButler(), "fiberNorms", ref(even), None))["spread"]
+    assert spread.verdict == "pass" and spread.value == pytest.approx(1.4826 * 0.01, abs=1e-6)
+    assert spread.per_amp["701"] == pytest.approx(0.02)
+    norms = [1.0, 1.02, 0.98, 1.0, 1.5, 2.1, 1.47, 1.5] * 2
+    odd = write_norms(tmp_path / "odd.fits", norms, fiber_id=fiber_id + [f + 1 for f in fiber_id])
+    spread = by_name(measure(FakeButler(), "fiberNorms", ref(odd), None))["spread"]
+    assert spread.amp in ("fiber 701", "fiber 702") and spread.per_amp["701"] == pytest.approx(0.4)
+
+
 def test_a_bad_norm_and_a_changed_fiber_fail(tmp_path: Path):
     new = write_norms(tmp_path / "new.fits", [1.0, 0.0, 0.95, 1.2])
     current = write_norms(tmp_path / "cur.fits", [1.0, 1.0, 0.96, 1.0, 1.0], fiber_id=[130, 10, 50, 90, 999])
