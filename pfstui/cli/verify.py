@@ -64,18 +64,22 @@ def _number(value: float | None, unit: str) -> str:
 
 def add_subcommands(sub: Any) -> None:
     p = sub.add_parser(
-        "verify", help="check a new bias/dark/fiberFlat/detectorMap per camera against the certified one (exit 1 if "
-                       "one fails)",
-        description="Verify DATASETTYPE (bias, dark, fiberFlat, or a detectorMap_bootstrap/_candidate/_calib) in "
+        "verify", help="check a new bias/dark/fiberFlat/detectorMap/fiberProfiles/fiberNorms per camera against the "
+                       "certified one (exit 1 if one fails)",
+        description="Verify DATASETTYPE (bias, dark, fiberFlat, a detectorMap_bootstrap/_candidate/_calib, "
+        "fiberProfiles or fiberNorms_calib) in "
         "COLLECTION camera by camera: robust mean and noise per amplifier, hot/cold pixel fraction, dark current, flat "
         "median and spread, and the same of new - current (new / current for a flat) against the product certified in "
         "--against at --at; for a detectorMap, the fit's RMS and rejected lines from its task's log and the largest "
-        "trace and wavelength shift against the current map (a candidate is compared with detectorMap_calib). Reads "
+        "trace and wavelength shift against the current map (a candidate is compared with detectorMap_calib); for "
+        "fiberProfiles, each fiber's profile width against the median and the current; for fiberNorms_calib, the "
+        "norms' spread, bad norms and each fiber's change against the current. Reads "
         "the files as FITS. Exit status 0 when every camera passes or warns, 1 when a camera fails.")
     p.add_argument("repo", metavar="REPO")
     p.add_argument("collection", metavar="COLLECTION", help="RUN or chain holding the new product")
     p.add_argument("dataset_type", metavar="DATASETTYPE",
-                   help="bias, dark, fiberFlat, detectorMap_bootstrap, detectorMap_candidate or detectorMap_calib")
+                   help="bias, dark, fiberFlat, detectorMap_bootstrap, detectorMap_candidate, detectorMap_calib, "
+                        "fiberProfiles or fiberNorms_calib")
     p.add_argument("--against", metavar="CALIBCOLL",
                    help=f"CALIBRATION collection (or chain) holding the current product (default {DEFAULT_AGAINST} "
                         "when the repository has it)")

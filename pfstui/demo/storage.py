@@ -1,5 +1,5 @@
-"""Python types of the demo's datasets that are not plain arrays or dicts, and the formatters of its detectorMaps and
-image calibrations."""
+"""Python types of the demo's datasets that are not plain arrays or dicts, and the formatters of its detectorMaps,
+image calibrations, fiberProfiles and fiberNorms."""
 
 from __future__ import annotations
 
@@ -173,3 +173,110 @@ def _robust_sigma(image: np.ndarray) -> float:
     if image.size == 0:
         return 0.0
     return 1.4826 * float(np.median(np.abs(image - np.median(image))))
+
+
+class FiberProfilesFitsFormatter(TypelessFormatter):
+    """The demo's fiberProfiles as FITS in the layout of pfs_datamodel's ``PfsFiberProfiles`` (what drp_stella's
+    ``FiberProfileSet`` writes): a primary header (``OBSTYPE``, ``DAMD_VER``), a ``FIBERS`` table (``fiberId``,
+    ``radius``, ``oversample``, ``norm``) and a ``PROFILES`` table (``fiberId``, ``rows``, ``profiles``, ``masks``;
+    one row per fiber and swath).
+
+    Why: verification reads fiber profiles with a FITS library where drp_stella cannot be imported.  The demo's
+    in-memory product stays its array of ``[radius, oversample, profile...]`` rows in the detectorMap's fiber order
+    (its tasks read it so); the fiberIds are the demo's fibers of the data ID's spectrograph, one swath at the middle
+    row, no extraction norm.  Repositories built before this keep the pickle formatter (their configuration).
+    """
+
+    default_extension = ".fits"
+    unsupported_parameters = None
+    can_read_from_uri = True
+
+    def read_from_uri(self, uri: ResourcePath, component: str | None = None, expected_size: int = -1) -> Any:
+        from astropy.io import fits
+
+        with fits.open(io.BytesIO(uri.read())) as hdus:
+            fibers, profiles = hdus["FIBERS"].data, hdus["PROFILES"].data
+            rows = []
+            for fiber, radius, oversample in zip(fibers["fiberId"], fibers["radius"], fibers["oversample"]):
+                profile = np.asarray(profiles["profiles"][profiles["fiberId"] == fiber][0], dtype=float)
+                rows.append(np.concatenate([[radius, oversample], profile]))
+        return np.vstack(rows)
+
+    def to_bytes(self, in_memory_dataset: Any) -> bytes:
+        from astropy.io import fits
+
+        table = np.asarray(in_memory_dataset, dtype=float)
+        fiber_id = _fiber_ids(self.data_id, len(table))
+        header = fits.Header()
+        header["OBSTYPE"] = "fiberProfiles"
+        header["DAMD_VER"] = 2
+        profiles = [row[2:] for row in table]
+        hdus = fits.HDUList([
+            fits.PrimaryHDU(header=header),
+            fits.BinTableHDU.from_columns([
+                fits.Column(name="fiberId", format="J", array=fiber_id),
+                fits.Column(name="radius", format="J", array=table[:, 0].astype(np.int32)),
+                fits.Column(name="oversample", format="D", array=table[:, 1]),
+                fits.Column(name="norm", format="PE()", array=[np.zeros(0, dtype=np.float32)] * len(table)),
+            ], name="FIBERS"),
+            fits.BinTableHDU.from_columns([
+                fits.Column(name="fiberId", format="J", array=fiber_id),
+                fits.Column(name="rows", format="D", array=np.full(len(table), (model.ROWS - 1) / 2)),
+                fits.Column(name="profiles", format="PD()", array=profiles),
+                fits.Column(name="masks", format="PB()", array=[np.zeros(len(p), dtype=np.uint8) for p in profiles]),
+            ], name="PROFILES"),
+        ])
+        out = io.BytesIO()
+        hdus.writeto(out)
+        return out.getvalue()
+
+
+def _fiber_ids(data_id: Any, count: int) -> np.ndarray:
+    """The demo's fiberIds of the data ID's spectrograph (its tasks keep them in this order), else 1..count."""
+    try:
+        ids = model.fiber_ids(int(data_id["spectrograph"]))
+    except (KeyError, TypeError, ValueError):
+        ids = np.zeros(0)
+    return (ids if len(ids) == count else np.arange(1, count + 1)).astype(np.int32)
+
+
+class FiberNormsFitsFormatter(TypelessFormatter):
+    """The demo's fiberNorms as FITS in the layout of pfs_datamodel's ``PfsFiberNorms`` (``DAMD_VER`` 2): a primary
+    header (``OBSTYPE``, ``DAMD_VER``, ``HEIGHT``), ``FIBERID`` and the ``WAVELENGTH`` and ``VALUES`` images (one row
+    per fiber, one column per detector row).
+
+    Why: verification reads fiberNorms with a FITS library.  The demo's norm is one number per fiber, so each
+    ``VALUES`` row holds it at every detector row, and ``WAVELENGTH`` is NaN (the demo does not carry one here);
+    pfs_datamodel's ``FIBERPROFILESHASH`` and ``MODEL`` (provenance only) are not written.  The in-memory product
+    stays the demo's ``[fiberId, norm]`` rows; repositories built before this keep the pickle formatter.
+    """
+
+    default_extension = ".fits"
+    unsupported_parameters = None
+    can_read_from_uri = True
+
+    def read_from_uri(self, uri: ResourcePath, component: str | None = None, expected_size: int = -1) -> Any:
+        from astropy.io import fits
+
+        with fits.open(io.BytesIO(uri.read())) as hdus:
+            fiber_id = np.asarray(hdus["FIBERID"].data, dtype=float)
+            values = np.asarray(hdus["VALUES"].data, dtype=float)
+        return np.stack([fiber_id, values[:, 0] if values.size else np.zeros(0)], axis=1)
+
+    def to_bytes(self, in_memory_dataset: Any) -> bytes:
+        from astropy.io import fits
+
+        table = np.asarray(in_memory_dataset, dtype=float).reshape(-1, 2)
+        header = fits.Header()
+        header["OBSTYPE"] = "fiberNorms"
+        header["DAMD_VER"] = 2
+        header["HEIGHT"] = model.ROWS
+        hdus = fits.HDUList([
+            fits.PrimaryHDU(header=header),
+            fits.ImageHDU(table[:, 0].astype(np.int64), name="FIBERID"),
+            fits.ImageHDU(np.full((len(table), model.ROWS), np.nan), name="WAVELENGTH"),
+            fits.ImageHDU(np.repeat(table[:, 1:2], model.ROWS, axis=1), name="VALUES"),
+        ])
+        out = io.BytesIO()
+        hdus.writeto(out)
+        return out.getvalue()

@@ -428,14 +428,16 @@ def _render(name: str, t: TemplateTable, repo: str | None, rerun: str) -> str:
                 "fitProfiles:profiles.profileSwath=500",
             ],
         ),
-        w.certify("certify-fiberProfiles", "fitFiberProfiles", "fiberProfiles"),
+        w.verify("fitFiberProfiles", "fiberProfiles"),
+        w.certify("certify-fiberProfiles", "fitFiberProfiles", "fiberProfiles", after="verify-fitFiberProfiles"),
         w.clean("fitFiberProfiles", "certify-fiberProfiles", ["postISRCCD"]),
         _section("Fiber norms"),
         w.pipetask(
             "fiberNorms", ["certify-fiberProfiles"], [RAW_ALL, PFS_CONFIG, CALIB],
             f"instrument='PFS' AND visit.target_name = 'FLAT' AND dither = {t.fiber_norms_dither}",
         ),
-        w.certify("certify-fiberNorms", "fiberNorms", "fiberNorms_calib"),
+        w.verify("fiberNorms", "fiberNorms_calib"),
+        w.certify("certify-fiberNorms", "fiberNorms", "fiberNorms_calib", after="verify-fiberNorms"),
         w.clean("fiberNorms", "certify-fiberNorms", ["postISRCCD"]),
     ])
 

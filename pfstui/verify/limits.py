@@ -17,12 +17,14 @@ __all__ = ["CHECKS", "PRODUCTS", "Limit", "LimitError", "Product", "Verdict", "c
            "parse_limit", "product_kind"]
 
 Verdict = Literal["pass", "warn", "fail", "n/a"]
-Product = Literal["bias", "dark", "fiberFlat", "detectorMap"]
+Product = Literal["bias", "dark", "fiberFlat", "detectorMap", "fiberProfiles", "fiberNorms"]
 
 #: Dataset type names verification knows, and the product each is (PFS names the flat's product fiberFlat).
 PRODUCTS: dict[str, Product] = {"bias": "bias", "dark": "dark", "fiberFlat": "fiberFlat", "flat": "fiberFlat",
                                  "detectorMap": "detectorMap", "detectorMap_bootstrap": "detectorMap",
-                                 "detectorMap_candidate": "detectorMap", "detectorMap_calib": "detectorMap"}
+                                 "detectorMap_candidate": "detectorMap", "detectorMap_calib": "detectorMap",
+                                 "fiberProfiles": "fiberProfiles", "fiberNorms": "fiberNorms",
+                                 "fiberNorms_calib": "fiberNorms"}
 
 #: A pixel further than this many robust sigma from its amplifier's median is an outlier (hot or cold).
 OUTLIER_SIGMA = 5.0
@@ -83,6 +85,19 @@ CHECKS: dict[Product, dict[str, Limit]] = {
         "lines_rejected": Limit(0.1, 0.3, "", "fraction of the good lines the final fit did not use (task log)"),
         "diff_trace": Limit(0.5, 2.0, "pix", "largest shift of a fiber's trace centre at the middle row, new - current"),
         "diff_wavelength": Limit(0.05, 0.2, "nm", "largest wavelength change of a fiber at the same row, new - current"),
+    },
+    # Relative, as a profile's RMS width depends on its radius (samples beyond it are cut off) as much as on the
+    # optics: neighbouring PFS fibers' widths differ by several percent, and a fiber's own by about one between runs.
+    "fiberProfiles": {
+        "width_spread": Limit(0.15, 0.3, "", "largest RMS width / median width - 1 of a fiber's profile"),
+        "missing": Limit(0.0, 0.05, "", "fraction of fibers without a profile (none, masked, NaN or not positive)"),
+        "ratio_width": Limit(0.05, 0.15, "", "largest change of a fiber's RMS width, new / current - 1"),
+    },
+    # Fiber throughputs differ by several percent; a fiber's own changes by about a percent between runs.
+    "fiberNorms": {
+        "spread": Limit(0.15, 0.3, "", "robust spread (1.4826 MAD) of the norms / their spectrograph's median"),
+        "bad_norms": Limit(0.0, 0.0, "", "fraction of fibers whose norm is not finite and positive"),
+        "ratio_norm": Limit(0.03, 0.1, "", "largest change of a fiber's norm, new / current - 1"),
     },
 }
 

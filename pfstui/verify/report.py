@@ -14,7 +14,7 @@ from pfstui.butler.errors import InputError, NotFoundError
 from pfstui.butler.gateway import ButlerGateway
 from pfstui.butler.values import camera_text, plain_data_id
 
-from . import detectormap
+from . import detectormap, fibers
 from .checks import Check, measure
 from .image import ReadError, read_image
 from .limits import CHECKS, PRODUCTS, Limit, Product, Verdict, product_kind
@@ -127,6 +127,9 @@ def _camera(butler: Any, product: Product, ref: Any, current: Any, limits: Mappi
     if product == "detectorMap":
         return CameraResult(plain_data_id(ref.dataId), *_names(ref, current),
                             detectormap.measure(butler, ref, current, limits))
+    if product in ("fiberProfiles", "fiberNorms"):
+        return CameraResult(plain_data_id(ref.dataId), *_names(ref, current),
+                            fibers.measure(butler, product, ref, current, limits))
     new_image = read_image(butler.getURI(ref))
     current_image = read_image(butler.getURI(current)) if current is not None else None
     return CameraResult(plain_data_id(ref.dataId), *_names(ref, current),

@@ -323,7 +323,7 @@ def test_plan_show_pfs_template_is_the_corrected_seed(tmp_path: Path) -> None:
     path.write_text(render_template("pfs", "/work/datastore", "u/me"))
     text = plan_show(path, env=ENV, tools=TOOLS, attempt_dir="/logs")
     cmds = commands_of(text)
-    assert len(cmds) == 26
+    assert len(cmds) == 28
 
     pipetasks = [(n, a) for n, a in cmds if a[0] == "pipetask"]
     assert [Path(a[a.index("-p") + 1]).stem for _, a in pipetasks] == SEED_PIPELINES
@@ -378,7 +378,8 @@ def test_plan_show_pfs_template_is_the_corrected_seed(tmp_path: Path) -> None:
     assert verifies == [["pfstui", "verify", "/work/datastore", f"u/me/{run}", product, "--against", "PFS/calib",
                          "--at", "2000-01-01T00:00:00"] for run, product in
                         (("bias", "bias"), ("dark", "dark"), ("flat", "fiberFlat"),
-                                         ("detectorMap", "detectorMap_candidate"))]
+                                         ("detectorMap", "detectorMap_candidate"),
+                                         ("fitFiberProfiles", "fiberProfiles"), ("fiberNorms", "fiberNorms_calib"))]
     cleans = [a[3:] for _, a in cmds if a[1] == "clean"]
     assert cleans == [
         ["u/me/bias/*", "biasProc", "--stage", "clean-bias", "--yes"],
@@ -394,8 +395,8 @@ def test_plan_show_pfs_template_is_the_corrected_seed(tmp_path: Path) -> None:
         "bias", "verify-bias", "certify-bias", "clean-bias", "dark", "verify-dark", "certify-dark", "clean-dark",
         "flat", "verify-flat", "certify-flat", "clean-flat", "bootstrap", "certify-bootstrap", "clean-bootstrap",
         "detectorMap", "verify-detectorMap", "certify-detectorMap", "clean-detectorMap", "define-profiles",
-        "fitFiberProfiles",
-        "certify-fiberProfiles", "clean-fitFiberProfiles", "fiberNorms", "certify-fiberNorms", "clean-fiberNorms",
+        "fitFiberProfiles", "verify-fitFiberProfiles", "certify-fiberProfiles", "clean-fitFiberProfiles", "fiberNorms",
+        "verify-fiberNorms", "certify-fiberNorms", "clean-fiberNorms",
     ]  # fmt: skip
     profiles = next(a for n, a in cmds if n == "define-profiles")
     assert profiles[:5] == ["pfstui", "define-profiles", "/work/datastore", "PFS", "run18_brn"]

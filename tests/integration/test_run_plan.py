@@ -28,12 +28,12 @@ def test_pfstui_run_demo_template(demo_repo: Path, tool_env: dict[str, str], tmp
     plan.write_text(plan.read_text().replace("  approvals: true ", "  approvals: false", 1))
     run = subprocess.run(pfstui + ["run", str(plan)], env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "Finished: 26 done, 0 skipped, 0 not done" in run.stdout
+    assert "Finished: 28 done, 0 skipped, 0 not done" in run.stdout
     status = subprocess.run(pfstui + ["status", "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
     stages = {s["id"]: s for s in doc["stages"]}
-    assert len(stages) == 26 and all(s["status"] == "done" for s in stages.values())
+    assert len(stages) == 28 and all(s["status"] == "done" for s in stages.values())
     expected = {
         "bias": {"isr": 12, "cpBiasCombine": 4},
         "dark": {"isr": 12, "dark": 12, "darkCombine": 4},
@@ -65,8 +65,10 @@ def test_pfstui_run_demo_template(demo_repo: Path, tool_env: dict[str, str], tmp
     verify_stages = sorted(name for name in stages if name.startswith("verify-"))
     butler_stages = sorted(name for name in stages if name not in expected and name not in verify_stages)
     assert sorted(e["origin"]["stage"] for e in entries) == butler_stages and len(butler_stages) == 15
-    # the verify stages (which only read: no journal entry) passed the demo's bias, dark, fiberFlat and detectorMap
-    assert verify_stages == ["verify-bias", "verify-dark", "verify-detectorMap", "verify-flat"]
+    # the verify stages (which only read: no journal entry) passed the demo's bias, dark, fiberFlat, detectorMap,
+    # fiberProfiles and fiberNorms
+    assert verify_stages == ["verify-bias", "verify-dark", "verify-detectorMap", "verify-fiberNorms",
+                             "verify-fitFiberProfiles", "verify-flat"]
     assert {e["origin"]["attempt"] for e in entries} == {1}
     check_detector_maps(demo_repo, env)
 

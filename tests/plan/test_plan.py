@@ -382,7 +382,7 @@ def test_pfs_template_needs_drp_stella_dir(tmp_path: Path) -> None:
     assert "DRP_STELLA_DIR is not set" in str(err)
     plan = load_plan(path, env=ENV)
     assert plan.instrument == "lsst.obs.pfs.PrimeFocusSpectrograph"
-    assert len(plan.stages) == 26
+    assert len(plan.stages) == 28
     assert plan.stage("certify-flat").dataset_type == "fiberFlat"
     assert plan.stage("verify-flat").dataset_type == "fiberFlat" and plan.stage("certify-flat").after == ["verify-flat"]
 

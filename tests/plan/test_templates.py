@@ -23,12 +23,12 @@ ENV = {"DRP_STELLA_DIR": "/opt/drp_stella", "PFSTUI_DEMO_DIR": "/opt/demo"}
 # sha256 of the rendered text, taken before the two templates were folded into one sequence builder and
 # checked against `pfstui plan new` for every template/--repo/--rerun/--force combination.  A change here means
 # every new plan file changes: review `render_template(...)` by eye, then update the hash.  (Changed last when a
-# verify stage went before each certify of bias, dark, fiberFlat and the detectorMap.)
+# verify stage went before the certify of fiberProfiles and of fiberNorms too.)
 PINNED = {
-    ("pfs", None, "u/me"): "6956910e132fbd35db6326f1443ea5609dbbf5e613b611f7cceb1f91445313f6",
-    ("pfs", "/data/repo", "u/me"): "0ad3ace25b910f48a8ee1f0e1324612bc6621fea3ecc5a614d00914ea84c5eee",
-    ("demo", None, "u/me"): "14214be552557fb9364900eb7a8228ad9f053f367ea145c54ca1cac9b31ac842",
-    ("demo", "/data/repo", "u/me"): "f4dc5f5ac9999f60b6ac15722fb19cec8cee79e1843286584666006fe890a8db",
+    ("pfs", None, "u/me"): "5b862c1970d9067a3ef1c5c24faea70f821124769ca7db25075db4d237a574b5",
+    ("pfs", "/data/repo", "u/me"): "91cd37edcfcb086a067f2239aef441804ae17582c2dbeae52d975e951054295b",
+    ("demo", None, "u/me"): "a2af2c3112f5844e82e7b7d808b353c115e7b7e02479997cc090b0094abdfcfc",
+    ("demo", "/data/repo", "u/me"): "542563218ff91c624107106c9a931ce30d84c9f1e414e6322ba8037f4e4415be",
 }
 
 

@@ -77,7 +77,7 @@ async def test_add_a_template_stage_to_the_queue(demo_repo: Path, tmp_path: Path
         screen = await open_add_stage(app, pilot)
         options = screen.query_one("#addstage-list")
         # the demo template's stages, each with what it does on one line
-        assert options.option_count == 26  # 7 products, 4 of them verified before their certify
+        assert options.option_count == 28  # 7 products, 6 of them verified before their certify
         first = str(options.get_option_at_index(0).prompt)
         assert first.startswith("bias") and "run bias.yaml on instrument='PFS'" in first and "u/ui/bias" in first
         await pick(pilot, screen, "demo:dark")

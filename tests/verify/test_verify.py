@@ -131,7 +131,7 @@ def test_limit_overrides_change_the_verdict_and_show_in_the_table(bias_repo: Pat
 @pytest.mark.parametrize(("argv", "message"), [
     (["u/ci/bias", "biasProc"], ("pfstui: error: verify does not know dataset type 'biasProc'; give one of bias, "
                                  "dark, detectorMap, detectorMap_bootstrap, detectorMap_calib, detectorMap_candidate, "
-                                 "fiberFlat, flat")),
+                                 "fiberFlat, fiberNorms, fiberNorms_calib, fiberProfiles, flat")),
     (["u/ci/bias", "bias", "--at", "tomorrow"], ("pfstui: error: date 'tomorrow' is not a TAI ISO date; write it "
                                                  "like 2025-03-01T00:00:00")),
     (["u/ci/nothing", "bias"], "pfstui: error: No collection with name 'u/ci/nothing' found"),
