@@ -265,9 +265,10 @@ def add_subcommands(sub: Any) -> None:
     p = sub.add_parser("certify", help="certify calibrations with a validity range (as butlerCertify.py), safely",
                        description="Certify DATASET_TYPE from INPUT into the CALIBRATION collection TARGET. A "
                        "CHAINED input means its first child unless --search-all-inputs or --whole-product. Prints "
-                       "what will change and refuses overlapping ranges before anything is written. A bias, dark "
-                       "or fiberFlat is verified first (as pfstui verify, against TARGET at the begin date, with the same "
-                       "--limit overrides): a camera that fails is left out unless --override names it with a reason.")
+                       "what will change and refuses overlapping ranges before anything is written. A product "
+                       "pfstui verify knows is verified first (as pfstui verify, against TARGET at the begin date, "
+                       "with the same --limit overrides): a camera that fails is left out unless --override names it "
+                       "with a reason.")
     p.add_argument("repo")
     p.add_argument("input", help="collection holding the new calibrations (e.g. u/me/bias, the -o of pipetask run)")
     p.add_argument("target", help="CALIBRATION collection (created if missing), e.g. PFS/calib")
