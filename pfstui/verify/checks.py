@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from .image import ProductImage, outlier_fraction, robust
 from .limits import CHECKS, Limit, Product, Verdict
 
-__all__ = ["Check", "measure"]
+__all__ = ["Check", "measure", "worst_of"]
 
 
 @dataclass
@@ -40,6 +41,7 @@ def _plain(value: float | None) -> float | None:
 
 
 Measure = Callable[[np.ndarray], float]
+K = TypeVar("K")
 
 
 def _median(v: np.ndarray) -> float:
@@ -80,12 +82,14 @@ def _judge(name: str, limit: Limit, image: ProductImage | None) -> Check:
     if image is None:
         return Check(name, "n/a", None, limit)
     per_amp = {amp: _MEASURES[name](values) for amp, values in image.amp_values().items()}
-    worst = max(per_amp, key=lambda amp: _badness(per_amp[amp]))
+    worst = worst_of(per_amp)
     return Check(name, limit.judge(per_amp[worst]), per_amp[worst], limit, worst, per_amp)
 
 
-def _badness(value: float) -> float:
-    return float("inf") if not np.isfinite(value) else abs(value)
+def worst_of(numbers: Mapping[K, float]) -> K:
+    """The key (amplifier, fiber) whose number is the largest in size, a non-finite one first: a NaN fails its
+    limit, so it must not hide behind a finite number (``max`` alone never picks a NaN)."""
+    return max(numbers, key=lambda key: float("inf") if not np.isfinite(numbers[key]) else abs(numbers[key]))
 
 
 def _compare(product: Product, new: ProductImage, current: ProductImage | None) -> ProductImage | None:

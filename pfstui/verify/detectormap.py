@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import Check
+from .checks import Check, worst_of
 from .image import ReadError
 from .limits import CHECKS, Limit
 
@@ -169,5 +169,5 @@ def _worst_fiber(new: dict[int, tuple[np.ndarray, np.ndarray]], old: dict[int, t
         per_fiber[str(fiber)] = float(np.max(np.abs(here - np.interp(rows, *old[fiber]))))
     if not per_fiber:
         return float("nan"), "no fiber in common", {}
-    worst = max(per_fiber, key=per_fiber.__getitem__)
+    worst = worst_of(per_fiber)
     return per_fiber[worst], f"fiber {worst}", per_fiber

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import Check
+from .checks import Check, worst_of
 from .image import ReadError, robust
 from .limits import CHECKS, Limit, Product
 
@@ -160,7 +160,7 @@ def _worst(per_fiber: dict[int, float]) -> Measured:
     """The largest |number| and its fiber (NaN, a fail, when no fiber has one); every fiber's number."""
     if not per_fiber:
         return float("nan"), "no good fiber", {}
-    worst = max(per_fiber, key=lambda f: abs(per_fiber[f]))
+    worst = worst_of(per_fiber)
     return per_fiber[worst], f"fiber {worst}", {str(f): v for f, v in sorted(per_fiber.items())}
 
 

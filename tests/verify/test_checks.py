@@ -64,3 +64,10 @@ def test_a_file_that_is_not_fits_is_one_line(tmp_path: Path):
     with pytest.raises(ReadError, match="cannot read .* as a FITS image") as info:
         read_image(ResourcePath(str(path)))
     assert "\n" not in str(info.value)
+
+
+def test_the_worst_number_is_the_largest_in_size_and_a_nan_before_any():
+    from pfstui.verify.checks import worst_of
+
+    assert worst_of({"1": 1.0, "2": -3.0, "3": 2.0}) == "2"
+    assert worst_of({50: 0.1, 51: float("nan"), 52: -9.0}) == 51  # a NaN fails its limit: it is never hidden
