@@ -109,11 +109,11 @@ class QueuePane(QueueFilter, Widget):
         Binding("enter", "details", "Details", id="queue.details", show=False,
                 tooltip="Details and next command of the selected stage"),
         Binding("y", "approve", "Approve", id="queue.approve", show=False,
-                tooltip="Approve the selected waiting stage (its preview is shown first)"),
+                tooltip="Approve the selected waiting stage, or the only one waiting (its preview is shown first)"),
         Binding("n", "reject", "Reject", id="queue.reject", show=False,
-                tooltip="Reject the selected waiting stage (it is skipped)"),
+                tooltip="Reject the selected waiting stage, or the only one waiting (it is skipped)"),
         Binding("V", "verify", "Verify", id="queue.verify", show=False,
-                tooltip="Verify the product of the selected bias/dark/flat stage, with pictures"),
+                tooltip="Verify the product of the selected stage (one pfstui verify knows), with pictures"),
         Binding("plus", "parallel(1)", "More at once", id="queue.parallel_more", show=False,
                 tooltip="Let one more stage run at once"),
         Binding("minus", "parallel(-1)", "Fewer at once", id="queue.parallel_less", show=False,
@@ -534,7 +534,7 @@ class QueuePane(QueueFilter, Widget):
         st = self.selected()
         found = stage_request(st, self.stages()) if st else None
         if found is None or not getattr(self.app, "repo", None):
-            self.app.notify("V verifies a bias, dark or flat stage's product (a certify stage, or the pipetask "
+            self.app.notify("V verifies the product of a stage pfstui verify knows (a certify stage, or the pipetask "
                             "stage a certify stage takes), in the app's repository.", severity="warning")
             return
         self.app.push_screen(VerificationScreen(self.app._gateway, str(found["collection"]), str(found["dataset_type"]),
